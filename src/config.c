@@ -1,0 +1,624 @@
+/* config.c: libconfig file to struct config, every setting checked, every
+ * complaint naming FILE:LINE (SPEC section 4). */
+#if !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L
+#endif
+
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <libconfig.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define DEFAULT_NATS "nats://127.0.0.1:4222"
+#define HOST_MAX 256
+#define MAX_SECONDS 31536000 /* a year: beyond that a timeout is a typo */
+
+/* Enums are stored through memcpy from an int (see apply_word). */
+_Static_assert(sizeof(enum log_level) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum dup_policy) == sizeof(int), "enum size");
+
+struct loader {
+    struct config *cfg; /* the scratch struct being filled */
+    const char *file;   /* for messages that have no setting to point at */
+    char *err;
+    size_t errlen;
+};
+
+struct word {
+    const char *word;
+    int value;
+};
+
+struct key;
+typedef int (*apply_fn)(struct loader *ld, const config_setting_t *s,
+                        const struct key *k);
+
+/* One known setting.  name is qualified ("cluster.prefix") because it is
+ * what messages show; lookup compares the part after the last dot. */
+struct key {
+    const char *name;
+    apply_fn apply;
+    size_t off;                 /* the field it fills */
+    size_t count_off;           /* string lists: their count */
+    int64_t lo, hi;             /* numbers: the accepted range */
+    int (*valid)(const char *); /* strings: extra rule beyond non-empty */
+    const char *rule;           /* what valid() wants, for messages */
+    const struct word *words;   /* enumerations */
+};
+
+__attribute__((format(printf, 3, 4))) static int
+fail(struct loader *ld, const config_setting_t *s, const char *fmt, ...)
+{
+    const char *file = ld->file;
+    unsigned line = 0;
+    int n;
+    va_list ap;
+
+    if (!ld->err || ld->errlen == 0)
+        return -1;
+    /* Elements of a list carry no line of their own worth trusting, and
+     * the root carries none: use the nearest enclosing setting's. */
+    for (; s && !line; s = config_setting_parent(s)) {
+        line = config_setting_source_line(s);
+        if (line && config_setting_source_file(s))
+            file = config_setting_source_file(s);
+    }
+    if (line)
+        n = snprintf(ld->err, ld->errlen, "%s:%u: ", file, line);
+    else
+        n = snprintf(ld->err, ld->errlen, "%s: ", file);
+    if (n >= 0 && (size_t)n < ld->errlen) {
+        va_start(ap, fmt);
+        vsnprintf(ld->err + n, ld->errlen - n, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+static void *field(struct loader *ld, size_t off)
+{
+    return (char *)ld->cfg + off;
+}
+
+static int set_string(struct loader *ld, const config_setting_t *s, char **dst,
+                      const char *v)
+{
+    char *copy = strdup(v);
+
+    if (!copy)
+        return fail(ld, s, "out of memory");
+    free(*dst);
+    *dst = copy;
+    return 0;
+}
+
+/*
+ * libconfig 1.5 wraps an integer literal that does not fit in 32 bits
+ * modulo 2^32 unless it carries an L suffix (5368709120 reads back as
+ * 1073741824), and keeps no trace of it.  Look at the literal in the
+ * source instead.  Best effort: only "name = literal" on one line is seen.
+ */
+static int int_wrapped(const config_setting_t *s)
+{
+    const char *file = config_setting_source_file(s);
+    const char *name = config_setting_name(s);
+    unsigned line = config_setting_source_line(s);
+    size_t len = name ? strlen(name) : 0;
+    char *buf = NULL, *p;
+    size_t cap = 0;
+    int wrapped = 0;
+    FILE *f;
+
+    if (config_setting_type(s) != CONFIG_TYPE_INT || !file || !name || !line ||
+        !(f = fopen(file, "r")))
+        return 0;
+    while (line-- > 0 && getline(&buf, &cap, f) >= 0) {
+        if (line > 0)
+            continue;
+        for (p = buf; (p = strstr(p, name)) != NULL; p += len) {
+            const char *q = p + len;
+            unsigned long long v;
+            int neg, base = 10;
+
+            if (p > buf &&
+                (isalnum((unsigned char)p[-1]) || p[-1] == '_' || p[-1] == '-'))
+                continue;
+            q += strspn(q, " \t");
+            if (*q != '=' && *q != ':')
+                continue;
+            q += 1 + strspn(q + 1, " \t");
+            neg = *q == '-';
+            q += *q == '-' || *q == '+';
+            if (q[0] == '0' && (q[1] | 0x20) == 'x') {
+                q += 2;
+                base = 16;
+            }
+            errno = 0;
+            v = strtoull(q, NULL, base);
+            wrapped = errno == ERANGE ||
+                      v > (neg ? (unsigned long long)INT_MAX + 1 : INT_MAX);
+            break;
+        }
+    }
+    free(buf);
+    fclose(f);
+    return wrapped;
+}
+
+static int get_int(struct loader *ld, const config_setting_t *s,
+                   const struct key *k, int64_t *v)
+{
+    int type = config_setting_type(s);
+
+    if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64)
+        return 1;
+    if (int_wrapped(s))
+        return fail(ld, s,
+                    "'%s' does not fit in 32 bits; write it with an L "
+                    "suffix (e.g. 5368709120L)",
+                    k->name);
+    *v = config_setting_get_int64(s);
+    return 0;
+}
+
+static int apply_int(struct loader *ld, const config_setting_t *s,
+                     const struct key *k)
+{
+    int64_t v = 0;
+    int rc = get_int(ld, s, k, &v);
+
+    if (rc > 0)
+        return fail(ld, s, "'%s' must be an integer", k->name);
+    if (rc < 0)
+        return rc;
+    if (v < k->lo || v > k->hi)
+        return fail(ld, s,
+                    "'%s' must be between %" PRId64 " and %" PRId64
+                    " (got %" PRId64 ")",
+                    k->name, k->lo, k->hi, v);
+    *(int64_t *)field(ld, k->off) = v;
+    return 0;
+}
+
+static int apply_seconds(struct loader *ld, const config_setting_t *s,
+                         const struct key *k)
+{
+    int64_t iv = 0;
+    int rc = get_int(ld, s, k, &iv);
+    double v = (double)iv;
+
+    if (rc < 0)
+        return rc;
+    if (rc > 0 && config_setting_type(s) != CONFIG_TYPE_FLOAT)
+        return fail(ld, s, "'%s' must be a number", k->name);
+    if (rc > 0)
+        v = config_setting_get_float(s);
+    /* Written so that NaN fails too. */
+    if (!(v >= (double)k->lo && v <= (double)k->hi))
+        return fail(ld, s,
+                    "'%s' must be between %" PRId64 " and %" PRId64
+                    " seconds (got %g)",
+                    k->name, k->lo, k->hi, v);
+    *(double *)field(ld, k->off) = v;
+    return 0;
+}
+
+static const char *get_string(struct loader *ld, const config_setting_t *s,
+                              const struct key *k)
+{
+    const char *v = config_setting_get_string(s);
+
+    if (!v)
+        fail(ld, s, "'%s' must be a string", k->name);
+    else if (!*v)
+        fail(ld, s, "'%s' must not be empty", k->name);
+    else if (k->valid && !k->valid(v))
+        fail(ld, s, "'%s' %s (got \"%s\")", k->name, k->rule, v);
+    else
+        return v;
+    return NULL;
+}
+
+static int apply_string(struct loader *ld, const config_setting_t *s,
+                        const struct key *k)
+{
+    const char *v = get_string(ld, s, k);
+
+    return v ? set_string(ld, s, field(ld, k->off), v) : -1;
+}
+
+/* A single string, or an array or list of them. */
+static int apply_list(struct loader *ld, const config_setting_t *s,
+                      const struct key *k)
+{
+    char **dst = field(ld, k->off);
+    int *count = field(ld, k->count_off);
+    int single = config_setting_type(s) == CONFIG_TYPE_STRING;
+    int n = single ? 1 : config_setting_length(s);
+
+    if (!single && !config_setting_is_array(s) && !config_setting_is_list(s))
+        return fail(ld, s, "'%s' must be a string or a list of strings",
+                    k->name);
+    if (n < 1 || n > CONFIG_MAX_LISTEN)
+        return fail(ld, s, "'%s' must have between 1 and %d entries (got %d)",
+                    k->name, CONFIG_MAX_LISTEN, n);
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *e = single ? s : config_setting_get_elem(s, i);
+        const char *v = config_setting_get_string(e);
+
+        if (!v)
+            return fail(ld, s, "'%s' must be a string or a list of strings",
+                        k->name);
+        if (!k->valid(v))
+            return fail(ld, s, "'%s' entry \"%s\" %s", k->name, v, k->rule);
+    }
+    for (int i = 0; i < CONFIG_MAX_LISTEN; i++) {
+        free(dst[i]);
+        dst[i] = NULL;
+    }
+    *count = 0;
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *e = single ? s : config_setting_get_elem(s, i);
+
+        if (set_string(ld, s, &dst[i], config_setting_get_string(e)) < 0)
+            return -1;
+        *count = i + 1;
+    }
+    return 0;
+}
+
+static int apply_mode(struct loader *ld, const config_setting_t *s,
+                      const struct key *k)
+{
+    const char *v = config_setting_get_string(s);
+    size_t len = v ? strlen(v) : 0;
+    unsigned long mode;
+
+    if (!v)
+        return fail(ld, s, "'%s' must be an octal string such as \"0660\"",
+                    k->name);
+    mode = strtoul(v, NULL, 8);
+    if (len < 3 || len > 4 || strspn(v, "01234567") != len || mode > 0777)
+        return fail(ld, s,
+                    "'%s' must be 3 or 4 octal digits, at most 0777 "
+                    "(got \"%s\")",
+                    k->name, v);
+    *(unsigned *)field(ld, k->off) = (unsigned)mode;
+    return 0;
+}
+
+static int apply_word(struct loader *ld, const config_setting_t *s,
+                      const struct key *k)
+{
+    const char *v = config_setting_get_string(s);
+
+    if (!v)
+        return fail(ld, s, "'%s' must be a string", k->name);
+    for (const struct word *w = k->words; w->word; w++) {
+        if (strcmp(v, w->word) == 0) {
+            memcpy(field(ld, k->off), &w->value, sizeof w->value);
+            return 0;
+        }
+    }
+    return fail(ld, s, "'%s' must be %s (got \"%s\")", k->name, k->rule, v);
+}
+
+static int valid_hostport(const char *s)
+{
+    char host[HOST_MAX];
+    unsigned port;
+
+    return config_parse_hostport(s, host, sizeof host, &port) == 0;
+}
+
+static int apply_cluster(struct loader *ld, const config_setting_t *s,
+                         const struct key *k);
+
+static const struct word log_words[] = {
+    {"error", LOG_LVL_ERROR},  {"warn", LOG_LVL_WARN},
+    {"warning", LOG_LVL_WARN}, {"info", LOG_LVL_INFO},
+    {"debug", LOG_LVL_DEBUG},  {NULL, 0},
+};
+
+static const struct word dup_words[] = {
+    {"reject", DUP_REJECT},
+    {"replace", DUP_REPLACE},
+    {NULL, 0},
+};
+
+#define OFF(member) offsetof(struct config, member)
+
+static const struct key top_keys[] = {
+    {"listen", apply_list, OFF(listen), OFF(n_listen), 0, 0, valid_hostport,
+     "is not host:port, [IPv6]:port or *:port", NULL},
+    {"admin_socket", apply_string, OFF(admin_socket), 0, 0, 0, NULL, NULL,
+     NULL},
+    {"admin_socket_mode", apply_mode, OFF(admin_socket_mode), 0, 0, 0, NULL,
+     NULL, NULL},
+    {"pidfile", apply_string, OFF(pidfile), 0, 0, 0, NULL, NULL, NULL},
+    {"server_log", apply_string, OFF(server_log), 0, 0, 0, NULL, NULL, NULL},
+    {"client_log", apply_string, OFF(client_log), 0, 0, 0, NULL, NULL, NULL},
+    {"log_level", apply_word, OFF(log_level), 0, 0, 0, NULL,
+     "error, warn, info or debug", log_words},
+    {"idle_timeout", apply_seconds, OFF(idle_timeout), 0, 0, MAX_SECONDS, NULL,
+     NULL, NULL},
+    {"max_nodes", apply_int, OFF(max_nodes), 0, 1, 16777216, NULL, NULL, NULL},
+    {"max_message_size", apply_int, OFF(max_message_size), 0, 0, 1073741824,
+     NULL, NULL, NULL},
+    {"max_output_buffer", apply_int, OFF(max_output_buffer), 0, 4096,
+     1099511627776, NULL, NULL, NULL},
+    {"duplicate_id", apply_word, OFF(duplicate_id), 0, 0, 0, NULL,
+     "reject or replace", dup_words},
+    {"user", apply_string, OFF(user), 0, 0, 0, NULL, NULL, NULL},
+    {"group", apply_string, OFF(group), 0, 0, 0, NULL, NULL, NULL},
+    {"cluster", apply_cluster, 0, 0, 0, 0, NULL, NULL, NULL},
+    {NULL, NULL, 0, 0, 0, 0, NULL, NULL, NULL},
+};
+
+/* Walk a group in file order, so the first complaint is the first in the
+ * file. */
+static int apply_group(struct loader *ld, const config_setting_t *group,
+                       const struct key *keys)
+{
+    const char *gname = config_setting_name(group);
+
+    for (int i = 0; i < config_setting_length(group); i++) {
+        const config_setting_t *s = config_setting_get_elem(group, i);
+        const char *name = config_setting_name(s);
+        const struct key *k;
+
+        for (k = keys; k->name; k++) {
+            const char *dot = strrchr(k->name, '.');
+
+            if (strcmp(name, dot ? dot + 1 : k->name) == 0)
+                break;
+        }
+        if (!k->name)
+            return fail(ld, s, "unknown setting '%s%s%s'", gname ? gname : "",
+                        gname ? "." : "", name);
+        if (k->apply(ld, s, k) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+#ifdef HAVE_NATS
+static int valid_nats(const char *s)
+{
+    return strncmp(s, "nats://", 7) == 0 && s[7];
+}
+
+static int valid_prefix(const char *s)
+{
+    return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                     "0123456789_-") == strlen(s);
+}
+
+static const struct key cluster_keys[] = {
+    {"cluster.nats", apply_list, OFF(cluster.nats), OFF(cluster.n_nats), 0, 0,
+     valid_nats, "is not a nats:// URL", NULL},
+    {"cluster.name", apply_string, OFF(cluster.name), 0, 0, 0, NULL, NULL,
+     NULL},
+    {"cluster.prefix", apply_string, OFF(cluster.prefix), 0, 0, 0, valid_prefix,
+     "may contain only A-Z a-z 0-9 _ -", NULL},
+    {"cluster.id_hold", apply_seconds, OFF(cluster.id_hold), 0, 0, MAX_SECONDS,
+     NULL, NULL, NULL},
+    {NULL, NULL, 0, 0, 0, 0, NULL, NULL, NULL},
+};
+
+static int apply_cluster(struct loader *ld, const config_setting_t *s,
+                         const struct key *k)
+{
+    struct config_cluster *c = &ld->cfg->cluster;
+
+    if (!config_setting_is_group(s))
+        return fail(ld, s, "'%s' must be a group { ... }", k->name);
+    if (apply_group(ld, s, cluster_keys) < 0)
+        return -1;
+    c->enabled = 1;
+    if (c->n_nats == 0) {
+        if (set_string(ld, s, &c->nats[0], DEFAULT_NATS) < 0)
+            return -1;
+        c->n_nats = 1;
+    }
+    return 0;
+}
+
+#else
+static int apply_cluster(struct loader *ld, const config_setting_t *s,
+                         const struct key *k)
+{
+    (void)k;
+    return fail(ld, s,
+                "cluster support is not built into this msgd "
+                "(configure found no libnats)");
+}
+#endif
+
+static int apply_root(struct loader *ld, const config_t *lc)
+{
+    struct config *cfg = ld->cfg;
+    const config_setting_t *at;
+
+    if (apply_group(ld, config_root_setting(lc), top_keys) < 0)
+        return -1;
+    if ((at = config_lookup(lc, "listen")) != NULL)
+        cfg->listen_line = config_setting_source_line(at);
+    /* A buffer that cannot hold one message plus its header would
+     * disconnect every receiver of a full-size message. */
+    if (cfg->max_output_buffer < cfg->max_message_size + 256) {
+        at = config_lookup(lc, "max_output_buffer");
+        return fail(ld, at ? at : config_lookup(lc, "max_message_size"),
+                    "'max_output_buffer' (%" PRId64
+                    ") must be at least max_message_size + 256 (%" PRId64 ")",
+                    cfg->max_output_buffer, cfg->max_message_size + 256);
+    }
+    return 0;
+}
+
+/* libconfig says only "file I/O error" for a file it cannot read, so find
+ * the real reason first. */
+static int check_readable(struct loader *ld)
+{
+    struct stat st;
+    FILE *f;
+
+    if (stat(ld->file, &st) == 0 && S_ISDIR(st.st_mode))
+        return fail(ld, NULL, "%s", strerror(EISDIR));
+    if (!(f = fopen(ld->file, "r")))
+        return fail(ld, NULL, "%s", strerror(errno));
+    fclose(f);
+    return 0;
+}
+
+static int load_file(struct loader *ld)
+{
+    config_t lc;
+    int rc;
+
+    if (check_readable(ld) < 0)
+        return -1;
+    /* @include paths stay relative to the working directory: libconfig 1.5
+     * prefixes include_dir even to absolute paths. */
+    config_init(&lc);
+    if (!config_read_file(&lc, ld->file)) {
+        const char *file = config_error_file(&lc);
+
+        rc = -1;
+        if (config_error_type(&lc) == CONFIG_ERR_FILE_IO)
+            fail(ld, NULL, "cannot read: %s", config_error_text(&lc));
+        else if (ld->err && ld->errlen)
+            snprintf(ld->err, ld->errlen, "%s:%d: %s", file ? file : ld->file,
+                     config_error_line(&lc), config_error_text(&lc));
+    } else {
+        rc = apply_root(ld, &lc);
+    }
+    config_destroy(&lc);
+    return rc;
+}
+
+/* Returns -1 if memory ran out, leaving a NULL where a string belongs. */
+static int fill_defaults(struct config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->listen[0] = strdup("127.0.0.1:2004");
+    cfg->n_listen = 1;
+    cfg->admin_socket = strdup("/run/msgd/admin.sock");
+    cfg->admin_socket_mode = 0660;
+    cfg->pidfile = strdup("/run/msgd/msgd.pid");
+    cfg->server_log = strdup("/var/log/msgd/server.log");
+    cfg->client_log = strdup("/var/log/msgd/client.log");
+    cfg->log_level = LOG_LVL_INFO;
+    cfg->idle_timeout = 300;
+    cfg->max_nodes = 10000;
+    cfg->max_message_size = 65536;
+    cfg->max_output_buffer = 8388608;
+    cfg->duplicate_id = DUP_REJECT;
+    cfg->cluster.prefix = strdup("msgd");
+    cfg->cluster.id_hold = 30;
+    return cfg->listen[0] && cfg->admin_socket && cfg->pidfile &&
+                   cfg->server_log && cfg->client_log && cfg->cluster.prefix
+               ? 0
+               : -1;
+}
+
+void config_defaults(struct config *cfg)
+{
+    fill_defaults(cfg);
+}
+
+int config_load(struct config *cfg, const char *file, char *err, size_t errlen)
+{
+    struct config next;
+    struct loader ld = {&next, file, err, errlen};
+    int rc;
+
+    if (fill_defaults(&next) < 0)
+        rc = fail(&ld, NULL, "out of memory");
+    else if ((rc = load_file(&ld)) == 0 && !(next.file = strdup(file)))
+        rc = fail(&ld, NULL, "out of memory");
+    config_free(cfg);
+    if (rc == 0) {
+        *cfg = next;
+        return 0;
+    }
+    config_free(&next);
+    config_defaults(cfg);
+    return -1;
+}
+
+void config_free(struct config *cfg)
+{
+    free(cfg->file);
+    for (int i = 0; i < CONFIG_MAX_LISTEN; i++) {
+        free(cfg->listen[i]);
+        free(cfg->cluster.nats[i]);
+    }
+    free(cfg->admin_socket);
+    free(cfg->pidfile);
+    free(cfg->server_log);
+    free(cfg->client_log);
+    free(cfg->user);
+    free(cfg->group);
+    free(cfg->cluster.name);
+    free(cfg->cluster.prefix);
+    /* Zeroed, a freed struct is safe to free or load into again. */
+    memset(cfg, 0, sizeof *cfg);
+}
+
+int config_parse_hostport(const char *s, char *host, size_t hostlen,
+                          unsigned *port)
+{
+    const char *h = s, *colon, *p;
+    unsigned long v = 0;
+    size_t n;
+    struct in6_addr a6;
+
+    if (!s || !host || !port)
+        return -1;
+    if (*s == '[') {
+        const char *close = strchr(s, ']');
+
+        if (!close || close[1] != ':')
+            return -1;
+        h = s + 1;
+        n = close - h;
+        colon = close + 1;
+    } else {
+        if (!(colon = strrchr(s, ':')))
+            return -1;
+        n = colon - s;
+    }
+    if (n == 0 || n >= hostlen)
+        return -1;
+    memcpy(host, h, n);
+    host[n] = '\0';
+    if (h != s
+            ? inet_pton(AF_INET6, host, &a6) != 1
+            : strcmp(host, "*") != 0 &&
+                  strspn(host, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                               "abcdefghijklmnopqrstuvwxyz0123456789.-") != n)
+        return -1;
+    for (p = colon + 1; *p >= '0' && *p <= '9' && v <= 65535; p++)
+        v = v * 10 + (unsigned long)(*p - '0');
+    if (p == colon + 1 || *p || v > 65535)
+        return -1;
+    *port = (unsigned)v;
+    return 0;
+}
+
+const char *config_log_level_name(enum log_level lvl)
+{
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+
+    return (unsigned)lvl < 4 ? names[lvl] : "unknown";
+}

@@ -1,0 +1,508 @@
+/* conn.c: a connection from accept to free.  Reads go through the shared
+ * read buffer; only a partial frame is kept per connection, so an idle
+ * node holds no buffers.  Output is queued and written in one writev per
+ * connection per loop pass. */
+#include "conn.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "router.h"
+
+#define FLUSH_MS 5000  /* how long a closing connection may take to drain */
+#define LINGER_MS 2000 /* how long input is discarded after the FIN */
+/* A partial frame this small is copied into the shared buffer in front of
+ * the next read, so that the read can be large. */
+#define SMALL_CARRY 4096
+
+static const char *const reason_names[] = {
+    [CR_QUIT] = "quit",
+    [CR_EOF] = "eof",
+    [CR_IDLE] = "idle-timeout",
+    [CR_KICKED] = "kicked",
+    [CR_SHUTDOWN] = "shutdown",
+    [CR_PROTOCOL] = "protocol-error",
+    [CR_SLOW] = "slow-consumer",
+    [CR_REPLACED] = "replaced",
+    [CR_ERROR] = "error",
+};
+
+/* The BYE each way of ending sends; -1: none. */
+static const int reason_bye[] = {
+    [CR_QUIT] = BYE_QUIT,
+    [CR_EOF] = -1,
+    [CR_IDLE] = BYE_IDLE_TIMEOUT,
+    [CR_KICKED] = BYE_KICKED,
+    [CR_SHUTDOWN] = BYE_SHUTDOWN,
+    [CR_PROTOCOL] = BYE_PROTOCOL_ERROR,
+    [CR_SLOW] = BYE_SLOW_CONSUMER,
+    [CR_REPLACED] = BYE_REPLACED,
+    [CR_ERROR] = -1,
+};
+
+const char *conn_reason_name(enum conn_reason why)
+{
+    return reason_names[why];
+}
+
+static void on_event(struct ev *ev, uint32_t events);
+static void on_timer(struct timer *t);
+
+static void set_events(struct conn *c, uint32_t events)
+{
+    if (c->events == events)
+        return;
+    struct epoll_event ee = {.events = events, .data.ptr = &c->ev};
+    epoll_ctl(srv.epfd, EPOLL_CTL_MOD, c->ev.fd, &ee);
+    c->events = events;
+}
+
+static void arm_idle(struct conn *c)
+{
+    if (srv.idle_ms > 0)
+        server_arm(&c->timer, c->active_ms + srv.idle_ms);
+    else
+        server_disarm(&c->timer);
+}
+
+struct conn *conn_new(int fd, const char *addr)
+{
+    struct conn *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    c->ev.cb = on_event;
+    c->ev.fd = fd;
+    c->timer.fn = on_timer;
+    c->events = EPOLLIN;
+    struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &c->ev};
+    if (epoll_ctl(srv.epfd, EPOLL_CTL_ADD, fd, &ee) < 0) {
+        free(c);
+        return NULL;
+    }
+    snprintf(c->addr, sizeof c->addr, "%s", addr);
+    c->connected_ms = c->active_ms = srv.now_ms;
+    c->all_next = srv.all;
+    if (srv.all)
+        srv.all->all_prev = c;
+    srv.all = c;
+    srv.nconns++;
+    srv.stats.connections_total++;
+    arm_idle(c);
+
+    struct jsonw *jw = log_begin(LOG_CLIENT, LOG_LVL_INFO, "connect");
+    if (jw) {
+        jw_str(jw, "addr", c->addr);
+        log_commit(jw);
+    }
+    return c;
+}
+
+static void mark_dirty(struct conn *c)
+{
+    if (!c->dirty) {
+        c->dirty = 1;
+        c->dirty_next = srv.dirty;
+        srv.dirty = c;
+    }
+}
+
+static void mark_dead(struct conn *c)
+{
+    outq_clear(&c->out, &srv.pool);
+    server_disarm(&c->timer);
+    c->state = CONN_DEAD;
+    if (!c->dirty) {
+        c->dirty = 1;
+        c->dirty_next = srv.dead;
+        srv.dead = c;
+    }
+    /* A dirty connection is moved to srv.dead by the flush. */
+}
+
+/* Makes room for n more bytes under max_output_buffer, writing what the
+ * kernel will take now if that is what it takes.  Returns 0 or -1 (cut). */
+static int make_room(struct conn *c, size_t n)
+{
+    uint64_t limit = (uint64_t)srv.cfg.max_output_buffer;
+    if (c->state != CONN_OPEN)
+        return -1;
+    if (c->out.bytes + n <= limit)
+        return 0;
+    if (c->out.bytes > 0 && outq_write(&c->out, &srv.pool, c->ev.fd) < 0 &&
+        errno != EAGAIN && errno != EWOULDBLOCK) {
+        conn_close(c, CR_ERROR, NULL);
+        return -1;
+    }
+    if (c->out.bytes + n <= limit)
+        return 0;
+    conn_close(c, CR_SLOW, NULL);
+    return -1;
+}
+
+static int append(struct conn *c, const void *data, size_t n)
+{
+    if (outq_append(&c->out, &srv.pool, data, n) < 0) {
+        struct jsonw *jw = log_begin(LOG_SERVER, LOG_LVL_ERROR, "error");
+        if (jw) {
+            jw_str(jw, "msg", "out of memory queueing output");
+            jw_str(jw, "addr", c->addr);
+            log_commit(jw);
+        }
+        conn_close(c, CR_ERROR, NULL);
+        return -1;
+    }
+    mark_dirty(c);
+    return 0;
+}
+
+int conn_send(struct conn *c, const void *data, size_t n)
+{
+    if (make_room(c, n) < 0)
+        return -1;
+    return append(c, data, n);
+}
+
+int conn_deliver(struct conn *c, const char *hdr, size_t hlen,
+                 const char *payload, size_t plen)
+{
+    if (make_room(c, hlen + plen + 1) < 0)
+        return -1;
+    if (append(c, hdr, hlen) < 0 || append(c, payload, plen) < 0 ||
+        append(c, "\n", 1) < 0)
+        return -1;
+    c->msgs_out++;
+    c->bytes_out += plen;
+    return 0;
+}
+
+void conn_err(struct conn *c, enum proto_err err, const char *detail,
+              size_t dlen)
+{
+    char line[16 + 32 + PROTO_MAX_ID];
+    const char *name = proto_err_name(err);
+    size_t nlen = strlen(name), n = 0;
+
+    if (dlen > PROTO_MAX_ID)
+        dlen = 0;
+    memcpy(line, "ERR ", 4);
+    n = 4;
+    memcpy(line + n, name, nlen);
+    n += nlen;
+    if (dlen) {
+        line[n++] = ' ';
+        memcpy(line + n, detail, dlen);
+        n += dlen;
+    }
+    line[n++] = '\n';
+    conn_send(c, line, n);
+}
+
+static void log_disconnect(struct conn *c, enum conn_reason why)
+{
+    struct jsonw *jw = log_begin(LOG_CLIENT, LOG_LVL_INFO, "disconnect");
+    if (jw == NULL)
+        return;
+    jw_str(jw, "node", c->registered ? c->id : NULL);
+    jw_str(jw, "addr", c->addr);
+    jw_str(jw, "reason", reason_names[why]);
+    jw_uint(jw, "msgs_in", c->msgs_in);
+    jw_uint(jw, "msgs_out", c->msgs_out);
+    jw_uint(jw, "bytes_in", c->bytes_in);
+    jw_uint(jw, "bytes_out", c->bytes_out);
+    log_commit(jw);
+}
+
+static void count(enum conn_reason why)
+{
+    switch (why) {
+    case CR_IDLE:
+        srv.stats.evictions++;
+        break;
+    case CR_KICKED:
+        srv.stats.kicks++;
+        break;
+    case CR_PROTOCOL:
+        srv.stats.protocol_errors++;
+        break;
+    case CR_SLOW:
+        srv.stats.slow_consumers++;
+        break;
+    default:
+        break;
+    }
+}
+
+void conn_close(struct conn *c, enum conn_reason why, const char *text)
+{
+    if (c->state != CONN_OPEN)
+        return;
+    log_disconnect(c, why);
+    count(why);
+    if (c->registered)
+        router_unregister(c);
+    free(c->in);
+    c->in = NULL;
+    c->in_len = c->in_cap = c->in_need = 0;
+
+    if (why == CR_ERROR) {
+        mark_dead(c);
+        return;
+    }
+    /* A slow consumer's backlog is what got it cut; drop it so that the
+     * BYE has a chance to get through. */
+    if (why == CR_SLOW)
+        outq_clear(&c->out, &srv.pool);
+    c->state = CONN_CLOSING;
+    if (reason_bye[why] >= 0) {
+        char line[32 + 256];
+        const char *name = proto_bye_name((enum proto_bye)reason_bye[why]);
+        int n;
+        if (text && *text)
+            n = snprintf(line, sizeof line, "BYE %s %.255s\n", name, text);
+        else
+            n = snprintf(line, sizeof line, "BYE %s\n", name);
+        if (n >= (int)sizeof line)
+            n = (int)sizeof line - 1, line[n - 1] = '\n';
+        if (outq_append(&c->out, &srv.pool, line, (size_t)n) < 0)
+            outq_clear(&c->out, &srv.pool);
+    }
+    server_arm(&c->timer, srv.now_ms + FLUSH_MS);
+    set_events(c, 0);
+    mark_dirty(c);
+}
+
+/* Runs every whole frame in data[0..len); returns the bytes consumed. */
+static size_t run_frames(struct conn *c, const char *data, size_t len)
+{
+    size_t off = 0;
+    uint64_t max_payload = (uint64_t)srv.cfg.max_message_size;
+
+    while (off < len && c->state == CONN_OPEN) {
+        struct proto_cmd cmd;
+        switch (proto_parse(data + off, len - off, max_payload, &cmd)) {
+        case PROTO_INCOMPLETE:
+            c->in_need = (uint32_t)cmd.need;
+            return off;
+        case PROTO_COMMAND:
+            c->active_ms = srv.now_ms;
+            off += cmd.consumed;
+            router_command(c, &cmd);
+            break;
+        case PROTO_REFUSED:
+            c->active_ms = srv.now_ms;
+            off += cmd.consumed;
+            conn_err(c, cmd.err, NULL, 0);
+            break;
+        case PROTO_FATAL:
+            conn_err(c, cmd.err, NULL, 0);
+            conn_close(c, CR_PROTOCOL, NULL);
+            return len;
+        }
+    }
+    c->in_need = 0;
+    return off;
+}
+
+/* Keeps data[0..n), the start of a frame, for the next read. */
+static int carry(struct conn *c, const char *data, size_t n)
+{
+    size_t want = c->in_need > n ? c->in_need : n;
+    if (want < PROTO_MAX_LINE)
+        want = PROTO_MAX_LINE;
+    if (c->in_cap < want || c->in_cap > 2 * want + SMALL_CARRY) {
+        char *p = malloc(want);
+        if (p == NULL)
+            return -1;
+        memmove(p, data, n);
+        free(c->in);
+        c->in = p;
+        c->in_cap = (uint32_t)want;
+    } else if (data != c->in) {
+        memmove(c->in, data, n);
+    }
+    c->in_len = (uint32_t)n;
+    return 0;
+}
+
+static void drop_carry(struct conn *c)
+{
+    free(c->in);
+    c->in = NULL;
+    c->in_len = c->in_cap = c->in_need = 0;
+}
+
+static void on_readable(struct conn *c)
+{
+    char *data;
+    size_t have = 0, room;
+    ssize_t n;
+
+    /* A small partial frame goes in front of a full-size read into the
+     * shared buffer; a large one (a big payload arriving) is read into
+     * place so that it is never copied more than once. */
+    if (c->in_len == 0 || (c->in_len <= SMALL_CARRY &&
+                            c->in_need <= srv.rbuf_size)) {
+        data = srv.rbuf;
+        if (c->in_len) {
+            memcpy(data, c->in, c->in_len);
+            have = c->in_len;
+        }
+        room = srv.rbuf_size - have;
+    } else {
+        if (c->in_cap < c->in_need && carry(c, c->in, c->in_len) < 0) {
+            conn_close(c, CR_ERROR, NULL);
+            return;
+        }
+        data = c->in;
+        have = c->in_len;
+        room = c->in_cap - have;
+    }
+
+    n = read(c->ev.fd, data + have, room);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+            return;
+        conn_close(c, CR_ERROR, NULL);
+        return;
+    }
+    size_t len = have + (size_t)n;
+    size_t used = run_frames(c, data, len);
+    if (c->state != CONN_OPEN)
+        return;
+    if (used == len)
+        drop_carry(c);
+    else if (carry(c, data + used, len - used) < 0)
+        conn_close(c, CR_ERROR, NULL);
+    if (n == 0)
+        conn_close(c, CR_EOF, NULL);
+}
+
+/* After the FIN, input is read and thrown away until EOF, so that closing
+ * never resets the connection before the client has read our last line. */
+static void on_linger_readable(struct conn *c)
+{
+    ssize_t n = read(c->ev.fd, srv.rbuf, srv.rbuf_size);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+        mark_dead(c);
+}
+
+static void flush(struct conn *c)
+{
+    if (c->out.bytes) {
+        if (outq_write(&c->out, &srv.pool, c->ev.fd) < 0 && errno != EAGAIN &&
+            errno != EWOULDBLOCK) {
+            if (c->state == CONN_OPEN)
+                conn_close(c, CR_ERROR, NULL);
+            else
+                mark_dead(c);
+            return;
+        }
+    }
+    if (c->out.bytes) {
+        set_events(c, (c->state == CONN_OPEN ? EPOLLIN : 0) | EPOLLOUT);
+        return;
+    }
+    if (c->state == CONN_CLOSING) {
+        shutdown(c->ev.fd, SHUT_WR);
+        c->state = CONN_LINGER;
+        server_arm(&c->timer, srv.now_ms + LINGER_MS);
+        set_events(c, EPOLLIN);
+    } else if (c->state == CONN_OPEN) {
+        set_events(c, EPOLLIN);
+    }
+}
+
+static void on_event(struct ev *ev, uint32_t events)
+{
+    struct conn *c = (struct conn *)ev;
+
+    switch (c->state) {
+    case CONN_OPEN:
+        if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+            on_readable(c);
+        if (c->state == CONN_OPEN && (events & EPOLLOUT))
+            flush(c);
+        break;
+    case CONN_CLOSING:
+        flush(c);
+        break;
+    case CONN_LINGER:
+        on_linger_readable(c);
+        break;
+    case CONN_DEAD:
+        break;
+    }
+}
+
+static void on_timer(struct timer *t)
+{
+    struct conn *c = (struct conn *)((char *)t - offsetof(struct conn, timer));
+
+    switch (c->state) {
+    case CONN_OPEN:
+        /* Activity does not touch the wheel; the timer fires at the
+         * earliest possible deadline and re-arms for what is left. */
+        if (srv.idle_ms == 0)
+            break;
+        if (srv.now_ms - c->active_ms >= srv.idle_ms)
+            conn_close(c, CR_IDLE, NULL);
+        else
+            arm_idle(c);
+        break;
+    case CONN_CLOSING:
+    case CONN_LINGER:
+        mark_dead(c);
+        break;
+    case CONN_DEAD:
+        break;
+    }
+}
+
+void conn_flush_dirty(void)
+{
+    while (srv.dirty) {
+        struct conn *c = srv.dirty;
+        srv.dirty = c->dirty_next;
+        c->dirty = 0;
+        if (c->state != CONN_DEAD)
+            flush(c);
+        if (c->state == CONN_DEAD && !c->dirty) {
+            c->dirty = 1;
+            c->dirty_next = srv.dead;
+            srv.dead = c;
+        }
+    }
+}
+
+void conn_reap(void)
+{
+    while (srv.dead) {
+        struct conn *c = srv.dead;
+        srv.dead = c->dirty_next;
+        close(c->ev.fd); /* also leaves the epoll set */
+        if (c->all_prev)
+            c->all_prev->all_next = c->all_next;
+        else
+            srv.all = c->all_next;
+        if (c->all_next)
+            c->all_next->all_prev = c->all_prev;
+        srv.nconns--;
+        outq_clear(&c->out, &srv.pool);
+        free(c->in);
+        free(c);
+    }
+}
+
+void conn_rearm_all(void)
+{
+    for (struct conn *c = srv.all; c; c = c->all_next)
+        if (c->state == CONN_OPEN)
+            arm_idle(c);
+}

@@ -1,0 +1,77 @@
+/* conn.h: one client connection: its buffers, its state from accept to
+ * close, and the counters shown by msgctl list.  A connection is closed in
+ * steps (queue BYE, flush, half-close, drain, free) and is only freed at
+ * the end of a loop pass, so nothing walking it ever sees it vanish. */
+#ifndef MSGD_CONN_H
+#define MSGD_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "outq.h"
+#include "proto.h"
+#include "server.h"
+
+enum conn_state {
+    CONN_OPEN,    /* reading commands */
+    CONN_CLOSING, /* final BYE queued: flushing, no more reading */
+    CONN_LINGER,  /* flushed and half-closed: discarding input until EOF */
+    CONN_DEAD,    /* to be freed at the end of the pass */
+};
+
+/* Why a connection ended; the names are client_log's disconnect reasons. */
+enum conn_reason {
+    CR_QUIT,
+    CR_EOF,
+    CR_IDLE,
+    CR_KICKED,
+    CR_SHUTDOWN,
+    CR_PROTOCOL,
+    CR_SLOW,
+    CR_REPLACED,
+    CR_ERROR,
+};
+
+struct conn {
+    struct ev ev; /* first: epoll hands this back */
+    uint8_t state;
+    uint8_t registered;
+    uint8_t dirty;
+    uint8_t idlen;
+    uint32_t events; /* the epoll mask in force */
+    uint32_t in_len, in_cap, in_need;
+    char *in; /* a partial frame carried between reads; NULL when none */
+    struct conn *all_prev, *all_next;
+    struct conn *reg_prev, *reg_next; /* registration order */
+    struct conn *dirty_next;          /* srv.dirty or srv.dead list */
+    struct timer timer; /* idle, then the flush and linger deadlines */
+    struct outq out;
+    int64_t connected_ms, active_ms;
+    uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
+    char id[PROTO_MAX_ID + 1];
+    char addr[56];
+};
+
+/* Takes an accepted socket (already non-blocking and close-on-exec). */
+struct conn *conn_new(int fd, const char *addr);
+/* Queues bytes for c.  Returns 0, or -1 when c is not open or was just cut
+ * off as a slow consumer. */
+int conn_send(struct conn *c, const void *data, size_t n);
+/* Queues one delivered message: header, payload, LF. */
+int conn_deliver(struct conn *c, const char *hdr, size_t hlen,
+                 const char *payload, size_t plen);
+/* Queues "ERR code[ detail]". */
+void conn_err(struct conn *c, enum proto_err err, const char *detail,
+              size_t dlen);
+/* Ends c: unregisters it, logs the disconnect, queues "BYE reason[ text]"
+ * when the reason has one, and flushes before closing.  No effect unless c
+ * is open. */
+void conn_close(struct conn *c, enum conn_reason why, const char *text);
+const char *conn_reason_name(enum conn_reason why);
+/* Called by the loop once per pass. */
+void conn_flush_dirty(void);
+void conn_reap(void);
+/* Re-arms every open connection's idle timer after idle_timeout changed. */
+void conn_rearm_all(void);
+
+#endif

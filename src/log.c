@@ -1,0 +1,278 @@
+/* log.c: the two log files.  Writing never stops the daemon: each stream
+ * has a bounded in-memory queue, flushed once per loop pass with one
+ * write; a write that fails drops the queued lines and counts them, and
+ * the next good write to server_log reports the count as a warning. */
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define QUEUE_BYTES 65536
+#define LINE_BYTES 8192
+
+struct stream {
+    const char *name; /* the setting that names the file */
+    char *path;
+    int fd;
+    size_t len;
+    uint64_t lost, unreported;
+    int last_errno;
+    int midline; /* a failed write left a partial line in the file */
+    char queue[QUEUE_BYTES];
+};
+
+static struct stream streams[2] = {
+    {.name = "server_log", .fd = -1},
+    {.name = "client_log", .fd = -1},
+};
+
+static enum log_level level = LOG_LVL_INFO;
+static int64_t clock_ms;
+static int copy_stderr;
+static int64_t next_report_ms;
+static char line[LINE_BYTES];
+static struct jsonw line_jw;
+static enum log_stream line_stream;
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+void log_set_level(enum log_level lvl)
+{
+    level = lvl;
+}
+
+int log_wants(enum log_level lvl)
+{
+    return lvl <= level;
+}
+
+void log_set_clock(int64_t realtime_ms)
+{
+    clock_ms = realtime_ms;
+}
+
+void log_set_stderr(int on)
+{
+    copy_stderr = on;
+}
+
+/* mkdir -p of the directory part of path. */
+static int make_parent(const char *path)
+{
+    char dir[4096];
+    size_t n = strlen(path);
+    if (n >= sizeof dir)
+        return -1;
+    memcpy(dir, path, n + 1);
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL || slash == dir)
+        return 0;
+    *slash = '\0';
+    for (char *p = dir + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+        return -1;
+    return 0;
+}
+
+static int open_file(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0 && errno == ENOENT && make_parent(path) == 0)
+        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    return fd;
+}
+
+int log_open(const char *server_path, const char *client_path, char *err,
+             size_t errlen)
+{
+    const char *paths[2] = {server_path, client_path};
+    for (int i = 0; i < 2; i++) {
+        int fd = open_file(paths[i]);
+        if (fd < 0) {
+            snprintf(err, errlen, "%s: %s", paths[i], strerror(errno));
+            log_close();
+            return -1;
+        }
+        streams[i].fd = fd;
+        free(streams[i].path);
+        streams[i].path = strdup(paths[i]);
+    }
+    return 0;
+}
+
+static void flush_stream(struct stream *s);
+
+int log_reopen(char *err, size_t errlen)
+{
+    int rc = 0;
+    log_flush(); /* queued lines belong to the old file */
+    for (int i = 0; i < 2; i++) {
+        struct stream *s = &streams[i];
+        if (s->path == NULL)
+            continue;
+        int fd = open_file(s->path);
+        if (fd < 0) {
+            if (rc == 0)
+                snprintf(err, errlen, "%s: %s", s->path, strerror(errno));
+            rc = -1;
+            continue;
+        }
+        if (s->fd >= 0)
+            close(s->fd);
+        s->fd = fd;
+        s->midline = 0;
+    }
+    return rc;
+}
+
+void log_close(void)
+{
+    log_flush();
+    for (int i = 0; i < 2; i++) {
+        if (streams[i].fd >= 0)
+            close(streams[i].fd);
+        streams[i].fd = -1;
+        free(streams[i].path);
+        streams[i].path = NULL;
+    }
+}
+
+uint64_t log_lost(void)
+{
+    return streams[0].lost + streams[1].lost;
+}
+
+struct jsonw *log_begin(enum log_stream s, enum log_level lvl,
+                        const char *event)
+{
+    char ts[32];
+    if (lvl > level)
+        return NULL;
+    jw_timestamp(ts, clock_ms);
+    jw_begin(&line_jw, line, sizeof line);
+    jw_str(&line_jw, "ts", ts);
+    jw_str(&line_jw, "level", level_names[lvl]);
+    jw_str(&line_jw, "event", event);
+    line_stream = s;
+    return &line_jw;
+}
+
+static size_t count_lines(const char *p, size_t n)
+{
+    size_t k = 0;
+    for (const char *e = p + n; (p = memchr(p, '\n', (size_t)(e - p)));
+         p++)
+        k++;
+    return k;
+}
+
+static void drop(struct stream *s, size_t lines, int err)
+{
+    s->lost += lines;
+    s->unreported += lines;
+    s->last_errno = err;
+}
+
+static void enqueue(struct stream *s, const char *p, size_t n)
+{
+    if (s->len + n > sizeof s->queue)
+        flush_stream(s);
+    if (s->len + n > sizeof s->queue) {
+        drop(s, 1, ENOBUFS);
+        return;
+    }
+    memcpy(s->queue + s->len, p, n);
+    s->len += n;
+}
+
+void log_commit(struct jsonw *jw)
+{
+    long n = jw_finish(jw);
+    struct stream *s = &streams[line_stream];
+    if (n < 0) {
+        drop(s, 1, EMSGSIZE);
+        return;
+    }
+    if (copy_stderr && line_stream == LOG_SERVER)
+        (void)!write(STDERR_FILENO, line, (size_t)n);
+    enqueue(s, line, (size_t)n);
+}
+
+static void flush_stream(struct stream *s)
+{
+    size_t off = 0;
+    if (s->len == 0)
+        return;
+    if (s->fd < 0) {
+        drop(s, count_lines(s->queue, s->len), EBADF);
+        s->len = 0;
+        return;
+    }
+    /* After a failed write left half a line in the file, start on a fresh
+     * line so that every later line still parses. */
+    if (s->midline && write(s->fd, "\n", 1) == 1)
+        s->midline = 0;
+    while (off < s->len) {
+        ssize_t w = write(s->fd, s->queue + off, s->len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            int e = w < 0 ? errno : ENOSPC;
+            /* Lines wholly unwritten are lost; a line cut in two ends
+             * the file mid-line. */
+            const char *rest = s->queue + off;
+            if (off > 0 && s->queue[off - 1] != '\n')
+                s->midline = 1;
+            drop(s, count_lines(rest, s->len - off), e);
+            break;
+        }
+        off += (size_t)w;
+    }
+    s->len = 0;
+}
+
+static void report_losses(void)
+{
+    struct stream *srv = &streams[LOG_SERVER];
+    for (int i = 0; i < 2; i++) {
+        struct stream *s = &streams[i];
+        if (s->unreported == 0)
+            continue;
+        struct jsonw *jw = log_begin(LOG_SERVER, LOG_LVL_WARN, "warning");
+        uint64_t n = s->unreported;
+        s->unreported = 0;
+        if (jw == NULL)
+            continue;
+        jw_str(jw, "msg", "log write failed");
+        jw_str(jw, "stream", s->name);
+        jw_uint(jw, "lost", n);
+        jw_str(jw, "error", strerror(s->last_errno));
+        log_commit(jw);
+    }
+    flush_stream(srv);
+}
+
+void log_flush(void)
+{
+    flush_stream(&streams[LOG_CLIENT]);
+    flush_stream(&streams[LOG_SERVER]);
+    /* Try to report losses at most once a second: while server_log
+     * itself is failing, the report is lost too and counted again. */
+    if ((streams[0].unreported || streams[1].unreported) &&
+        clock_ms >= next_report_ms) {
+        next_report_ms = clock_ms + 1000;
+        report_losses();
+    }
+}

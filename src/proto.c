@@ -1,0 +1,278 @@
+/* proto.c: parser of the client-to-server byte stream; pure, no I/O.
+ * The caller hands in whatever bytes it has; a frame split across reads
+ * parses as INCOMPLETE until it is whole, so no state lives here. */
+#include "proto.h"
+
+#include <string.h>
+
+#define MAX_TOKENS 4
+
+struct verb_name {
+    const char *name;
+    size_t len;
+    enum proto_verb verb;
+};
+
+static const struct verb_name verbs[] = {
+    {"SEND", 4, PROTO_SEND},   {"HELLO", 5, PROTO_HELLO},
+    {"BCAST", 5, PROTO_BCAST}, {"WHO", 3, PROTO_WHO},
+    {"PING", 4, PROTO_PING},   {"QUIT", 4, PROTO_QUIT},
+};
+
+static const char *const err_names[] = {
+    [PERR_NONE] = "none",
+    [PERR_BAD_COMMAND] = "bad-command",
+    [PERR_BAD_ID] = "bad-id",
+    [PERR_ID_TAKEN] = "id-taken",
+    [PERR_ALREADY_REGISTERED] = "already-registered",
+    [PERR_NOT_REGISTERED] = "not-registered",
+    [PERR_UNKNOWN_NODE] = "unknown-node",
+    [PERR_TOO_LARGE] = "too-large",
+    [PERR_LINE_TOO_LONG] = "line-too-long",
+    [PERR_BAD_FRAME] = "bad-frame",
+    [PERR_SERVER_FULL] = "server-full",
+};
+
+static const char *const bye_names[] = {
+    [BYE_QUIT] = "quit",
+    [BYE_IDLE_TIMEOUT] = "idle-timeout",
+    [BYE_KICKED] = "kicked",
+    [BYE_SHUTDOWN] = "shutdown",
+    [BYE_PROTOCOL_ERROR] = "protocol-error",
+    [BYE_SLOW_CONSUMER] = "slow-consumer",
+    [BYE_REPLACED] = "replaced",
+};
+
+const char *proto_err_name(enum proto_err err)
+{
+    return err_names[err];
+}
+
+const char *proto_bye_name(enum proto_bye bye)
+{
+    return bye_names[bye];
+}
+
+static const unsigned char id_chars[256] = {
+    ['-'] = 1, ['.'] = 1, ['_'] = 1,
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,
+    ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1,
+    ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1,
+    ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1,
+    ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
+    ['Y'] = 1, ['Z'] = 1,
+    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
+    ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1,
+    ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1,
+    ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
+    ['y'] = 1, ['z'] = 1,
+};
+
+int proto_valid_id(const char *s, size_t n)
+{
+    if (n == 0 || n > PROTO_MAX_ID)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!id_chars[(unsigned char)s[i]])
+            return 0;
+    return 1;
+}
+
+/* Verbs are matched without regard to case, as SMTP and NATS do, so that
+ * a person typing into nc is not punished for lower case. */
+static int match_verb(const char *tok, size_t len, enum proto_verb *verb)
+{
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) {
+        if (verbs[i].len != len)
+            continue;
+        size_t j = 0;
+        while (j < len && (tok[j] & ~0x20) == verbs[i].name[j])
+            j++;
+        if (j == len) {
+            *verb = verbs[i].verb;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* A length is one or more decimal digits; values past the limit saturate,
+ * so 2^63 or forty digits are "too large" rather than "not a number". */
+static int parse_length(const char *s, size_t n, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (n == 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned d = (unsigned char)s[i] - '0';
+        if (d > 9)
+            return -1;
+        if (v > (UINT64_MAX - d) / 10)
+            v = UINT64_MAX;
+        else
+            v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+static enum proto_status refuse(struct proto_cmd *cmd, enum proto_err err,
+                                size_t consumed)
+{
+    cmd->err = err;
+    cmd->consumed = consumed;
+    return PROTO_REFUSED;
+}
+
+static enum proto_status fatal(struct proto_cmd *cmd, enum proto_err err)
+{
+    cmd->err = err;
+    return PROTO_FATAL;
+}
+
+/* The payload of SEND/BCAST starts right after the header line; it must
+ * be followed by LF or CR LF. */
+static enum proto_status take_payload(const char *buf, size_t len,
+                                      size_t hdr_len, uint64_t n,
+                                      struct proto_cmd *cmd)
+{
+    size_t end = hdr_len + (size_t)n;
+    if (len <= end) {
+        cmd->need = end + 1;
+        return PROTO_INCOMPLETE;
+    }
+    size_t consumed;
+    if (buf[end] == '\n') {
+        consumed = end + 1;
+    } else if (buf[end] == '\r') {
+        if (len <= end + 1) {
+            cmd->need = end + 2;
+            return PROTO_INCOMPLETE;
+        }
+        if (buf[end + 1] != '\n')
+            return fatal(cmd, PERR_BAD_FRAME);
+        consumed = end + 2;
+    } else {
+        return fatal(cmd, PERR_BAD_FRAME);
+    }
+    cmd->payload = buf + hdr_len;
+    cmd->payload_len = (size_t)n;
+    cmd->consumed = consumed;
+    return PROTO_COMMAND;
+}
+
+enum proto_status proto_parse(const char *buf, size_t len,
+                              uint64_t max_payload, struct proto_cmd *cmd)
+{
+    const char *lf;
+    size_t scan = len < PROTO_MAX_LINE ? len : PROTO_MAX_LINE;
+
+    memset(cmd, 0, sizeof *cmd);
+    lf = memchr(buf, '\n', scan);
+    if (lf == NULL) {
+        if (len >= PROTO_MAX_LINE)
+            return fatal(cmd, PERR_LINE_TOO_LONG);
+        return PROTO_INCOMPLETE;
+    }
+
+    size_t hdr_len = (size_t)(lf - buf) + 1;
+    size_t line_len = hdr_len - 1;
+    if (line_len > 0 && buf[line_len - 1] == '\r')
+        line_len--;
+
+    /* Split on single spaces; an empty token (two spaces, a leading or
+     * trailing space) is kept as empty so that it can be refused. */
+    const char *tok[MAX_TOKENS];
+    size_t tlen[MAX_TOKENS];
+    int ntok = 0;
+    size_t start = 0;
+    for (size_t i = 0; i <= line_len; i++) {
+        if (i == line_len || buf[i] == ' ') {
+            if (ntok == MAX_TOKENS)
+                return refuse(cmd, PERR_BAD_COMMAND, hdr_len);
+            tok[ntok] = buf + start;
+            tlen[ntok] = i - start;
+            ntok++;
+            start = i + 1;
+        }
+    }
+
+    if (!match_verb(tok[0], tlen[0], &cmd->verb))
+        return refuse(cmd, PERR_BAD_COMMAND, hdr_len);
+
+    uint64_t n;
+    switch (cmd->verb) {
+    case PROTO_HELLO:
+        if (ntok > 2)
+            return refuse(cmd, PERR_BAD_COMMAND, hdr_len);
+        if (ntok == 2) {
+            cmd->arg = tok[1];
+            cmd->arg_len = tlen[1];
+        }
+        break;
+    case PROTO_SEND:
+        if (ntok != 3 || tlen[1] == 0)
+            return refuse(cmd, PERR_BAD_COMMAND, hdr_len);
+        if (parse_length(tok[2], tlen[2], &n) < 0)
+            return fatal(cmd, PERR_BAD_FRAME);
+        if (n > max_payload)
+            return fatal(cmd, PERR_TOO_LARGE);
+        cmd->arg = tok[1];
+        cmd->arg_len = tlen[1];
+        return take_payload(buf, len, hdr_len, n, cmd);
+    case PROTO_BCAST:
+        if (ntok != 2)
+            return refuse(cmd, PERR_BAD_COMMAND, hdr_len);
+        if (parse_length(tok[1], tlen[1], &n) < 0)
+            return fatal(cmd, PERR_BAD_FRAME);
+        if (n > max_payload)
+            return fatal(cmd, PERR_TOO_LARGE);
+        return take_payload(buf, len, hdr_len, n, cmd);
+    case PROTO_PING:
+        if (ntok > 2 || (ntok == 2 && tlen[1] == 0))
+            return refuse(cmd, PERR_BAD_COMMAND, hdr_len);
+        if (ntok == 2) {
+            cmd->arg = tok[1];
+            cmd->arg_len = tlen[1];
+        }
+        break;
+    case PROTO_WHO:
+    case PROTO_QUIT:
+        if (ntok != 1)
+            return refuse(cmd, PERR_BAD_COMMAND, hdr_len);
+        break;
+    }
+    cmd->consumed = hdr_len;
+    return PROTO_COMMAND;
+}
+
+static size_t put_u64(char *out, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+size_t proto_msg_header(char *out, const char *from, size_t from_len,
+                        const char *to, size_t to_len, uint64_t n)
+{
+    char *p = out;
+    memcpy(p, "MSG ", 4);
+    p += 4;
+    memcpy(p, from, from_len);
+    p += from_len;
+    *p++ = ' ';
+    memcpy(p, to, to_len);
+    p += to_len;
+    *p++ = ' ';
+    p += put_u64(p, n);
+    *p++ = '\n';
+    return (size_t)(p - out);
+}

@@ -1,0 +1,84 @@
+/* proto.h: the wire protocol of SPEC section 2: a pure parser of the
+ * client-to-server stream, and the names of error codes and BYE reasons. */
+#ifndef MSGD_PROTO_H
+#define MSGD_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PROTO_MAX_LINE 1024 /* a header line, LF included */
+#define PROTO_MAX_ID 64
+/* Longest MSG header the server writes: "MSG " id " " id " " 20 digits LF. */
+#define PROTO_MAX_MSG_HEADER (4 + PROTO_MAX_ID + 1 + PROTO_MAX_ID + 1 + 20 + 1)
+
+enum proto_verb {
+    PROTO_HELLO,
+    PROTO_SEND,
+    PROTO_BCAST,
+    PROTO_WHO,
+    PROTO_PING,
+    PROTO_QUIT,
+};
+
+enum proto_status {
+    PROTO_INCOMPLETE, /* not a whole frame yet: read more */
+    PROTO_COMMAND,    /* a well-formed command in *cmd */
+    PROTO_REFUSED,    /* a whole frame, refused (cmd->err); stay open */
+    PROTO_FATAL,      /* a framing fault (cmd->err); the stream is lost */
+};
+
+enum proto_err {
+    PERR_NONE,
+    PERR_BAD_COMMAND,
+    PERR_BAD_ID,
+    PERR_ID_TAKEN,
+    PERR_ALREADY_REGISTERED,
+    PERR_NOT_REGISTERED,
+    PERR_UNKNOWN_NODE,
+    PERR_TOO_LARGE,
+    PERR_LINE_TOO_LONG,
+    PERR_BAD_FRAME,
+    PERR_SERVER_FULL,
+};
+
+enum proto_bye {
+    BYE_QUIT,
+    BYE_IDLE_TIMEOUT,
+    BYE_KICKED,
+    BYE_SHUTDOWN,
+    BYE_PROTOCOL_ERROR,
+    BYE_SLOW_CONSUMER,
+    BYE_REPLACED,
+};
+
+struct proto_cmd {
+    enum proto_verb verb;
+    const char *arg; /* HELLO id, SEND target, PING token; NULL if none */
+    size_t arg_len;
+    const char *payload; /* SEND/BCAST */
+    size_t payload_len;
+    size_t consumed; /* bytes of the whole frame (COMMAND/REFUSED) */
+    size_t need;     /* INCOMPLETE: frame size once the header is known */
+    enum proto_err err;
+};
+
+/*
+ * Parse the first frame of buf[0..len).  max_payload is max_message_size.
+ * Pointers in *cmd point into buf.  HELLO ids are not validated here (the
+ * router decides between already-registered and bad-id).
+ */
+enum proto_status proto_parse(const char *buf, size_t len,
+                              uint64_t max_payload, struct proto_cmd *cmd);
+
+/* 1 if s[0..n) is a node id: 1..64 of A-Z a-z 0-9 . _ - */
+int proto_valid_id(const char *s, size_t n);
+
+const char *proto_err_name(enum proto_err err);
+const char *proto_bye_name(enum proto_bye bye);
+
+/* Writes "MSG from to n\n" into out (PROTO_MAX_MSG_HEADER bytes);
+ * returns its length. */
+size_t proto_msg_header(char *out, const char *from, size_t from_len,
+                        const char *to, size_t to_len, uint64_t n);
+
+#endif

@@ -1,0 +1,251 @@
+/* router.c: registration and delivery.  The id table maps ids to
+ * connections; a list keeps registration order for WHO and BCAST.  A
+ * receiver cut off during a broadcast only leaves the list: it is freed at
+ * the end of the pass, so the walk's saved next pointer stays valid. */
+#include "router.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "conn.h"
+#include "idtable.h"
+#include "log.h"
+#include "server.h"
+
+static struct idtable table;
+static struct conn *first, *last;
+
+int router_init(void)
+{
+    uint8_t seed[16];
+    if (getrandom(seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed)
+        memset(seed, 0x5a, sizeof seed); /* weaker, never fatal */
+    first = last = NULL;
+    return idt_init(&table, seed);
+}
+
+void router_free(void)
+{
+    idt_free(&table);
+}
+
+size_t router_count(void)
+{
+    return table.count;
+}
+
+struct conn *router_first(void)
+{
+    return first;
+}
+
+struct conn *router_find(const char *id, size_t len)
+{
+    return idt_get(&table, id, len);
+}
+
+void router_unregister(struct conn *c)
+{
+    if (!c->registered)
+        return;
+    idt_del(&table, c->id, c->idlen);
+    if (c->reg_prev)
+        c->reg_prev->reg_next = c->reg_next;
+    else
+        first = c->reg_next;
+    if (c->reg_next)
+        c->reg_next->reg_prev = c->reg_prev;
+    else
+        last = c->reg_prev;
+    c->reg_prev = c->reg_next = NULL;
+    c->registered = 0;
+}
+
+static void log_reject(struct conn *c, enum proto_err err, const char *id,
+                       size_t len)
+{
+    srv.stats.rejects++;
+    struct jsonw *jw = log_begin(LOG_CLIENT, LOG_LVL_INFO, "reject");
+    if (jw == NULL)
+        return;
+    jw_str(jw, "addr", c->addr);
+    jw_str(jw, "code", proto_err_name(err));
+    if (id)
+        jw_strn(jw, "node", id, len);
+    log_commit(jw);
+}
+
+static void refuse_hello(struct conn *c, enum proto_err err, const char *id,
+                         size_t len, int echo)
+{
+    log_reject(c, err, id, len);
+    conn_err(c, err, echo ? id : NULL, echo ? len : 0);
+}
+
+static void hello(struct conn *c, const struct proto_cmd *cmd)
+{
+    const char *id = cmd->arg;
+    size_t len = cmd->arg_len;
+
+    if (c->registered) {
+        conn_err(c, PERR_ALREADY_REGISTERED, NULL, 0);
+        return;
+    }
+    if (!proto_valid_id(id, len)) {
+        refuse_hello(c, PERR_BAD_ID, id, len, 0);
+        return;
+    }
+    struct conn *old = router_find(id, len);
+    if (old && srv.cfg.duplicate_id == DUP_REJECT) {
+        refuse_hello(c, PERR_ID_TAKEN, id, len, 1);
+        return;
+    }
+    if (old) {
+        conn_close(old, CR_REPLACED, NULL);
+    } else if (router_count() >= (size_t)srv.cfg.max_nodes) {
+        refuse_hello(c, PERR_SERVER_FULL, id, len, 0);
+        return;
+    }
+    memcpy(c->id, id, len);
+    c->id[len] = '\0';
+    c->idlen = (uint8_t)len;
+    if (idt_put(&table, c->id, len, c) < 0) {
+        refuse_hello(c, PERR_SERVER_FULL, id, len, 0);
+        return;
+    }
+    c->registered = 1;
+    c->reg_prev = last;
+    c->reg_next = NULL;
+    if (last)
+        last->reg_next = c;
+    else
+        first = c;
+    last = c;
+    if (table.count > srv.stats.nodes_peak)
+        srv.stats.nodes_peak = table.count;
+
+    char line[32 + PROTO_MAX_ID + 32];
+    char idle[400];
+    jw_fmt_double(idle, sizeof idle, srv.cfg.idle_timeout);
+    int n = snprintf(line, sizeof line, "OK %s idle=%.20s\n", c->id, idle);
+    conn_send(c, line, (size_t)n);
+
+    struct jsonw *jw = log_begin(LOG_CLIENT, LOG_LVL_INFO, "register");
+    if (jw) {
+        jw_str(jw, "node", c->id);
+        jw_str(jw, "addr", c->addr);
+        log_commit(jw);
+    }
+}
+
+static void log_message(const struct conn *from, const char *to, size_t tlen,
+                        size_t bytes)
+{
+    struct jsonw *jw = log_begin(LOG_CLIENT, LOG_LVL_DEBUG, "message");
+    if (jw == NULL)
+        return;
+    jw_str(jw, "from", from->id);
+    jw_strn(jw, "to", to, tlen);
+    jw_uint(jw, "bytes", bytes);
+    log_commit(jw);
+}
+
+static void accepted(struct conn *c, size_t bytes)
+{
+    c->msgs_in++;
+    c->bytes_in += bytes;
+    srv.stats.msgs_routed++;
+    srv.stats.bytes_routed += bytes;
+}
+
+static void send_one(struct conn *c, const struct proto_cmd *cmd)
+{
+    struct conn *to = router_find(cmd->arg, cmd->arg_len);
+    if (to == NULL) {
+        int valid = proto_valid_id(cmd->arg, cmd->arg_len);
+        conn_err(c, PERR_UNKNOWN_NODE, valid ? cmd->arg : NULL,
+                 valid ? cmd->arg_len : 0);
+        return;
+    }
+    accepted(c, cmd->payload_len);
+    if (log_wants(LOG_LVL_DEBUG))
+        log_message(c, to->id, to->idlen, cmd->payload_len);
+    char hdr[PROTO_MAX_MSG_HEADER];
+    size_t hlen = proto_msg_header(hdr, c->id, c->idlen, to->id, to->idlen,
+                                   cmd->payload_len);
+    conn_deliver(to, hdr, hlen, cmd->payload, cmd->payload_len);
+}
+
+static void broadcast(struct conn *c, const struct proto_cmd *cmd)
+{
+    accepted(c, cmd->payload_len);
+    if (log_wants(LOG_LVL_DEBUG))
+        log_message(c, "*", 1, cmd->payload_len);
+    char hdr[PROTO_MAX_MSG_HEADER];
+    size_t hlen =
+        proto_msg_header(hdr, c->id, c->idlen, "*", 1, cmd->payload_len);
+    for (struct conn *to = first, *next; to; to = next) {
+        next = to->reg_next;
+        if (to != c)
+            conn_deliver(to, hdr, hlen, cmd->payload, cmd->payload_len);
+    }
+}
+
+static void who(struct conn *c)
+{
+    char line[8 + PROTO_MAX_ID];
+    int n = snprintf(line, sizeof line, "NODES %zu\n", router_count());
+    if (conn_send(c, line, (size_t)n) < 0)
+        return;
+    for (struct conn *o = first; o; o = o->reg_next) {
+        memcpy(line, "NODE ", 5);
+        memcpy(line + 5, o->id, o->idlen);
+        line[5 + o->idlen] = '\n';
+        if (conn_send(c, line, 6 + (size_t)o->idlen) < 0)
+            return;
+    }
+}
+
+static void ping(struct conn *c, const struct proto_cmd *cmd)
+{
+    char line[PROTO_MAX_LINE + 8];
+    size_t n = 4;
+    memcpy(line, "PONG", 4);
+    if (cmd->arg) {
+        line[n++] = ' ';
+        memcpy(line + n, cmd->arg, cmd->arg_len);
+        n += cmd->arg_len;
+    }
+    line[n++] = '\n';
+    conn_send(c, line, n);
+}
+
+void router_command(struct conn *c, const struct proto_cmd *cmd)
+{
+    switch (cmd->verb) {
+    case PROTO_HELLO:
+        hello(c, cmd);
+        return;
+    case PROTO_PING:
+        ping(c, cmd);
+        return;
+    case PROTO_QUIT:
+        conn_close(c, CR_QUIT, NULL);
+        return;
+    case PROTO_SEND:
+    case PROTO_BCAST:
+    case PROTO_WHO:
+        break;
+    }
+    if (!c->registered) {
+        conn_err(c, PERR_NOT_REGISTERED, NULL, 0);
+        return;
+    }
+    if (cmd->verb == PROTO_SEND)
+        send_one(c, cmd);
+    else if (cmd->verb == PROTO_BCAST)
+        broadcast(c, cmd);
+    else
+        who(c);
+}

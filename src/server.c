@@ -1,0 +1,229 @@
+/* server.c: the event loop.  One epoll set; each pass reads the clocks
+ * once, handles the ready descriptors, fires due timers, then writes all
+ * queued output, frees closed connections and flushes the logs. */
+#include "server.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "listener.h"
+#include "log.h"
+#include "reload.h"
+#include "router.h"
+
+#define MAX_EVENTS 256
+#define RBUF_SIZE (256 * 1024)
+#define POOL_CHUNKS 64
+
+struct server srv;
+
+static struct ev sig_ev;
+
+static int64_t clock_ms(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void update_clock(void)
+{
+    srv.now_ms = clock_ms(CLOCK_MONOTONIC);
+    srv.real_ms = clock_ms(CLOCK_REALTIME);
+    log_set_clock(srv.real_ms);
+}
+
+void server_arm(struct timer *t, int64_t at_ms)
+{
+    tw_arm(&srv.wheel, &t->tw, (uint64_t)at_ms);
+}
+
+void server_disarm(struct timer *t)
+{
+    tw_cancel(&srv.wheel, &t->tw);
+}
+
+static void fire(struct tw_timer *tw, void *arg)
+{
+    struct timer *t = (struct timer *)tw;
+    (void)arg;
+    t->fn(t);
+}
+
+static int64_t idle_ms_of(double seconds)
+{
+    return (int64_t)ceil(seconds * 1000.0);
+}
+
+void server_apply(const struct config *cfg)
+{
+    int64_t idle = idle_ms_of(cfg->idle_timeout);
+    srv.cfg.idle_timeout = cfg->idle_timeout;
+    srv.cfg.log_level = cfg->log_level;
+    srv.cfg.max_nodes = cfg->max_nodes;
+    srv.cfg.max_message_size = cfg->max_message_size;
+    srv.cfg.max_output_buffer = cfg->max_output_buffer;
+    srv.cfg.duplicate_id = cfg->duplicate_id;
+    log_set_level(cfg->log_level);
+    if (idle != srv.idle_ms) {
+        srv.idle_ms = idle;
+        conn_rearm_all();
+    }
+}
+
+static void log_signal_stop(int signo)
+{
+    server_stop(signo == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+static void on_signal(struct ev *ev, uint32_t events)
+{
+    struct signalfd_siginfo si;
+    (void)events;
+
+    while (read(ev->fd, &si, sizeof si) == (ssize_t)sizeof si) {
+        switch (si.ssi_signo) {
+        case SIGTERM:
+        case SIGINT:
+            if (srv.stopping) {
+                /* A second request: stop waiting for slow readers. */
+                for (struct conn *c = srv.all; c; c = c->all_next)
+                    if (c->state != CONN_DEAD)
+                        c->state = CONN_LINGER, server_arm(&c->timer, 0);
+            } else {
+                log_signal_stop((int)si.ssi_signo);
+            }
+            break;
+        case SIGHUP:
+            reload_config();
+            reload_logs();
+            break;
+        case SIGUSR1:
+            reload_logs();
+            break;
+        }
+    }
+}
+
+static int init_signals(char *err, size_t errlen)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "signalfd: %s", strerror(errno));
+        return -1;
+    }
+    sig_ev.cb = on_signal;
+    sig_ev.fd = fd;
+    struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &sig_ev};
+    epoll_ctl(srv.epfd, EPOLL_CTL_ADD, fd, &ee);
+    return 0;
+}
+
+int server_init(const struct config *cfg, char *err, size_t errlen)
+{
+    memset(&srv, 0, sizeof srv);
+    sig_ev.fd = -1;
+    srv.cfg = *cfg; /* takes ownership of cfg's strings */
+    update_clock();
+    srv.started_ms = srv.now_ms;
+    srv.idle_ms = idle_ms_of(cfg->idle_timeout);
+    log_set_level(cfg->log_level);
+    tw_init(&srv.wheel, (uint64_t)srv.now_ms);
+    chunk_pool_init(&srv.pool, POOL_CHUNKS);
+    srv.rbuf_size = RBUF_SIZE;
+    srv.rbuf = malloc(srv.rbuf_size);
+    srv.epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (srv.rbuf == NULL || srv.epfd < 0 || router_init() < 0) {
+        snprintf(err, errlen, "cannot initialise: %s", strerror(errno));
+        return -1;
+    }
+    if (init_signals(err, errlen) < 0)
+        return -1;
+    return listener_open_all(cfg, err, errlen);
+}
+
+void server_stop(const char *reason)
+{
+    if (srv.stopping)
+        return;
+    srv.stopping = 1;
+    srv.stop_reason = reason;
+    listener_close_all();
+    for (struct conn *c = srv.all; c; c = c->all_next)
+        conn_close(c, CR_SHUTDOWN, NULL);
+}
+
+int server_run(void)
+{
+    struct epoll_event evs[MAX_EVENTS];
+
+    while (!srv.stopping || srv.nconns > 0) {
+        int timeout = -1;
+        if (srv.dirty || srv.dead) {
+            timeout = 0;
+        } else {
+            uint64_t next = tw_next(&srv.wheel);
+            if (next != UINT64_MAX) {
+                int64_t d = (int64_t)next - srv.now_ms;
+                timeout = d < 0 ? 0 : d > 60000 ? 60000 : (int)d;
+            }
+        }
+        int n = epoll_wait(srv.epfd, evs, MAX_EVENTS, timeout);
+        if (n < 0 && errno != EINTR) {
+            struct jsonw *jw = log_begin(LOG_SERVER, LOG_LVL_ERROR, "error");
+            if (jw) {
+                jw_str(jw, "msg", "epoll_wait failed");
+                jw_str(jw, "error", strerror(errno));
+                log_commit(jw);
+            }
+            log_flush();
+            return 1;
+        }
+        update_clock();
+        for (int i = 0; i < n; i++) {
+            struct ev *ev = evs[i].data.ptr;
+            ev->cb(ev, evs[i].events);
+        }
+        tw_advance(&srv.wheel, (uint64_t)srv.now_ms, fire, NULL);
+        conn_flush_dirty();
+        conn_reap();
+        log_flush();
+    }
+    return 0;
+}
+
+void server_free(void)
+{
+    listener_close_all();
+    srv.dirty = srv.dead = NULL;
+    for (struct conn *c = srv.all; c; c = c->all_next) {
+        c->dirty_next = srv.dead;
+        srv.dead = c;
+    }
+    conn_reap();
+    router_free();
+    chunk_pool_drain(&srv.pool);
+    free(srv.rbuf);
+    if (sig_ev.fd >= 0)
+        close(sig_ev.fd);
+    if (srv.epfd >= 0)
+        close(srv.epfd);
+    config_free(&srv.cfg);
+}

@@ -1,0 +1,83 @@
+/* server.h: the daemon's state, one per process: the epoll loop, clocks,
+ * the timer wheel, the chunk pool, the running settings and the counters
+ * that msgctl stats reports. */
+#ifndef MSGD_SERVER_H
+#define MSGD_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "outq.h"
+#include "timerwheel.h"
+
+struct conn;
+struct listener;
+
+/* Something epoll reports on; the first member of every registered object. */
+struct ev {
+    void (*cb)(struct ev *ev, uint32_t events);
+    int fd;
+};
+
+/* A wheel timer with its own handler. */
+struct timer {
+    struct tw_timer tw;
+    void (*fn)(struct timer *t);
+};
+
+struct stats {
+    uint64_t connections_total;
+    uint64_t nodes_peak;
+    uint64_t msgs_routed;
+    uint64_t bytes_routed;
+    uint64_t evictions;
+    uint64_t kicks;
+    uint64_t rejects;
+    uint64_t protocol_errors;
+    uint64_t slow_consumers;
+};
+
+struct server {
+    int epfd;
+    struct config cfg; /* the running settings */
+    int64_t now_ms;    /* CLOCK_MONOTONIC, read once per loop pass */
+    int64_t real_ms;   /* CLOCK_REALTIME, for logs */
+    int64_t started_ms;
+    int64_t idle_ms; /* idle_timeout in ms, 0 = never */
+    struct tw wheel; /* ticks are now_ms */
+    struct chunk_pool pool;
+    struct stats stats;
+
+    struct conn *all;   /* every connection */
+    size_t nconns;
+    struct conn *dirty; /* output queued since the last flush */
+    struct conn *dead;  /* to be freed at the end of the pass */
+
+    struct listener **listeners;
+    int nlisteners;
+
+    char *rbuf; /* the shared read buffer */
+    size_t rbuf_size;
+
+    int stopping;
+    const char *stop_reason;
+};
+
+extern struct server srv;
+
+void server_arm(struct timer *t, int64_t at_ms);
+void server_disarm(struct timer *t);
+
+int server_init(const struct config *cfg, char *err, size_t errlen);
+/* Runs the loop until a stop signal has been handled and every connection
+ * is gone.  Returns the exit status. */
+int server_run(void);
+void server_free(void);
+/* Begins a graceful stop: listeners closed, BYE shutdown to everyone. */
+void server_stop(const char *reason);
+/* Applies runtime settings (idle_timeout, log_level, limits) to a running
+ * server. */
+void server_apply(const struct config *cfg);
+
+#endif
