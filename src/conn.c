@@ -23,14 +23,10 @@
 #define SMALL_CARRY 4096
 
 static const char *const reason_names[] = {
-    [CR_QUIT] = "quit",
-    [CR_EOF] = "eof",
-    [CR_IDLE] = "idle-timeout",
-    [CR_KICKED] = "kicked",
-    [CR_SHUTDOWN] = "shutdown",
-    [CR_PROTOCOL] = "protocol-error",
-    [CR_SLOW] = "slow-consumer",
-    [CR_REPLACED] = "replaced",
+    [CR_QUIT] = "quit",          [CR_EOF] = "eof",
+    [CR_IDLE] = "idle-timeout",  [CR_KICKED] = "kicked",
+    [CR_SHUTDOWN] = "shutdown",  [CR_PROTOCOL] = "protocol-error",
+    [CR_SLOW] = "slow-consumer", [CR_REPLACED] = "replaced",
     [CR_ERROR] = "error",
 };
 
@@ -347,8 +343,8 @@ static void on_readable(struct conn *c)
     /* A small partial frame goes in front of a full-size read into the
      * shared buffer; a large one (a big payload arriving) is read into
      * place so that it is never copied more than once. */
-    if (c->in_len == 0 || (c->in_len <= SMALL_CARRY &&
-                            c->in_need <= srv.rbuf_size)) {
+    if (c->in_len == 0 ||
+        (c->in_len <= SMALL_CARRY && c->in_need <= srv.rbuf_size)) {
         data = srv.rbuf;
         if (c->in_len) {
             memcpy(data, c->in, c->in_len);

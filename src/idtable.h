@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 struct idt_slot {
-    uint64_t hash; /* 0 = empty */
+    uint64_t hash;   /* 0 = empty */
     const char *key; /* owned by the value; must outlive the entry */
     uint32_t key_len;
     void *val;

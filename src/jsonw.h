@@ -27,7 +27,8 @@ void jw_str(struct jsonw *jw, const char *key, const char *val);
 void jw_strn(struct jsonw *jw, const char *key, const char *val, size_t n);
 void jw_int(struct jsonw *jw, const char *key, int64_t val);
 void jw_uint(struct jsonw *jw, const char *key, uint64_t val);
-void jw_double(struct jsonw *jw, const char *key, double val); /* %.3f-ish, no exponent */
+void jw_double(struct jsonw *jw, const char *key,
+               double val); /* %.3f-ish, no exponent */
 /* The number jw_double writes, NUL-terminated, into out (cap >= 400);
  * returns its length, 0 when val is not finite. */
 size_t jw_fmt_double(char *out, size_t cap, double val);

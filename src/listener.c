@@ -102,8 +102,8 @@ static void on_accept(struct ev *ev, uint32_t events)
 static int bind_one(const struct sockaddr *sa, socklen_t sl, char *err,
                     size_t errlen, const char *spec)
 {
-    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                    0);
+    int fd =
+        socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
     if (fd < 0)
         goto fail;
@@ -170,8 +170,7 @@ static int open_spec(const char *spec, char *err, size_t errlen)
         /* Same port for both families, also when port 0 chose one. */
         struct sockaddr_in s4 = {.sin_family = AF_INET,
                                  .sin_port = htons((uint16_t)port)};
-        if (bind_one((struct sockaddr *)&s4, sizeof s4, err, errlen, spec) <
-            0)
+        if (bind_one((struct sockaddr *)&s4, sizeof s4, err, errlen, spec) < 0)
             return -1;
         struct sockaddr_in6 s6 = {.sin6_family = AF_INET6,
                                   .sin6_port = htons((uint16_t)bound_port()),

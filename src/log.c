@@ -172,8 +172,7 @@ struct jsonw *log_begin(enum log_stream s, enum log_level lvl,
 static size_t count_lines(const char *p, size_t n)
 {
     size_t k = 0;
-    for (const char *e = p + n; (p = memchr(p, '\n', (size_t)(e - p)));
-         p++)
+    for (const char *e = p + n; (p = memchr(p, '\n', (size_t)(e - p))); p++)
         k++;
     return k;
 }

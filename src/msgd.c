@@ -51,9 +51,9 @@ static void log_start(void)
         if (i)
             list[n++] = ',';
         list[n++] = '"';
-        long e = jw_escape(list + n, sizeof list - n - 3,
-                           srv.listeners[i]->addr,
-                           strlen(srv.listeners[i]->addr));
+        long e =
+            jw_escape(list + n, sizeof list - n - 3, srv.listeners[i]->addr,
+                      strlen(srv.listeners[i]->addr));
         n += e > 0 ? (size_t)e : 0;
         list[n++] = '"';
     }

@@ -67,8 +67,8 @@ struct proto_cmd {
  * Pointers in *cmd point into buf.  HELLO ids are not validated here (the
  * router decides between already-registered and bad-id).
  */
-enum proto_status proto_parse(const char *buf, size_t len,
-                              uint64_t max_payload, struct proto_cmd *cmd);
+enum proto_status proto_parse(const char *buf, size_t len, uint64_t max_payload,
+                              struct proto_cmd *cmd);
 
 /* 1 if s[0..n) is a node id: 1..64 of A-Z a-z 0-9 . _ - */
 int proto_valid_id(const char *s, size_t n);

@@ -37,8 +37,8 @@ int reload_config(void)
     struct jsonw *jw;
 
     config_defaults(&cfg);
-    if (conf_path && !(conf_is_default && access(conf_path, F_OK) < 0 &&
-                       errno == ENOENT)) {
+    if (conf_path &&
+        !(conf_is_default && access(conf_path, F_OK) < 0 && errno == ENOENT)) {
         if (config_load(&cfg, conf_path, err, sizeof err) < 0) {
             jw = log_begin(LOG_SERVER, LOG_LVL_ERROR, "reload");
             if (jw) {
@@ -75,8 +75,8 @@ int reload_logs(void)
 {
     char err[512];
     int rc = log_reopen(err, sizeof err);
-    struct jsonw *jw = log_begin(LOG_SERVER, rc ? LOG_LVL_ERROR : LOG_LVL_INFO,
-                                 "log-reopen");
+    struct jsonw *jw =
+        log_begin(LOG_SERVER, rc ? LOG_LVL_ERROR : LOG_LVL_INFO, "log-reopen");
     if (jw) {
         jw_str(jw, "result", rc ? "error" : "ok");
         if (rc)

@@ -49,7 +49,7 @@ struct server {
     struct chunk_pool pool;
     struct stats stats;
 
-    struct conn *all;   /* every connection */
+    struct conn *all; /* every connection */
     size_t nconns;
     struct conn *dirty; /* output queued since the last flush */
     struct conn *dead;  /* to be freed at the end of the pass */

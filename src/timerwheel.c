@@ -46,8 +46,7 @@ static void unlink_timer(struct tw *w, struct tw_timer *t)
     /* The head pointer lives inside w->slot; when the slot empties,
      * clear its occupied bit. */
     if (t->pprev >= &w->slot[0][0] &&
-        t->pprev < &w->slot[0][0] + TW_LEVELS * TW_SLOTS &&
-        *t->pprev == NULL) {
+        t->pprev < &w->slot[0][0] + TW_LEVELS * TW_SLOTS && *t->pprev == NULL) {
         size_t i = (size_t)(t->pprev - &w->slot[0][0]);
         w->occupied[i / TW_SLOTS] &= ~((uint64_t)1 << (i % TW_SLOTS));
     }
