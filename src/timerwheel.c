@@ -96,12 +96,68 @@ static unsigned level_index(const struct tw *w, int lvl)
     return (unsigned)(w->now >> (TW_BITS * lvl)) & MASK;
 }
 
+/* Stable merge sort of a list by expires.  A level-0 slot holds timers due
+ * at its tick and overdue ones armed with an expiry already past; the
+ * overdue ones must fire first, in their own expiry order. */
+static struct tw_timer *sort_by_expires(struct tw_timer *list)
+{
+    struct tw_timer *slow = list, *fast, *half, *head = NULL, **tail = &head;
+
+    if (list == NULL || list->next == NULL)
+        return list;
+    for (fast = list->next; fast && fast->next; fast = fast->next->next)
+        slow = slow->next;
+    half = slow->next;
+    slow->next = NULL;
+    list = sort_by_expires(list);
+    half = sort_by_expires(half);
+    while (list && half) {
+        struct tw_timer **from = half->expires < list->expires ? &half : &list;
+        *tail = *from;
+        tail = &(*from)->next;
+        *from = (*from)->next;
+    }
+    *tail = list ? list : half;
+    return head;
+}
+
+/* Detaches slot idx of level 0, in expiry order; the list's head pointer
+ * is *pending. */
+static void take_slot(struct tw *w, unsigned idx, struct tw_timer **pending)
+{
+    struct tw_timer *t = w->slot[0][idx];
+    int sorted = 1;
+
+    w->slot[0][idx] = NULL;
+    w->occupied[0] &= ~((uint64_t)1 << idx);
+    for (struct tw_timer *p = t; p && p->next; p = p->next)
+        if (p->next->expires < p->expires)
+            sorted = 0;
+    if (!sorted)
+        t = sort_by_expires(t);
+    *pending = t;
+    for (struct tw_timer **pp = pending; *pp; pp = &(*pp)->next)
+        (*pp)->pprev = pp;
+}
+
 size_t tw_advance(struct tw *w, uint64_t now, tw_fire_fn fire, void *arg)
 {
     size_t fired = 0;
 
+    if (now == UINT64_MAX)
+        now--; /* w->now must be able to pass it */
     while (w->now <= now) {
         unsigned idx = (unsigned)w->now & MASK;
+        /* Jump over ticks with nothing to fire and nothing to cascade,
+         * so that an advance costs the work it finds, not the time that
+         * passed.  tw_next is a lower bound of the next such tick. */
+        if (!(w->occupied[0] & ((uint64_t)1 << idx))) {
+            uint64_t next = tw_next(w);
+            if (next > w->now) {
+                w->now = next <= now ? next : now + 1;
+                continue;
+            }
+        }
         if (idx == 0) {
             for (int lvl = 1; lvl < TW_LEVELS; lvl++) {
                 unsigned s = level_index(w, lvl);
@@ -113,12 +169,8 @@ size_t tw_advance(struct tw *w, uint64_t now, tw_fire_fn fire, void *arg)
         /* Detach this tick's slot and count the tick as passed before
          * firing, as Linux does: a callback that arms a timer for "now"
          * then lands in the next tick instead of looping here forever. */
-        struct tw_timer *pending = w->slot[0][idx];
-        if (pending) {
-            w->slot[0][idx] = NULL;
-            w->occupied[0] &= ~((uint64_t)1 << idx);
-            pending->pprev = &pending;
-        }
+        struct tw_timer *pending = NULL;
+        take_slot(w, idx, &pending);
         w->now++;
         while (pending) {
             struct tw_timer *t = pending;
@@ -126,17 +178,6 @@ size_t tw_advance(struct tw *w, uint64_t now, tw_fire_fn fire, void *arg)
             w->count--;
             fired++;
             fire(t, arg);
-        }
-        /* Skip empty level-0 slots up to the next occupied one or the next
-         * wrap, whichever is first, without passing now. */
-        idx = (unsigned)w->now & MASK;
-        if (idx != 0 && w->now <= now) {
-            uint64_t rest = w->occupied[0] >> idx;
-            uint64_t step = rest ? (uint64_t)__builtin_ctzll(rest)
-                                 : (uint64_t)(TW_SLOTS - idx);
-            if (w->now + step > now + 1)
-                step = now + 1 - w->now;
-            w->now += step;
         }
     }
     return fired;

@@ -28,7 +28,7 @@ typedef void (*tw_fire_fn)(struct tw_timer *t, void *arg);
 
 void tw_init(struct tw *w, uint64_t now);
 /* Arms (or re-arms) t to fire once now >= expires; an expiry in the past
- * fires at the next advance.  */
+ * fires at the next advance to a later tick than the wheel has reached. */
 void tw_arm(struct tw *w, struct tw_timer *t, uint64_t expires);
 void tw_cancel(struct tw *w, struct tw_timer *t);
 
@@ -41,8 +41,9 @@ static inline int tw_armed(const struct tw_timer *t)
  * arm, re-arm or cancel any timer, itself included.  Returns how many fired. */
 size_t tw_advance(struct tw *w, uint64_t now, tw_fire_fn fire, void *arg);
 
-/* The earliest tick at which tw_advance may have work (a lower bound that
- * is exact for timers due within 64 ticks); UINT64_MAX when empty. */
+/* The earliest tick at which tw_advance may have work: a lower bound of
+ * the next expiry, exact for timers armed less than 64 ticks ahead (others
+ * may cost an early wake-up to move down a level); UINT64_MAX when empty. */
 uint64_t tw_next(const struct tw *w);
 
 #endif
