@@ -4,12 +4,13 @@
  * the next good write to server_log reports the count as a warning. */
 #include "log.h"
 
+#include "fsutil.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #define QUEUE_BYTES 65536
@@ -61,35 +62,10 @@ void log_set_stderr(int on)
     copy_stderr = on;
 }
 
-/* mkdir -p of the directory part of path. */
-static int make_parent(const char *path)
-{
-    char dir[4096];
-    size_t n = strlen(path);
-    if (n >= sizeof dir)
-        return -1;
-    memcpy(dir, path, n + 1);
-    char *slash = strrchr(dir, '/');
-    if (slash == NULL || slash == dir)
-        return 0;
-    *slash = '\0';
-    for (char *p = dir + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-        return -1;
-    return 0;
-}
-
 static int open_file(const char *path)
 {
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-    if (fd < 0 && errno == ENOENT && make_parent(path) == 0)
+    if (fd < 0 && errno == ENOENT && fs_make_parent(path) == 0)
         fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     return fd;
 }
@@ -154,12 +130,10 @@ uint64_t log_lost(void)
     return streams[0].lost + streams[1].lost;
 }
 
-struct jsonw *log_begin(enum log_stream s, enum log_level lvl,
-                        const char *event)
+static struct jsonw *begin(enum log_stream s, enum log_level lvl,
+                           const char *event)
 {
     char ts[32];
-    if (lvl > level)
-        return NULL;
     jw_timestamp(ts, clock_ms);
     jw_begin(&line_jw, line, sizeof line);
     jw_str(&line_jw, "ts", ts);
@@ -167,6 +141,17 @@ struct jsonw *log_begin(enum log_stream s, enum log_level lvl,
     jw_str(&line_jw, "event", event);
     line_stream = s;
     return &line_jw;
+}
+
+struct jsonw *log_begin(enum log_stream s, enum log_level lvl,
+                        const char *event)
+{
+    return lvl > level ? NULL : begin(s, lvl, event);
+}
+
+struct jsonw *log_begin_audit(enum log_stream s, const char *event)
+{
+    return begin(s, LOG_LVL_INFO, event);
 }
 
 static size_t count_lines(const char *p, size_t n)

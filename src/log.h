@@ -32,6 +32,9 @@ void log_set_clock(int64_t realtime_ms);
 struct jsonw *log_begin(enum log_stream s, enum log_level lvl,
                         const char *event);
 void log_commit(struct jsonw *jw);
+/* As log_begin at info level, but written whatever log_level says: for
+ * the audit trail of admin commands, which the spec wants complete. */
+struct jsonw *log_begin_audit(enum log_stream s, const char *event);
 /* Writes queued lines.  Called once per loop pass and before exit. */
 void log_flush(void);
 /* Lines dropped because a file could not take them, since start. */

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "control.h"
+#include "daemon.h"
 #include "listener.h"
 #include "log.h"
 #include "reload.h"
@@ -82,9 +84,71 @@ static void log_fatal(const char *msg)
     }
 }
 
+/* A relative path is taken from the directory msgd was started in; the
+ * daemon works from /, so resolve it now. */
+static char *absolute(const char *path)
+{
+    char cwd[4096];
+    char *out;
+    if (path == NULL || path[0] == '/' || getcwd(cwd, sizeof cwd) == NULL)
+        return path ? strdup(path) : NULL;
+    if (asprintf(&out, "%s/%s", cwd, path) < 0)
+        return NULL;
+    return out;
+}
+
+static void absolutize(char **path)
+{
+    char *abs = absolute(*path);
+    if (abs) {
+        free(*path);
+        *path = abs;
+    }
+}
+
+/* Everything between reading the configuration and serving: pidfile,
+ * logs, listeners, privileges.  Any failure is told to the launcher (or
+ * stderr) with its reason.  Takes ownership of cfg. */
+static int start(struct config *cfg, const char *path, int is_default,
+                 int foreground)
+{
+    char err[CONFIG_ERR_MAX + 64];
+
+    if (pidfile_open(cfg->pidfile, err, sizeof err) < 0) {
+        daemon_fail(err);
+        config_free(cfg);
+        return 1;
+    }
+    if (log_open(cfg->server_log, cfg->client_log, err, sizeof err) < 0) {
+        char msg[sizeof err + 32];
+        snprintf(msg, sizeof msg, "cannot open log %s", err);
+        daemon_fail(msg);
+        config_free(cfg);
+        return 1;
+    }
+    log_set_stderr(foreground && isatty(STDERR_FILENO));
+    reload_set_path(path, is_default);
+    struct config keep = *cfg; /* server_init takes the strings */
+    if (server_init(cfg, err, sizeof err) < 0 ||
+        control_open(&keep, err, sizeof err) < 0 ||
+        daemon_drop_privileges(&keep, err, sizeof err) < 0) {
+        daemon_fail(err);
+        log_fatal(err);
+        return 1;
+    }
+    log_start();
+    log_flush();
+    daemon_ready();
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *path = MSGD_CONF_PATH;
+
+    /* Nothing inherited stays open: descriptors above stderr are not ours. */
+    close_range(3, ~0U, 0);
+
     int is_default = 1, foreground = 0, check = 0, opt;
     char err[CONFIG_ERR_MAX];
     struct config cfg;
@@ -118,45 +182,46 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
 
+    const char *argpath = path; /* as the user wrote it, for -t */
     if (load_config(&cfg, path, is_default, err, sizeof err) < 0) {
         fprintf(stderr, "%s\n", err);
         config_free(&cfg);
         return 1;
     }
+    absolutize(&cfg.server_log);
+    absolutize(&cfg.client_log);
+    absolutize(&cfg.pidfile);
+    absolutize(&cfg.admin_socket);
+    char *conf_abs = absolute(path);
+    if (conf_abs)
+        path = conf_abs;
+
     if (check) {
         if (cfg.file)
-            printf("%s: ok\n", path);
+            printf("%s: ok\n", argpath);
         else
-            printf("%s: ok (no such file: built-in defaults)\n", path);
+            printf("%s: ok (no such file: built-in defaults)\n", argpath);
         config_free(&cfg);
+        free(conf_abs);
         return 0;
     }
     if (!foreground) {
-        fprintf(stderr, "msgd: starting in the background is not available "
-                        "in this build yet; run msgd -f\n");
-        config_free(&cfg);
-        return 1;
+        if (daemon_start(err, sizeof err) < 0) {
+            fprintf(stderr, "msgd: %s\n", err);
+            config_free(&cfg);
+            return 1;
+        }
+        daemon_detach_stdio(); /* errors now go through daemon_fail */
     }
 
-    if (log_open(cfg.server_log, cfg.client_log, err, sizeof err) < 0) {
-        fprintf(stderr, "msgd: cannot open log %s\n", err);
-        config_free(&cfg);
-        return 1;
-    }
-    log_set_stderr(foreground && isatty(STDERR_FILENO));
-    reload_set_path(path, is_default);
-    if (server_init(&cfg, err, sizeof err) < 0) {
-        fprintf(stderr, "msgd: %s\n", err);
-        log_fatal(err);
-        server_free();
-        log_close();
-        return 1;
-    }
-    log_start();
-    log_flush();
-    int rc = server_run();
+    int rc = start(&cfg, path, is_default, foreground);
+    if (rc == 0)
+        rc = server_run();
     log_stop();
+    control_close();
+    pidfile_remove();
     server_free();
     log_close();
+    free(conf_abs);
     return rc;
 }

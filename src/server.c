@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "control.h"
 #include "listener.h"
 #include "log.h"
 #include "reload.h"
@@ -24,9 +25,9 @@
 #define RBUF_SIZE (256 * 1024)
 #define POOL_CHUNKS 64
 
-struct server srv;
+struct server srv = {.epfd = -1};
 
-static struct ev sig_ev;
+static struct ev sig_ev = {.fd = -1};
 
 static int64_t clock_ms(clockid_t id)
 {
@@ -88,6 +89,7 @@ static void log_signal_stop(int signo)
 static void on_signal(struct ev *ev, uint32_t events)
 {
     struct signalfd_siginfo si;
+    char err[CONFIG_ERR_MAX];
     (void)events;
 
     while (read(ev->fd, &si, sizeof si) == (ssize_t)sizeof si) {
@@ -104,11 +106,12 @@ static void on_signal(struct ev *ev, uint32_t events)
             }
             break;
         case SIGHUP:
-            reload_config();
-            reload_logs();
+            /* Reopen first, so the reload is logged in the new file. */
+            reload_logs(err, sizeof err);
+            reload_config(err, sizeof err);
             break;
         case SIGUSR1:
-            reload_logs();
+            reload_logs(err, sizeof err);
             break;
         }
     }
@@ -166,6 +169,7 @@ void server_stop(const char *reason)
     srv.stopping = 1;
     srv.stop_reason = reason;
     listener_close_all();
+    control_stop_accepting();
     for (struct conn *c = srv.all; c; c = c->all_next)
         conn_close(c, CR_SHUTDOWN, NULL);
 }

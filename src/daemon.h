@@ -1,0 +1,34 @@
+/* daemon.h: becoming a daemon (fork, setsid, fork, readiness pipe), the
+ * pidfile and its lock, dropping privileges, and systemd's READY=1. */
+#ifndef MSGD_DAEMON_H
+#define MSGD_DAEMON_H
+
+#include <stddef.h>
+
+#include "config.h"
+
+/* Forks into the background.  Returns in the daemon (the grandchild) with
+ * 0; the launching process never returns: it waits for daemon_ready() or
+ * daemon_fail() and exits 0 or 1.  Returns -1 with err set if it could not
+ * fork at all. */
+int daemon_start(char *err, size_t errlen);
+/* Tells the launcher that the daemon is serving (no-op in the foreground),
+ * and systemd when NOTIFY_SOCKET is set. */
+void daemon_ready(void);
+/* Sends msg to the launcher, which prints it and exits 1; in the
+ * foreground, prints it on stderr. */
+void daemon_fail(const char *msg);
+/* Standard streams onto /dev/null, once nothing more is to be said there. */
+void daemon_detach_stdio(void);
+
+/* Creates and locks the pidfile (an exclusive lock held for the process's
+ * life) and writes our pid.  Returns 0, or -1 with err set, e.g. when
+ * another msgd holds the lock. */
+int pidfile_open(const char *path, char *err, size_t errlen);
+void pidfile_remove(void);
+
+/* As root with user/group set: hands the files msgd must still write or
+ * remove to that user, then drops to it for good.  Returns 0 or -1. */
+int daemon_drop_privileges(const struct config *cfg, char *err, size_t errlen);
+
+#endif
