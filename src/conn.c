@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "history.h"
 #include "log.h"
 #include "router.h"
 
@@ -200,6 +201,23 @@ void conn_err(struct conn *c, enum proto_err err, const char *detail,
     conn_send(c, line, n);
 }
 
+static void remember(const struct conn *c, enum conn_reason why)
+{
+    struct closed_conn h = {
+        .reason = reason_names[why],
+        .connected_ms = srv.now_ms - c->connected_ms,
+        .closed_real_ms = srv.real_ms,
+        .msgs_in = c->msgs_in,
+        .msgs_out = c->msgs_out,
+        .bytes_in = c->bytes_in,
+        .bytes_out = c->bytes_out,
+    };
+    if (c->registered)
+        memcpy(h.id, c->id, (size_t)c->idlen + 1);
+    memcpy(h.addr, c->addr, sizeof h.addr);
+    history_add(&h);
+}
+
 static void log_disconnect(struct conn *c, enum conn_reason why)
 {
     struct jsonw *jw = log_begin(LOG_CLIENT, LOG_LVL_INFO, "disconnect");
@@ -240,6 +258,7 @@ void conn_close(struct conn *c, enum conn_reason why, const char *text)
     if (c->state != CONN_OPEN)
         return;
     log_disconnect(c, why);
+    remember(c, why);
     count(why);
     if (c->registered)
         router_unregister(c);

@@ -30,16 +30,20 @@ static int same_listen(const struct config *a, const struct config *b)
     return 1;
 }
 
-int reload_config(void)
+const char *reload_path(void)
 {
-    char err[CONFIG_ERR_MAX];
+    return conf_path;
+}
+
+int reload_config(char *err, size_t errlen)
+{
     struct config cfg;
     struct jsonw *jw;
 
     config_defaults(&cfg);
     if (conf_path &&
         !(conf_is_default && access(conf_path, F_OK) < 0 && errno == ENOENT)) {
-        if (config_load(&cfg, conf_path, err, sizeof err) < 0) {
+        if (config_load(&cfg, conf_path, err, errlen) < 0) {
             jw = log_begin(LOG_SERVER, LOG_LVL_ERROR, "reload");
             if (jw) {
                 jw_str(jw, "result", "error");
@@ -71,10 +75,9 @@ int reload_config(void)
     return 0;
 }
 
-int reload_logs(void)
+int reload_logs(char *err, size_t errlen)
 {
-    char err[512];
-    int rc = log_reopen(err, sizeof err);
+    int rc = log_reopen(err, errlen);
     struct jsonw *jw =
         log_begin(LOG_SERVER, rc ? LOG_LVL_ERROR : LOG_LVL_INFO, "log-reopen");
     if (jw) {

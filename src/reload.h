@@ -3,11 +3,16 @@
 #ifndef MSGD_RELOAD_H
 #define MSGD_RELOAD_H
 
+#include <stddef.h>
+
 /* The file to re-read; NULL or missing-at-default means built-in defaults. */
 void reload_set_path(const char *path, int is_default);
 /* Loads the file again and applies what can change at run time.  Returns 0,
  * or -1 with the FILE:LINE message (the running settings stay). */
-int reload_config(void);
-int reload_logs(void);
+int reload_config(char *err, size_t errlen);
+/* Reopens both logs; returns 0 or -1 with err set.  Logs log-reopen. */
+int reload_logs(char *err, size_t errlen);
+/* The file a reload reads. */
+const char *reload_path(void);
 
 #endif

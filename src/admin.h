@@ -1,0 +1,71 @@
+/* admin.h: the admin protocol between msgctl and msgd, both ends: the
+ * request line (encoded by msgctl, parsed by msgd; pure, no I/O) and the
+ * names shared by the two.  One request per connection:
+ *
+ *   msgd-admin 1 <command> [key=value ...] LF
+ *
+ * values percent-encoded; the reply is one JSON object and LF:
+ *   {"version":1,"ok":true,"result":...}
+ *   {"version":1,"ok":false,"code":"...","error":"..."}
+ */
+#ifndef MSGD_ADMIN_H
+#define MSGD_ADMIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ADMIN_VERSION 1
+#define ADMIN_MAGIC "msgd-admin"
+#define ADMIN_MAX_LINE 4096
+#define ADMIN_MAX_REASON 200
+
+enum admin_cmd {
+    ADM_LIST,
+    ADM_KICK,
+    ADM_STATS,
+    ADM_RELOAD,
+    ADM_REOPEN_LOGS,
+};
+
+enum admin_sort {
+    SORT_NONE, /* connection order, oldest first */
+    SORT_ID,
+    SORT_ADDR,
+    SORT_IDLE,      /* most idle first */
+    SORT_CONNECTED, /* longest connected first */
+    SORT_MSGS,      /* most messages in+out first */
+};
+
+struct admin_req {
+    enum admin_cmd cmd;
+    /* list */
+    int closed; /* the recently closed ring instead of live nodes */
+    enum admin_sort sort;
+    char prefix[65];   /* id prefix filter */
+    char addr[64];     /* address filter: exact, or host only */
+    double min_idle_s; /* idle filter */
+    uint32_t limit;    /* 0 = all */
+    /* kick: by id, or every node at addr */
+    char id[65];
+    char reason[ADMIN_MAX_REASON + 1];
+};
+
+/* Parses one request line (without its LF).  Returns 0, or -1 with a code
+ * ("version", "bad-request", "unknown-command") and a message. */
+int admin_parse(const char *line, size_t len, struct admin_req *req,
+                const char **code, char *err, size_t errlen);
+
+/* Builds a request line with its LF from cmd and "key=value" pairs (values
+ * raw; they are percent-encoded here).  Returns its length, or -1 if it
+ * does not fit in cap. */
+long admin_format(char *out, size_t cap, const char *cmd,
+                  const char *const *keys, const char *const *vals, int n);
+
+const char *admin_cmd_name(enum admin_cmd cmd);
+/* A kick reason: at most 200 bytes, no control characters. */
+int admin_valid_reason(const char *s);
+int admin_valid_sort(const char *s);
+/* Whether cmd changes state (and so needs root or the daemon's uid). */
+int admin_cmd_mutates(enum admin_cmd cmd);
+
+#endif

@@ -1,0 +1,476 @@
+/* msgctl.c: the admin tool.  Builds one request line (admin.c), sends it
+ * over the Unix socket, decodes the JSON reply with jansson once, and
+ * renders it either as JSON (--json) or for people (a table, key: value
+ * lines).  Exit codes follow sysexits(3). */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "config.h"
+
+#ifndef MSGD_CONF_PATH
+#define MSGD_CONF_PATH "/etc/msgd/msgd.conf"
+#endif
+
+#define EX_OK 0
+#define EX_FAIL 1
+#define EX_USAGE 64
+#define EX_UNAVAILABLE 69
+#define EX_PROTOCOL 76
+#define EX_NOPERM 77
+#define REPLY_TIMEOUT_MS 30000
+
+static const char *socket_path;
+static int json_out;
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: msgctl [-s socket] [--json] command [args]\n"
+               "commands:\n"
+               "  list [--closed] [--sort id|addr|idle|connected|msgs]\n"
+               "       [--prefix ID] [--addr HOST[:PORT]] [--idle-min SECONDS]"
+               " [--limit N]\n"
+               "  kick ID [REASON...]\n"
+               "  kick --addr HOST[:PORT] [REASON...]\n"
+               "  stats\n"
+               "  reload\n"
+               "  reopen-logs\n");
+}
+
+static int usage_error(const char *msg)
+{
+    fprintf(stderr, "msgctl: %s\n", msg);
+    usage(stderr);
+    return EX_USAGE;
+}
+
+/* Without -s: the socket of the default configuration file, else the
+ * built-in default. */
+static char *default_socket(void)
+{
+    struct config cfg;
+    char err[CONFIG_ERR_MAX];
+    char *path;
+    config_defaults(&cfg);
+    if (access(MSGD_CONF_PATH, F_OK) == 0 &&
+        config_load(&cfg, MSGD_CONF_PATH, err, sizeof err) < 0)
+        fprintf(stderr, "msgctl: warning: %s; using the default socket\n", err);
+    path = strdup(cfg.admin_socket);
+    config_free(&cfg);
+    return path;
+}
+
+/* Sends the request and reads the whole reply; returns it (NUL-ended) or
+ * NULL after saying why. */
+static char *exchange(const char *req, size_t len, size_t *out_len)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(socket_path) >= sizeof sa.sun_path) {
+        fprintf(stderr, "msgctl: cannot reach msgd at %s: path too long\n",
+                socket_path);
+        return NULL;
+    }
+    strcpy(sa.sun_path, socket_path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        fprintf(stderr, "msgctl: cannot reach msgd at %s: %s\n", socket_path,
+                strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    /* A daemon that refuses at once (busy) closes without reading: the
+     * send may fail, but its answer is still there to read. */
+    int send_errno =
+        send(fd, req, len, MSG_NOSIGNAL) == (ssize_t)len ? 0 : errno;
+    size_t cap = 65536, n = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int r = poll(&p, 1, REPLY_TIMEOUT_MS);
+        if (r == 0) {
+            fprintf(stderr, "msgctl: msgd at %s did not answer within %d s\n",
+                    socket_path, REPLY_TIMEOUT_MS / 1000);
+            free(buf);
+            close(fd);
+            return NULL;
+        }
+        if (n + 1 == cap)
+            buf = realloc(buf, cap *= 2);
+        ssize_t k = read(fd, buf + n, cap - n - 1);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break;
+        n += (size_t)k;
+    }
+    close(fd);
+    if (n == 0 && send_errno) {
+        fprintf(stderr, "msgctl: cannot send to msgd at %s: %s\n", socket_path,
+                strerror(send_errno));
+        free(buf);
+        return NULL;
+    }
+    if (n == 0) {
+        fprintf(stderr, "msgctl: msgd at %s closed without answering\n",
+                socket_path);
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *out_len = n;
+    return buf;
+}
+
+static double num(json_t *o, const char *key)
+{
+    return json_number_value(json_object_get(o, key));
+}
+
+static const char *str(json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : "-";
+}
+
+static void fmt_duration(char *out, size_t n, double s)
+{
+    long t = (long)s;
+    if (s < 60)
+        snprintf(out, n, "%.1fs", s);
+    else if (t < 3600)
+        snprintf(out, n, "%ldm%02lds", t / 60, t % 60);
+    else if (t < 86400)
+        snprintf(out, n, "%ldh%02ldm", t / 3600, t % 3600 / 60);
+    else
+        snprintf(out, n, "%ldd%02ldh", t / 86400, t % 86400 / 3600);
+}
+
+#define NCOLS 9
+#define CELL 80 /* a 64-byte id, an IPv6 address with port, fit */
+
+/* An aligned table: widths from the data, numbers right-aligned. */
+static void print_table(json_t *rows, int closed)
+{
+    static const char *live_head[] = {"ID",       "ADDR",     "CONNECTED",
+                                      "IDLE",     "MSGS_IN",  "MSGS_OUT",
+                                      "BYTES_IN", "BYTES_OUT"};
+    static const char *closed_head[] = {"ID",       "ADDR",      "CLOSED_AT",
+                                        "REASON",   "CONNECTED", "MSGS_IN",
+                                        "MSGS_OUT", "BYTES_IN",  "BYTES_OUT"};
+    const char **head = closed ? closed_head : live_head;
+    int ncols = closed ? 9 : 8;
+    int numeric_from = closed ? 4 : 2;
+    size_t nrows = json_array_size(rows);
+    char(*cells)[NCOLS][CELL] = calloc(nrows + 1, sizeof *cells);
+    int width[NCOLS] = {0};
+
+    for (int c = 0; c < ncols; c++)
+        snprintf(cells[0][c], sizeof cells[0][c], "%s", head[c]);
+    for (size_t r = 0; r < nrows; r++) {
+        json_t *o = json_array_get(rows, r);
+        char(*row)[CELL] = cells[r + 1];
+        int c = 0;
+        snprintf(row[c++], CELL, "%s", str(o, "id"));
+        snprintf(row[c++], CELL, "%s", str(o, "addr"));
+        if (closed) {
+            snprintf(row[c++], CELL, "%s", str(o, "closed_at"));
+            snprintf(row[c++], CELL, "%s", str(o, "reason"));
+            fmt_duration(row[c++], CELL, num(o, "connected_s"));
+        } else {
+            fmt_duration(row[c++], CELL, num(o, "connected_s"));
+            fmt_duration(row[c++], CELL, num(o, "idle_s"));
+        }
+        snprintf(row[c++], CELL, "%.0f", num(o, "msgs_in"));
+        snprintf(row[c++], CELL, "%.0f", num(o, "msgs_out"));
+        snprintf(row[c++], CELL, "%.0f", num(o, "bytes_in"));
+        snprintf(row[c++], CELL, "%.0f", num(o, "bytes_out"));
+    }
+    for (size_t r = 0; r <= nrows; r++)
+        for (int c = 0; c < ncols; c++) {
+            int w = (int)strlen(cells[r][c]);
+            if (w > width[c])
+                width[c] = w;
+        }
+    for (size_t r = 0; r <= nrows; r++) {
+        for (int c = 0; c < ncols; c++) {
+            const char *sep = c + 1 < ncols ? "  " : "\n";
+            if (c >= numeric_from)
+                printf("%*s%s", width[c], cells[r][c], sep);
+            else if (c + 1 < ncols)
+                printf("%-*s%s", width[c], cells[r][c], sep);
+            else
+                printf("%s%s", cells[r][c], sep);
+        }
+    }
+    free(cells);
+}
+
+static void print_human(const char *cmd, json_t *result, int closed)
+{
+    const char *key;
+    json_t *val;
+    if (strcmp(cmd, "list") == 0) {
+        print_table(result, closed);
+    } else if (strcmp(cmd, "stats") == 0) {
+        json_object_foreach(result, key, val)
+        {
+            if (json_is_integer(val))
+                printf("%s: %lld\n", key, (long long)json_integer_value(val));
+            else
+                printf("%s: %.3f\n", key, json_number_value(val));
+        }
+    } else if (strcmp(cmd, "kick") == 0) {
+        size_t i;
+        json_array_foreach(json_object_get(result, "kicked"), i, val)
+            printf("kicked %s\n", json_string_value(val));
+    } else if (strcmp(cmd, "reload") == 0) {
+        printf("reloaded %s\n", str(result, "file"));
+    } else {
+        printf("logs reopened\n");
+    }
+}
+
+/* The one decoding path: check the envelope, then render. */
+static int decode(const char *cmd, const char *reply, size_t len,
+                  const char *what, int closed)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(reply, len, 0, &jerr);
+    if (root == NULL || !json_is_object(root)) {
+        fprintf(stderr,
+                "msgctl: garbled reply from %s (is it an msgd admin "
+                "socket?)\n",
+                socket_path);
+        json_decref(root);
+        return EX_PROTOCOL;
+    }
+    json_int_t version = json_integer_value(json_object_get(root, "version"));
+    if (version != ADMIN_VERSION) {
+        fprintf(stderr,
+                "msgctl: msgd at %s speaks admin protocol version %lld; this "
+                "msgctl speaks %d\n",
+                socket_path, (long long)version, ADMIN_VERSION);
+        json_decref(root);
+        return EX_PROTOCOL;
+    }
+    if (!json_is_true(json_object_get(root, "ok"))) {
+        const char *code = str(root, "code"), *err = str(root, "error");
+        int rc = EX_FAIL;
+        if (strcmp(code, "permission") == 0) {
+            fprintf(stderr, "msgctl: %s: permission denied\n", cmd);
+            rc = EX_NOPERM;
+        } else if (strcmp(code, "not-found") == 0) {
+            fprintf(stderr, "msgctl: no such node: %s\n", what);
+        } else if (strcmp(code, "config") == 0) {
+            fprintf(stderr, "msgctl: reload refused: %s\n", err);
+        } else if (strcmp(code, "version") == 0 ||
+                   strcmp(code, "bad-request") == 0 ||
+                   strcmp(code, "unknown-command") == 0) {
+            fprintf(stderr, "msgctl: msgd refused the request: %s\n", err);
+            rc = EX_PROTOCOL;
+        } else {
+            fprintf(stderr, "msgctl: %s: %s\n", cmd, err);
+        }
+        json_decref(root);
+        return rc;
+    }
+    json_t *result = json_object_get(root, "result");
+    if (json_out) {
+        char *s = json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY |
+                                         JSON_REAL_PRECISION(15));
+        printf("%s\n", s ? s : "null");
+        free(s);
+    } else {
+        print_human(cmd, result, closed);
+    }
+    json_decref(root);
+    return EX_OK;
+}
+
+static int is_number(const char *s, int fraction)
+{
+    char *end;
+    if (*s < '0' || *s > '9')
+        return 0;
+    if (fraction)
+        strtod(s, &end);
+    else
+        strtoul(s, &end, 10);
+    return *end == '\0';
+}
+
+static int valid_id(const char *s)
+{
+    size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                         "0123456789._-");
+    return n > 0 && n <= 64 && s[n] == '\0';
+}
+
+/* Joins argv[from..] with spaces (the kick reason). */
+static void join(char *out, size_t cap, char **argv, int from, int argc)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (int i = from; i < argc && n < cap; i++)
+        n += (size_t)snprintf(out + n, cap - n, "%s%s", i > from ? " " : "",
+                              argv[i]);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option global[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"socket", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+    char *def = NULL;
+
+    while ((opt = getopt_long(argc, argv, "+s:hV", global, NULL)) != -1) {
+        switch (opt) {
+        case 's':
+            socket_path = optarg;
+            break;
+        case 'j':
+            json_out = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return EX_OK;
+        case 'V':
+            printf("msgctl %s (admin protocol %d)\n", PACKAGE_VERSION,
+                   ADMIN_VERSION);
+            return EX_OK;
+        default:
+            usage(stderr);
+            return EX_USAGE;
+        }
+    }
+    if (optind >= argc)
+        return usage_error("no command given");
+    const char *cmd = argv[optind];
+    int cargc = argc - optind;
+    char **cargv = argv + optind;
+
+    const char *keys[8], *vals[8];
+    int nkv = 0, closed = 0;
+    char reason[ADMIN_MAX_REASON + 2] = "", limit[16];
+    const char *what = "";
+
+    if (strcmp(cmd, "list") == 0) {
+        static const struct option lopts[] = {
+            {"closed", no_argument, NULL, 'c'},
+            {"sort", required_argument, NULL, 'S'},
+            {"prefix", required_argument, NULL, 'p'},
+            {"addr", required_argument, NULL, 'a'},
+            {"idle-min", required_argument, NULL, 'i'},
+            {"limit", required_argument, NULL, 'l'},
+            {NULL, 0, NULL, 0},
+        };
+        optind = 1;
+        while ((opt = getopt_long(cargc, cargv, "+", lopts, NULL)) != -1) {
+            const char *k = NULL;
+            switch (opt) {
+            case 'c':
+                closed = 1;
+                keys[nkv] = "closed";
+                vals[nkv++] = "1";
+                break;
+            case 'S':
+                if (!admin_valid_sort(optarg))
+                    return usage_error("--sort takes id, addr, idle, "
+                                       "connected or msgs");
+                k = "sort";
+                break;
+            case 'p':
+                k = "prefix";
+                break;
+            case 'a':
+                k = "addr";
+                break;
+            case 'i':
+                if (!is_number(optarg, 1))
+                    return usage_error("--idle-min takes seconds, e.g. 30 "
+                                       "or 0.5");
+                k = "min_idle";
+                break;
+            case 'l':
+                if (!is_number(optarg, 0) || strlen(optarg) > 9)
+                    return usage_error("--limit takes a count");
+                snprintf(limit, sizeof limit, "%s", optarg);
+                keys[nkv] = "limit";
+                vals[nkv++] = limit;
+                break;
+            default:
+                usage(stderr);
+                return EX_USAGE;
+            }
+            if (k) {
+                keys[nkv] = k;
+                vals[nkv++] = optarg;
+            }
+        }
+        if (optind != cargc)
+            return usage_error("list takes no arguments besides options");
+    } else if (strcmp(cmd, "kick") == 0) {
+        int i = 1;
+        if (cargc > 2 && strcmp(cargv[1], "--addr") == 0) {
+            keys[nkv] = "addr";
+            vals[nkv++] = what = cargv[2];
+            i = 3;
+        } else {
+            /* "--" lets an id that starts with '-' through. */
+            int at = cargc > 2 && strcmp(cargv[1], "--") == 0 ? 2 : 1;
+            if (at >= cargc || (at == 1 && cargv[1][0] == '-'))
+                return usage_error("kick needs a node id or --addr ADDRESS");
+            if (!valid_id(cargv[at]))
+                return usage_error("a node id is 1 to 64 of A-Z a-z 0-9 . _ -");
+            keys[nkv] = "id";
+            vals[nkv++] = what = cargv[at];
+            i = at + 1;
+        }
+        join(reason, sizeof reason, cargv, i, cargc);
+        if (!admin_valid_reason(reason))
+            return usage_error("the reason must be at most 200 bytes, "
+                               "without control characters");
+        if (reason[0]) {
+            keys[nkv] = "reason";
+            vals[nkv++] = reason;
+        }
+    } else if (strcmp(cmd, "stats") == 0 || strcmp(cmd, "reload") == 0 ||
+               strcmp(cmd, "reopen-logs") == 0) {
+        if (cargc != 1) {
+            char msg[64];
+            snprintf(msg, sizeof msg, "%s takes no arguments", cmd);
+            return usage_error(msg);
+        }
+    } else {
+        char msg[128];
+        snprintf(msg, sizeof msg, "unknown command '%.64s'", cmd);
+        return usage_error(msg);
+    }
+
+    char req[ADMIN_MAX_LINE];
+    long len = admin_format(req, sizeof req, cmd, keys, vals, nkv);
+    if (len < 0)
+        return usage_error("arguments too long");
+    if (socket_path == NULL)
+        socket_path = def = default_socket();
+    size_t rlen;
+    char *reply = exchange(req, (size_t)len, &rlen);
+    int rc = reply ? decode(cmd, reply, rlen, what, closed) : EX_UNAVAILABLE;
+    free(reply);
+    free(def);
+    return rc;
+}
