@@ -5,6 +5,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <jansson.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -80,46 +81,102 @@ static char *slurp(const char *path)
     return s;
 }
 
-void msgd_start(struct msgd_proc *p, const char *extra)
+static char *tmp_dirs[64];
+static int n_tmp_dirs;
+
+static int remove_one(const char *path, const struct stat *st, int flag,
+                      struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* The test process's temporary directories go when it exits (Check runs
+ * each test in a process of its own), unless MSGD_KEEP_TMP is set. */
+static pid_t started[64];
+static int n_started;
+
+static void remove_tmp_dirs(void)
+{
+    /* A failed test leaves no daemon behind. */
+    for (int i = 0; i < n_started; i++)
+        if (started[i] > 0 && kill(started[i], 0) == 0)
+            kill(started[i], SIGKILL);
+    for (int i = 0; i < n_tmp_dirs; i++) {
+        if (getenv("MSGD_KEEP_TMP") == NULL)
+            nftw(tmp_dirs[i], remove_one, 16, FTW_DEPTH | FTW_PHYS);
+        free(tmp_dirs[i]);
+    }
+    n_tmp_dirs = 0;
+}
+
+void msgd_write_conf(struct msgd_proc *p, const char *extra)
 {
     memset(p, 0, sizeof *p);
     snprintf(p->dir, sizeof p->dir, "/tmp/msgd-test-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(p->dir));
+    if (n_tmp_dirs == 0)
+        atexit(remove_tmp_dirs);
+    if (n_tmp_dirs < 64)
+        tmp_dirs[n_tmp_dirs++] = strdup(p->dir);
     snprintf(p->conf, sizeof p->conf, "%s/msgd.conf", p->dir);
     snprintf(p->server_log, sizeof p->server_log, "%s/log/server.log", p->dir);
     snprintf(p->client_log, sizeof p->client_log, "%s/log/client.log", p->dir);
+    snprintf(p->pidfile, sizeof p->pidfile, "%s/run/msgd.pid", p->dir);
+    snprintf(p->admin_socket, sizeof p->admin_socket, "%s/run/admin.sock",
+             p->dir);
     FILE *f = fopen(p->conf, "w");
     ck_assert_ptr_nonnull(f);
     if (extra == NULL || strstr(extra, "listen") == NULL)
         fprintf(f, "listen = [ \"127.0.0.1:0\" ];\n");
-    fprintf(f,
-            "server_log = \"%s\";\nclient_log = \"%s\";\n"
-            "admin_socket = \"%s/admin.sock\";\npidfile = \"%s/msgd.pid\";\n"
-            "%s\n",
-            p->server_log, p->client_log, p->dir, p->dir, extra ? extra : "");
+    if (extra && strstr(extra, "client_log"))
+        snprintf(p->client_log, sizeof p->client_log, "(set by the test)");
+    else
+        fprintf(f, "client_log = \"%s\";\n", p->client_log);
+    if (extra && strstr(extra, "admin_socket ="))
+        snprintf(p->admin_socket, sizeof p->admin_socket, "(set by test)");
+    else
+        fprintf(f, "admin_socket = \"%s\";\n", p->admin_socket);
+    fprintf(f, "server_log = \"%s\";\npidfile = \"%s\";\n%s\n", p->server_log,
+            p->pidfile, extra ? extra : "");
     fclose(f);
+}
 
+/* Reads the bound port from the start event; 0 if not logged yet. */
+static int logged_port(const struct msgd_proc *p)
+{
+    char *s = slurp(p->server_log);
+    char *at = s ? strstr(s, "\"event\":\"start\"") : NULL;
+    int port = 0;
+    if (at) {
+        char *l = strstr(at, "\"listen\":[\"");
+        ck_assert_ptr_nonnull(l);
+        char *q = strchr(l + 11, '"');
+        while (q > l && q[-1] != ':')
+            q--;
+        port = atoi(q);
+    }
+    free(s);
+    return port;
+}
+
+void msgd_start(struct msgd_proc *p, const char *extra)
+{
+    msgd_write_conf(p, extra);
     p->pid = fork();
     ck_assert_int_ge(p->pid, 0);
     if (p->pid == 0) {
         const char *args[] = {"-f", "-c", p->conf, NULL};
         exec_msgd(args);
     }
+    if (n_started < 64)
+        started[n_started++] = p->pid;
     long deadline = now_ms() + start_timeout_ms();
     while (now_ms() < deadline) {
-        char *s = slurp(p->server_log);
-        char *at = s ? strstr(s, "\"event\":\"start\"") : NULL;
-        if (at) {
-            char *l = strstr(at, "\"listen\":[\"");
-            ck_assert_ptr_nonnull(l);
-            char *colon = strchr(l + 11, '"');
-            while (colon > l && colon[-1] != ':')
-                colon--;
-            p->port = atoi(colon);
-            free(s);
+        if ((p->port = logged_port(p)) > 0)
             return;
-        }
-        free(s);
         int st;
         if (waitpid(p->pid, &st, WNOHANG) == p->pid)
             ck_abort_msg("msgd exited during start (status %d)", st);
@@ -128,12 +185,49 @@ void msgd_start(struct msgd_proc *p, const char *extra)
     ck_abort_msg("msgd did not log start");
 }
 
+int msgd_start_daemon(struct msgd_proc *p, char *out, size_t outlen)
+{
+    const char *argv[] = {"msgd", "-c", p->conf, NULL};
+    int rc = msgd_run(argv, out, outlen);
+    if (rc != 0)
+        return rc;
+    /* Ready means ready: the port and the pid are there at once. */
+    p->port = logged_port(p);
+    ck_assert_int_gt(p->port, 0);
+    char *pid = slurp(p->pidfile);
+    ck_assert_ptr_nonnull(pid);
+    p->pid = atoi(pid);
+    free(pid);
+    ck_assert_int_gt(p->pid, 1);
+    p->daemon = 1;
+    if (n_started < 64)
+        started[n_started++] = p->pid;
+    return 0;
+}
+
+int msgd_alive(const struct msgd_proc *p)
+{
+    return p->pid > 0 && kill(p->pid, 0) == 0;
+}
+
 int msgd_stop(struct msgd_proc *p)
 {
-    int st;
+    int st = 0;
     if (p->pid <= 0)
         return -1;
+    for (int i = 0; i < n_started; i++)
+        if (started[i] == p->pid)
+            started[i] = 0;
     kill(p->pid, SIGTERM);
+    if (p->daemon) {
+        /* Not our child: wait for it to vanish. */
+        long until = now_ms() + 15000;
+        while (msgd_alive(p) && now_ms() < until)
+            usleep(5000);
+        int gone = !msgd_alive(p);
+        p->pid = 0;
+        return gone ? 0 : -1;
+    }
     long deadline = now_ms() + (msgd_under_wrapper() ? 60000 : 15000);
     while (waitpid(p->pid, &st, WNOHANG) == 0) {
         if (now_ms() > deadline) {
@@ -147,16 +241,19 @@ int msgd_stop(struct msgd_proc *p)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-int msgd_run(const char *const *argv, char *out, size_t outlen)
+/* Forks, runs child(arg) with stdout and stderr into a pipe, collects
+ * the output; returns the exit status. */
+static int run_capture(void (*child)(const void *), const void *arg, char *out,
+                       size_t outlen)
 {
     int pfd[2];
-    ck_assert_int_eq(pipe(pfd), 0);
+    ck_assert_int_eq(pipe2(pfd, O_CLOEXEC), 0);
     pid_t pid = fork();
     if (pid == 0) {
         dup2(pfd[1], 1);
         dup2(pfd[1], 2);
-        close(pfd[0]);
-        exec_msgd(argv + 1);
+        child(arg);
+        _exit(127);
     }
     close(pfd[1]);
     size_t len = 0;
@@ -169,6 +266,48 @@ int msgd_run(const char *const *argv, char *out, size_t outlen)
     int st;
     waitpid(pid, &st, 0);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void exec_msgd_args(const void *argv)
+{
+    exec_msgd((const char *const *)argv + 1);
+}
+
+static void exec_prog(const void *argv)
+{
+    execvp(((char *const *)argv)[0], (char *const *)argv);
+}
+
+int msgd_run(const char *const *argv, char *out, size_t outlen)
+{
+    return run_capture(exec_msgd_args, argv, out, outlen);
+}
+
+int prog_run(const char *const *argv, char *out, size_t outlen)
+{
+    return run_capture(exec_prog, argv, out, outlen);
+}
+
+const char *msgctl_path(void)
+{
+    const char *p = getenv("MSGCTL");
+    return p ? p : "src/msgctl";
+}
+
+int run_suite(const char *name, const TTest *const *tests, size_t n)
+{
+    Suite *s = suite_create(name);
+    for (size_t i = 0; i < n; i++) {
+        TCase *tc = tcase_create(tests[i]->name);
+        tcase_set_timeout(tc, msgd_under_wrapper() ? 300 : 60);
+        tcase_add_test(tc, tests[i]);
+        suite_add_tcase(s, tc);
+    }
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
 }
 
 long msgd_rss_kb(const struct msgd_proc *p)

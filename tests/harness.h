@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include <check.h>
+
 struct msgd_proc {
     pid_t pid;
     int port;
@@ -14,6 +16,9 @@ struct msgd_proc {
     char conf[320];
     char server_log[320];
     char client_log[320];
+    char pidfile[320];
+    char admin_socket[320];
+    int daemon; /* started in the background: not our child */
 };
 
 /* Starts $MSGD -f with a config holding listen 127.0.0.1:0 (unless extra
@@ -21,12 +26,26 @@ struct msgd_proc {
  * extra.  Waits for the start event and reads the bound port.  $MSGD_WRAPPER
  * (e.g. "valgrind -q --error-exitcode=99") prefixes the command. */
 void msgd_start(struct msgd_proc *p, const char *extra);
+/* Writes the temp dir and config only (for tests that start msgd
+ * themselves). */
+void msgd_write_conf(struct msgd_proc *p, const char *extra);
+/* Starts msgd in the background (no -f) with p's config; returns the
+ * launcher's exit status, its output in out.  On success p->pid is the
+ * daemon's pid (from the pidfile) and p->port its port. */
+int msgd_start_daemon(struct msgd_proc *p, char *out, size_t outlen);
+int msgd_alive(const struct msgd_proc *p);
 /* SIGTERM and wait; returns the exit status (128+sig if killed). */
 int msgd_stop(struct msgd_proc *p);
 /* Runs $MSGD with argv (NULL-terminated, argv[0] ignored); captures
  * stdout+stderr into out; returns the exit status. */
 int msgd_run(const char *const *argv, char *out, size_t outlen);
 long msgd_rss_kb(const struct msgd_proc *p);
+/* Runs argv[0] (searched in PATH) with argv; stdout+stderr into out. */
+int prog_run(const char *const *argv, char *out, size_t outlen);
+const char *msgctl_path(void);
+/* Runs the tests, each in a test case of its own with a timeout fit for
+ * a daemon (longer under $MSGD_WRAPPER); returns main's exit status. */
+int run_suite(const char *name, const TTest *const *tests, size_t n);
 int msgd_under_wrapper(void);
 
 /* A test client with its own read buffer. */

@@ -633,6 +633,28 @@ START_TEST(logs_are_json_and_hold_no_payload)
 }
 END_TEST
 
+START_TEST(full_log_never_stops_routing)
+{
+    /* Every write to /dev/full fails with ENOSPC. */
+    start("client_log = \"/dev/full\"; log_level = \"debug\";");
+    struct tc *a = tc_hello(d.port, "a");
+    struct tc *b = tc_hello(d.port, "b");
+    for (int i = 0; i < 200; i++)
+        tc_sendf(a, "SEND b 3\n%03d\n", i);
+    for (int i = 0; i < 200; i++) {
+        char p[4];
+        snprintf(p, sizeof p, "%03d", i);
+        tc_expect_msg(b, "a", "b", p, 3);
+    }
+    /* The loss is counted and reported where it can be: server_log. */
+    ck_assert(log_wait(d.server_log, "warning", "stream", "client_log", 5000));
+    ck_assert(file_contains(d.server_log, "No space left on device"));
+    tc_close(a);
+    tc_close(b);
+    stop_ok();
+}
+END_TEST
+
 START_TEST(no_debug_at_info)
 {
     start(NULL);
@@ -745,62 +767,44 @@ START_TEST(port_in_use_fails)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-    Suite *s = suite_create("msgd");
-    struct {
-        const char *name;
-        const TTest *fn;
-    } tests[] = {
-        {"hello", hello_ok},
-        {"hello_case", hello_lowercase_and_crlf},
-        {"hello_bad_id", hello_bad_id},
-        {"id_taken", hello_id_taken},
-        {"already_registered", hello_already_registered},
-        {"replace", duplicate_replace},
-        {"server_full", server_full},
-        {"send", send_binary_and_empty},
-        {"unknown_node", send_unknown_node},
-        {"not_registered", not_registered},
-        {"bcast", bcast},
-        {"who", who},
-        {"ping_quit", ping_quit},
-        {"bad_command", bad_command_stays_open},
-        {"line_too_long", line_too_long},
-        {"line_1024", line_of_1024_is_fine},
-        {"bad_frame_length", bad_frame_length},
-        {"bad_frame_trailer", bad_frame_no_lf_after_payload},
-        {"too_large", too_large},
-        {"reply_order", replies_in_command_order},
-        {"fifo", fifo_per_pair},
-        {"split", split_at_every_byte},
-        {"batch", many_commands_one_write},
-        {"large_payload", large_payload_in_pieces},
-        {"slow_consumer", slow_consumer},
-        {"slow_bcast", slow_consumers_cut_during_bcast},
-        {"shutdown", shutdown_says_bye},
-        {"eof", eof_and_half_close},
-        {"logs", logs_are_json_and_hold_no_payload},
-        {"no_debug", no_debug_at_info},
-        {"ipv6", ipv6_and_any},
-        {"restart", restart_same_port},
-        {"cli", cli_check_version_usage},
-        {"port_in_use", port_in_use_fails},
-    };
-    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
-        TCase *tc = tcase_create(tests[i].name);
-        tcase_set_timeout(tc, msgd_under_wrapper() ? 300 : 60);
-        tcase_add_test(tc, tests[i].fn);
-        suite_add_tcase(s, tc);
-    }
-    return s;
-}
-
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    const TTest *const tests[] = {
+        hello_ok,
+        hello_lowercase_and_crlf,
+        hello_bad_id,
+        hello_id_taken,
+        hello_already_registered,
+        duplicate_replace,
+        server_full,
+        send_binary_and_empty,
+        send_unknown_node,
+        not_registered,
+        bcast,
+        who,
+        ping_quit,
+        bad_command_stays_open,
+        line_too_long,
+        line_of_1024_is_fine,
+        bad_frame_length,
+        bad_frame_no_lf_after_payload,
+        too_large,
+        replies_in_command_order,
+        fifo_per_pair,
+        split_at_every_byte,
+        many_commands_one_write,
+        large_payload_in_pieces,
+        slow_consumer,
+        slow_consumers_cut_during_bcast,
+        shutdown_says_bye,
+        eof_and_half_close,
+        logs_are_json_and_hold_no_payload,
+        no_debug_at_info,
+        full_log_never_stops_routing,
+        ipv6_and_any,
+        restart_same_port,
+        cli_check_version_usage,
+        port_in_use_fails,
+    };
+    return run_suite("msgd", tests, sizeof tests / sizeof *tests);
 }
