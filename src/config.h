@@ -1,0 +1,69 @@
+/* config.h: msgd's settings (SPEC section 4) and their loader. */
+#ifndef MSGD_CONFIG_H
+#define MSGD_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_MAX_LISTEN 16
+#define CONFIG_ERR_MAX 512
+
+enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
+
+enum dup_policy { DUP_REJECT = 0, DUP_REPLACE };
+
+struct config_cluster {
+    int enabled; /* the cluster group was present */
+    char *nats[CONFIG_MAX_LISTEN];
+    int n_nats;
+    char *name;     /* NULL: host name and port */
+    char *prefix;   /* default "msgd" */
+    double id_hold; /* seconds, default 30 */
+};
+
+struct config {
+    char *file; /* the file these came from, NULL for built-in defaults */
+    char *listen[CONFIG_MAX_LISTEN];
+    int n_listen;
+    int listen_line; /* line of the listen setting, 0 if defaulted */
+    char *admin_socket;
+    unsigned admin_socket_mode; /* parsed from the octal string */
+    char *pidfile;
+    char *server_log;
+    char *client_log;
+    enum log_level log_level;
+    double idle_timeout; /* seconds; 0 = never */
+    int64_t max_nodes;
+    int64_t max_message_size;
+    int64_t max_output_buffer;
+    enum dup_policy duplicate_id;
+    char *user;  /* NULL when unset */
+    char *group; /* NULL when unset */
+    struct config_cluster cluster;
+};
+
+/* Fill *cfg with the built-in defaults of SPEC section 4. */
+void config_defaults(struct config *cfg);
+
+/*
+ * Load FILE over the defaults.  Returns 0, or -1 with a message in err of
+ * the form "FILE:LINE: what is wrong" (or "FILE: what is wrong" when no
+ * line applies).  On failure *cfg is left holding defaults only (freed and
+ * re-defaulted), so the caller can keep its previous config untouched by
+ * loading into a scratch struct.  *cfg must hold defaults, an earlier
+ * load, or zeros: config_load frees it itself, so the caller need not
+ * config_free first.
+ */
+int config_load(struct config *cfg, const char *file, char *err, size_t errlen);
+
+/* Free every string and zero *cfg, so freeing twice is harmless. */
+void config_free(struct config *cfg);
+
+/* Parse "host:port", "[v6]:port", "*:port".  host gets a NUL-terminated
+ * copy ("*" for any); returns 0 or -1 when malformed. */
+int config_parse_hostport(const char *s, char *host, size_t hostlen,
+                          unsigned *port);
+
+const char *config_log_level_name(enum log_level lvl);
+
+#endif
