@@ -120,6 +120,16 @@ static int parse_secs(const char *s, double *out)
     return *end || *out > 1e9 ? -1 : 0;
 }
 
+/* Copies val into dst[cap] if it fits; returns 0 or -1. */
+static int set_str(char *dst, size_t cap, const char *val)
+{
+    size_t n = strlen(val);
+    if (n >= cap)
+        return -1;
+    memcpy(dst, val, n + 1);
+    return 0;
+}
+
 /* Applies one key=value to req; returns 0 or -1. */
 static int apply(struct admin_req *req, const char *key, size_t klen,
                  const char *val)
@@ -137,14 +147,9 @@ static int apply(struct admin_req *req, const char *key, size_t klen,
             return -1;
         }
         if (KEY("prefix"))
-            return strlen(val) <= PROTO_MAX_ID
-                       ? (snprintf(req->prefix, sizeof req->prefix, "%s", val),
-                          0)
-                       : -1;
+            return set_str(req->prefix, sizeof req->prefix, val);
         if (KEY("addr"))
-            return strlen(val) < sizeof req->addr
-                       ? (snprintf(req->addr, sizeof req->addr, "%s", val), 0)
-                       : -1;
+            return set_str(req->addr, sizeof req->addr, val);
         if (KEY("min_idle"))
             return parse_secs(val, &req->min_idle_s);
         if (KEY("limit"))
@@ -153,18 +158,14 @@ static int apply(struct admin_req *req, const char *key, size_t klen,
     if (req->cmd == ADM_KICK) {
         if (KEY("id"))
             return proto_valid_id(val, strlen(val))
-                       ? (snprintf(req->id, sizeof req->id, "%s", val), 0)
+                       ? set_str(req->id, sizeof req->id, val)
                        : -1;
         if (KEY("addr"))
-            return strlen(val) < sizeof req->addr && *val
-                       ? (snprintf(req->addr, sizeof req->addr, "%s", val), 0)
+            return *val ? set_str(req->addr, sizeof req->addr, val) : -1;
+        if (KEY("reason"))
+            return admin_valid_reason(val)
+                       ? set_str(req->reason, sizeof req->reason, val)
                        : -1;
-        if (KEY("reason")) {
-            if (!admin_valid_reason(val))
-                return -1;
-            memcpy(req->reason, val, strlen(val) + 1);
-            return 0;
-        }
     }
     return -1;
 #undef KEY

@@ -461,7 +461,7 @@ START_TEST(many_commands_one_write)
     tc_send(a, buf, n);
     tc_expect(a, "PONG done");
     for (int i = 0; i < 2000; i++) {
-        char p[4];
+        char p[16];
         snprintf(p, sizeof p, "%03d", i % 1000);
         tc_expect_msg(b, "a", "b", p, 3);
     }
@@ -544,7 +544,7 @@ START_TEST(slow_consumers_cut_during_bcast)
     struct tc *r[8];
     int small = 2048;
     for (int i = 0; i < 8; i++) {
-        char id[8];
+        char id[16];
         snprintf(id, sizeof id, "r%d", i);
         r[i] = tc_open(d.port);
         setsockopt(r[i]->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
@@ -642,7 +642,7 @@ START_TEST(full_log_never_stops_routing)
     for (int i = 0; i < 200; i++)
         tc_sendf(a, "SEND b 3\n%03d\n", i);
     for (int i = 0; i < 200; i++) {
-        char p[4];
+        char p[16];
         snprintf(p, sizeof p, "%03d", i);
         tc_expect_msg(b, "a", "b", p, 3);
     }
