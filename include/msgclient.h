@@ -1,0 +1,128 @@
+/* msgclient.h: libmsgclient, the C client of msgd's wire protocol
+ * (msgd-protocol(7)).  One struct mc_client per connection.  Usable two
+ * ways:
+ *
+ *  - blocking, for simple programs: mc_connect, mc_register, mc_send ...,
+ *    mc_wait_event, mc_sync;
+ *  - non-blocking, from the caller's own poll/epoll loop: watch mc_fd()
+ *    for reading (and for writing while mc_want_write()), call mc_read()
+ *    and mc_flush() when ready, and drain events with mc_next_event().
+ *
+ * Commands are queued (never block); replies and messages come back as
+ * events in the order the server sent them.  Errors are returned, never
+ * printed; mc_error() says what went wrong last.
+ */
+#ifndef MSGCLIENT_H
+#define MSGCLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MC_MAX_ID 64
+
+enum mc_event_type {
+    MC_EV_OK,   /* HELLO accepted: id = our id, idle = the server's idle_timeout
+                 */
+    MC_EV_MSG,  /* a message: from, to ("*" for a broadcast), data, len */
+    MC_EV_ERR,  /* a refused command: code (e.g. "unknown-node"), detail */
+    MC_EV_PONG, /* reply to PING: data/len = the token (len 0 if none) */
+    MC_EV_NODES, /* reply to WHO: nodes[0..nnodes) */
+    MC_EV_BYE,   /* the server is closing: code = reason, detail = text */
+    MC_EV_CLOSED /* the connection is gone (after BYE, or EOF/error) */
+};
+
+struct mc_event {
+    enum mc_event_type type;
+    const char *id;   /* OK */
+    const char *from; /* MSG */
+    const char *to;   /* MSG */
+    int broadcast;    /* MSG: to is "*" */
+    const void *data; /* MSG payload, PONG token */
+    size_t len;
+    const char *code;   /* ERR code, BYE reason */
+    const char *detail; /* ERR detail, BYE text; "" when none */
+    double idle;        /* OK: idle timeout in seconds, 0 = none, -1 unknown */
+    const char *const *nodes; /* NODES */
+    size_t nnodes;
+};
+/* Pointers in an event stay valid until the next call on the same client. */
+
+struct mc_client;
+
+/* A new, unconnected client.  max_message: the largest payload it will
+ * accept from the server, and send (0: 65536, the server's default). */
+struct mc_client *mc_new(size_t max_message);
+void mc_free(struct mc_client *c);
+
+/* Connects to host:port (IPv4, IPv6 or a name), waiting at most timeout_ms
+ * (-1: no limit).  The socket is non-blocking from then on.  0 or -1. */
+int mc_connect(struct mc_client *c, const char *host, const char *port,
+               int timeout_ms);
+/* Closes the connection (the client can connect again; mc_free frees it).
+ * Connecting again also forgets everything queued or received before. */
+void mc_close(struct mc_client *c);
+int mc_fd(const struct mc_client *c);
+/* Text of the last error, with its context (e.g. "cannot connect to
+ * HOST:PORT: Connection refused", "protocol error from the server: ..."). */
+const char *mc_error(const struct mc_client *c);
+
+/* Queue commands; 0, or -1 if the arguments are invalid (bad id, payload
+ * larger than max_message) or the connection is closed.  Nothing is sent
+ * until mc_flush (or a blocking call). */
+int mc_hello(struct mc_client *c, const char *id);
+int mc_send(struct mc_client *c, const char *to, const void *data, size_t len);
+int mc_bcast(struct mc_client *c, const void *data, size_t len);
+int mc_who(struct mc_client *c);
+/* token: NULL, or one word (no space, CR or LF) of at most 1000 bytes */
+int mc_ping(struct mc_client *c, const char *token);
+int mc_quit(struct mc_client *c);
+
+/* ---- non-blocking use ---- */
+
+/* 1 while queued output is waiting to be written. */
+int mc_want_write(const struct mc_client *c);
+/* Writes what the socket takes: 0 all written, 1 some left, -1 error. */
+int mc_flush(struct mc_client *c);
+/* Reads what is available with one read(2) (edge-triggered users call it
+ * until it returns 0): >0 bytes read, 0 nothing now (EAGAIN, or
+ * max_message + 64 MiB of events are waiting to be taken), -1 closed or
+ * failed (an MC_EV_CLOSED event follows from mc_next_event). */
+int mc_read(struct mc_client *c);
+/* The next whole event received: 1 (ev filled), 0 none yet, -1 the server
+ * broke the protocol (mc_error says how; an MC_EV_CLOSED follows). */
+int mc_next_event(struct mc_client *c, struct mc_event *ev);
+
+/* ---- blocking use ---- */
+
+/* Flushes, then waits for the next event: 1, 0 on timeout, -1 on error. */
+int mc_wait_event(struct mc_client *c, struct mc_event *ev, int timeout_ms);
+/* HELLO and wait for its answer: 0 registered, 1 refused (ERR code in
+ * *code if code is not NULL: "id-taken", "bad-id", "server-full", ...),
+ * -1 error/timeout (or BYE: then *code is its reason).  Call it with no
+ * other command awaiting a reply.  Events that arrive first are kept for
+ * mc_next_event. */
+int mc_register(struct mc_client *c, const char *id, const char **code,
+                int timeout_ms);
+/* PING as a barrier: returns once every earlier command has been handled.
+ * 0, or -1 on error/timeout.  Events before the PONG are kept for
+ * mc_next_event, in order; *errors (if not NULL) counts the ERR among
+ * them. */
+int mc_sync(struct mc_client *c, int timeout_ms, int *errors);
+
+/* The idle timeout the server announced at HELLO (-1: unknown). */
+double mc_server_idle(const struct mc_client *c);
+/* The largest payload the server accepts (its max_message_size, announced
+ * at HELLO; 0: unknown).  Sending more makes it close the connection. */
+long long mc_server_max_message(const struct mc_client *c);
+/* 1 if s is a node id: 1 to 64 of A-Z a-z 0-9 . _ - */
+int mc_valid_id(const char *s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,866 @@
+/* msgclient.c: libmsgclient, the client side of msgd's wire protocol.
+ * Output is queued in one buffer and written by mc_flush; input is read
+ * into one buffer and parsed an event at a time by mc_next_event, which
+ * returns nothing until a whole event (a MSG with its payload, a NODES
+ * with all its NODE lines) is there.  The blocking calls are built on the
+ * same two functions; events they are not waiting for are copied aside
+ * and handed out first by mc_next_event, so nothing is lost or reordered. */
+#include "msgclient.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_MAX_MESSAGE 65536
+#define MAX_LINE 2048 /* longest server line: BYE kicked with its reason */
+#define READ_CHUNK 65536
+/* Unhandled input beyond this is not read until events are drained: the
+ * largest frame (max_message) plus room for a long WHO reply. */
+#define MAX_UNHANDLED(c) ((c)->max_message + (size_t)64 * 1024 * 1024)
+
+/* An event kept aside by a blocking call, with copies of its strings. */
+struct stash {
+    struct stash *next;
+    struct mc_event ev;
+    char *blob;
+    const char **nodes;
+};
+
+struct mc_client {
+    int fd;
+    int eof;             /* read saw EOF or an error */
+    int broken;          /* the server broke the protocol */
+    int closed_reported; /* MC_EV_CLOSED was handed out */
+    size_t max_message;
+    double idle;
+    long long server_max; /* max= of the OK line; 0 unknown */
+    unsigned sync_seq;
+    char err[256];
+    char code[32]; /* mc_register's ERR code */
+
+    char *out;
+    size_t out_off, out_len, out_cap;
+    char *in;
+    size_t in_off, in_len, in_cap;
+
+    char line[MAX_LINE + 1]; /* the current event's header, tokenized */
+    const char **nodes;      /* the current NODES event */
+    size_t nodes_cap;
+    char *nodes_buf;
+    size_t nodes_buf_cap;
+
+    struct stash *stash, *stash_tail, *handed; /* handed: freed next call */
+};
+
+static int fail(struct mc_client *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int valid_id(const char *s);
+
+static int fail(struct mc_client *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->err, sizeof c->err, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int mc_valid_id(const char *s)
+{
+    return s != NULL && valid_id(s);
+}
+
+long long mc_server_max_message(const struct mc_client *c)
+{
+    return c->server_max;
+}
+
+/* 1..64 of A-Z a-z 0-9 . _ -; a plain loop, as it runs per message. */
+static int valid_id_len(const char *s, size_t *len)
+{
+    size_t n = 0;
+    for (; s[n]; n++) {
+        unsigned char ch = (unsigned char)s[n];
+        if (n == MC_MAX_ID ||
+            !((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+              (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-'))
+            return 0;
+    }
+    *len = n;
+    return n > 0;
+}
+
+static int valid_id(const char *s)
+{
+    size_t n;
+    return valid_id_len(s, &n);
+}
+
+struct mc_client *mc_new(size_t max_message)
+{
+    struct mc_client *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    c->fd = -1;
+    c->idle = -1;
+    c->max_message = max_message ? max_message : DEFAULT_MAX_MESSAGE;
+    return c;
+}
+
+static void free_stash(struct stash *s)
+{
+    if (s) {
+        free(s->blob);
+        free(s->nodes);
+        free(s);
+    }
+}
+
+void mc_free(struct mc_client *c)
+{
+    if (c == NULL)
+        return;
+    if (c->fd >= 0)
+        close(c->fd);
+    while (c->stash) {
+        struct stash *s = c->stash;
+        c->stash = s->next;
+        free_stash(s);
+    }
+    free_stash(c->handed);
+    free(c->out);
+    free(c->in);
+    free(c->nodes);
+    free(c->nodes_buf);
+    free(c);
+}
+
+/* Forgets everything about the previous connection. */
+static void reset(struct mc_client *c)
+{
+    while (c->stash) {
+        struct stash *s = c->stash;
+        c->stash = s->next;
+        free_stash(s);
+    }
+    c->stash_tail = NULL;
+    free_stash(c->handed);
+    c->handed = NULL;
+    c->out_off = c->out_len = c->in_off = c->in_len = 0;
+    c->eof = c->broken = c->closed_reported = 0;
+    c->idle = -1;
+    c->server_max = 0;
+    c->err[0] = '\0';
+}
+
+void mc_close(struct mc_client *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    c->eof = 1;
+}
+
+int mc_fd(const struct mc_client *c)
+{
+    return c->fd;
+}
+
+const char *mc_error(const struct mc_client *c)
+{
+    return c->err;
+}
+
+double mc_server_idle(const struct mc_client *c)
+{
+    return c->idle;
+}
+
+static long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Milliseconds left until deadline (-1: none), for poll. */
+static int left_ms(long deadline)
+{
+    if (deadline < 0)
+        return -1;
+    long left = deadline - now_ms();
+    return left > 0 ? (int)left : 0;
+}
+
+int mc_connect(struct mc_client *c, const char *host, const char *port,
+               int timeout_ms)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res, *ai;
+    long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+    int rc = getaddrinfo(host, port, &hints, &res), e = 0;
+
+    if (rc != 0)
+        return fail(c, "cannot connect to %s:%s: %s", host, port,
+                    gai_strerror(rc));
+    for (ai = res; ai; ai = ai->ai_next) {
+        int fd = socket(ai->ai_family,
+                        ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            e = errno;
+            continue;
+        }
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 &&
+            errno != EINPROGRESS) {
+            e = errno;
+            close(fd);
+            continue;
+        }
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        socklen_t len = sizeof e;
+        if (poll(&p, 1, left_ms(deadline)) != 1) {
+            e = ETIMEDOUT;
+            close(fd);
+            continue;
+        }
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len);
+        if (e != 0) {
+            close(fd);
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        freeaddrinfo(res);
+        if (c->fd >= 0)
+            close(c->fd);
+        reset(c);
+        c->fd = fd;
+        return 0;
+    }
+    freeaddrinfo(res);
+    return fail(c, "cannot connect to %s:%s: %s", host, port,
+                strerror(e ? e : ECONNREFUSED));
+}
+
+/* ---- output ---- */
+
+static int reserve_out(struct mc_client *c, size_t n)
+{
+    if (c->out_off > 0 && c->out_off == c->out_len)
+        c->out_off = c->out_len = 0;
+    if (c->out_len + n <= c->out_cap)
+        return 0;
+    if (c->out_off > 0) { /* make room at the front first */
+        memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+        c->out_len -= c->out_off;
+        c->out_off = 0;
+        if (c->out_len + n <= c->out_cap)
+            return 0;
+    }
+    size_t cap = c->out_cap ? c->out_cap : 4096;
+    while (cap < c->out_len + n)
+        cap *= 2;
+    char *p = realloc(c->out, cap);
+    if (p == NULL)
+        return fail(c, "out of memory");
+    c->out = p;
+    c->out_cap = cap;
+    return 0;
+}
+
+/* Queues a command line without payload (printf). */
+static int queue(struct mc_client *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int queue(struct mc_client *c, const char *fmt, ...)
+{
+    char hdr[1100]; /* a header line is at most 1024 bytes */
+    va_list ap;
+    if (c->fd < 0 || c->eof)
+        return fail(c, "not connected");
+    va_start(ap, fmt);
+    int h = vsnprintf(hdr, sizeof hdr, fmt, ap);
+    va_end(ap);
+    if (h < 0 || (size_t)h >= sizeof hdr)
+        return fail(c, "command too long");
+    if (reserve_out(c, (size_t)h) < 0)
+        return -1;
+    memcpy(c->out + c->out_len, hdr, (size_t)h);
+    c->out_len += (size_t)h;
+    return 0;
+}
+
+int mc_hello(struct mc_client *c, const char *id)
+{
+    if (id == NULL || !valid_id(id))
+        return fail(c, "invalid node id");
+    return queue(c, "HELLO %s\n", id);
+}
+
+/* "VERB[ to] len" LF, payload, LF, straight into the output buffer: the
+ * per-message path, so no printf. */
+static int queue_frame(struct mc_client *c, const char *verb, size_t vlen,
+                       const char *to, size_t tlen, const void *data,
+                       size_t len)
+{
+    char digits[24];
+    size_t nd = 0;
+    if (c->fd < 0 || c->eof)
+        return fail(c, "not connected");
+    if (len > c->max_message)
+        return fail(c, "payload of %zu bytes is larger than %zu", len,
+                    c->max_message);
+    size_t v = len;
+    do {
+        digits[sizeof digits - 1 - nd++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    size_t total = vlen + (tlen ? tlen + 1 : 0) + 1 + nd + 1 + len + 1;
+    if (reserve_out(c, total) < 0)
+        return -1;
+    char *p = c->out + c->out_len;
+    memcpy(p, verb, vlen);
+    p += vlen;
+    if (tlen) {
+        memcpy(p, to, tlen);
+        p += tlen;
+        *p++ = ' ';
+    }
+    memcpy(p, digits + sizeof digits - nd, nd);
+    p += nd;
+    *p++ = '\n';
+    if (len)
+        memcpy(p, data, len);
+    p += len;
+    *p++ = '\n';
+    c->out_len = (size_t)(p - c->out);
+    return 0;
+}
+
+int mc_send(struct mc_client *c, const char *to, const void *data, size_t len)
+{
+    size_t tlen;
+    if (to == NULL || !valid_id_len(to, &tlen))
+        return fail(c, "invalid node id");
+    return queue_frame(c, "SEND ", 5, to, tlen, data, len);
+}
+
+int mc_bcast(struct mc_client *c, const void *data, size_t len)
+{
+    return queue_frame(c, "BCAST ", 6, NULL, 0, data, len);
+}
+
+int mc_who(struct mc_client *c)
+{
+    return queue(c, "WHO\n");
+}
+
+int mc_ping(struct mc_client *c, const char *token)
+{
+    if (token == NULL || *token == '\0')
+        return queue(c, "PING\n");
+    if (strlen(token) > 1000 || strpbrk(token, " \n\r"))
+        return fail(c, "a PING token is one word");
+    return queue(c, "PING %s\n", token);
+}
+
+int mc_quit(struct mc_client *c)
+{
+    return queue(c, "QUIT\n");
+}
+
+int mc_want_write(const struct mc_client *c)
+{
+    return c->out_len > c->out_off;
+}
+
+int mc_flush(struct mc_client *c)
+{
+    while (c->out_len > c->out_off) {
+        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+                         MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return 1;
+            c->eof = 1;
+            return fail(c, "write: %s", strerror(errno));
+        }
+        c->out_off += (size_t)n;
+    }
+    c->out_off = c->out_len = 0;
+    return 0;
+}
+
+/* ---- input ---- */
+
+int mc_read(struct mc_client *c)
+{
+    if (c->eof)
+        return -1;
+    if (c->in_off > 0) { /* drop what was consumed */
+        memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
+        c->in_len -= c->in_off;
+        c->in_off = 0;
+    }
+    if (c->in_len >= MAX_UNHANDLED(c))
+        return 0; /* drain events first */
+    if (c->in_cap - c->in_len < READ_CHUNK / 4) {
+        size_t cap = c->in_cap ? c->in_cap * 2 : READ_CHUNK;
+        char *p = realloc(c->in, cap);
+        if (p == NULL) {
+            c->eof = 1;
+            return fail(c, "out of memory");
+        }
+        c->in = p;
+        c->in_cap = cap;
+    }
+    for (;;) {
+        ssize_t n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
+        if (n > 0) {
+            c->in_len += (size_t)n;
+            return (int)(n > 0x7fffffff ? 0x7fffffff : n);
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
+        c->eof = 1;
+        if (n < 0)
+            fail(c, "read: %s", strerror(errno));
+        else
+            fail(c, "the server closed the connection");
+        return -1;
+    }
+}
+
+/* Splits the line at p into c->line with up to max tokens; the last token
+ * takes the rest of the line (a BYE text, an ERR detail). */
+static int tokenize(struct mc_client *c, const char *p, size_t len, char **tok,
+                    int max)
+{
+    if (len > 0 && p[len - 1] == '\r')
+        len--;
+    memcpy(c->line, p, len);
+    c->line[len] = '\0';
+    int n = 0;
+    char *s = c->line;
+    while (n < max) {
+        tok[n++] = s;
+        if (n == max)
+            break;
+        char *sp = strchr(s, ' ');
+        if (sp == NULL)
+            break;
+        *sp = '\0';
+        s = sp + 1;
+    }
+    return n;
+}
+
+static int parse_size(const char *s, size_t *out)
+{
+    size_t v = 0;
+    if (*s == '\0')
+        return -1;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > (SIZE_MAX - 9) / 10)
+            return -1;
+        v = v * 10 + (size_t)(*s - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+static int protocol_error(struct mc_client *c, const char *what)
+{
+    fail(c, "protocol error from the server: %s", what);
+    c->eof = c->broken = 1;
+    return -1;
+}
+
+/* "300", "0.5": the number after idle=, read without the locale. */
+static double parse_seconds(const char *s)
+{
+    double v = 0, scale = 1;
+    int frac = 0;
+    for (; *s && *s != ' '; s++) {
+        if (*s == '.' && !frac) {
+            frac = 1;
+        } else if (*s >= '0' && *s <= '9') {
+            if (frac)
+                v += (scale /= 10) * (*s - '0');
+            else
+                v = v * 10 + (*s - '0');
+        } else {
+            return -1;
+        }
+    }
+    return v;
+}
+
+/* A NODES block is handed out only once all its NODE lines are here. */
+static int parse_nodes(struct mc_client *c, const char *start, size_t avail,
+                       size_t hdr, size_t count, struct mc_event *ev)
+{
+    size_t off = hdr, bytes = 0;
+    for (size_t i = 0; i < count; i++) {
+        const char *lf = memchr(start + off, '\n', avail - off);
+        if (lf == NULL)
+            return avail - off > MAX_LINE ? protocol_error(c, "long NODE") : 0;
+        size_t len = (size_t)(lf - (start + off));
+        if (len < 6 || memcmp(start + off, "NODE ", 5) != 0)
+            return protocol_error(c, "NODES without its NODE lines");
+        bytes += len - 5 + 1;
+        off += len + 1;
+    }
+    if (count > c->nodes_cap) {
+        const char **n = realloc(c->nodes, count * sizeof *n);
+        if (n == NULL)
+            return fail(c, "out of memory");
+        c->nodes = n;
+        c->nodes_cap = count;
+    }
+    if (bytes > c->nodes_buf_cap) {
+        char *b = realloc(c->nodes_buf, bytes);
+        if (b == NULL)
+            return fail(c, "out of memory");
+        c->nodes_buf = b;
+        c->nodes_buf_cap = bytes;
+    }
+    char *dst = c->nodes_buf;
+    off = hdr;
+    for (size_t i = 0; i < count; i++) {
+        const char *lf = memchr(start + off, '\n', avail - off);
+        size_t len = (size_t)(lf - (start + off)) - 5;
+        if (len && start[off + 5 + len - 1] == '\r')
+            len--;
+        memcpy(dst, start + off + 5, len);
+        dst[len] = '\0';
+        c->nodes[i] = dst;
+        dst += len + 1;
+        off = (size_t)(lf - start) + 1;
+    }
+    ev->type = MC_EV_NODES;
+    ev->nodes = c->nodes;
+    ev->nnodes = count;
+    c->in_off += off;
+    return 1;
+}
+
+/* Parses one event from the input buffer: 1, 0 (incomplete), -1. */
+static int parse_event(struct mc_client *c, struct mc_event *ev)
+{
+    const char *start = c->in + c->in_off;
+    size_t avail = c->in_len - c->in_off;
+    char *tok[4];
+
+    memset(ev, 0, sizeof *ev);
+    ev->detail = "";
+    ev->idle = -1;
+    if (avail == 0)
+        return 0;
+    const char *lf = memchr(start, '\n', avail < MAX_LINE ? avail : MAX_LINE);
+    if (lf == NULL)
+        return avail >= MAX_LINE ? protocol_error(c, "line too long") : 0;
+    size_t hdr = (size_t)(lf - start) + 1;
+    size_t len = hdr - 1;
+
+    if (len >= 4 && memcmp(start, "MSG ", 4) == 0) {
+        size_t n;
+        if (tokenize(c, start, len, tok, 4) != 4 || parse_size(tok[3], &n) < 0)
+            return protocol_error(c, "malformed MSG");
+        if (n > c->max_message)
+            return protocol_error(c, "message larger than max_message");
+        if (avail < hdr + n + 1)
+            return 0;
+        size_t end = hdr + n;
+        if (start[end] == '\r') {
+            if (avail < end + 2)
+                return 0;
+            end++;
+        }
+        if (start[end] != '\n')
+            return protocol_error(c, "payload not followed by LF");
+        ev->type = MC_EV_MSG;
+        ev->from = tok[1];
+        ev->to = tok[2];
+        ev->broadcast = strcmp(tok[2], "*") == 0;
+        ev->data = start + hdr;
+        ev->len = n;
+        c->in_off += end + 1;
+        return 1;
+    }
+    if (len >= 6 && memcmp(start, "NODES ", 6) == 0) {
+        size_t count;
+        if (tokenize(c, start, len, tok, 2) != 2 ||
+            parse_size(tok[1], &count) < 0)
+            return protocol_error(c, "malformed NODES");
+        return parse_nodes(c, start, avail, hdr, count, ev);
+    }
+    if (len >= 4 && memcmp(start, "PONG", 4) == 0 &&
+        (len == 4 || start[4] == ' ' || start[4] == '\r')) {
+        /* The token is everything after "PONG ", byte for byte. */
+        tokenize(c, start, len, tok, 1);
+        ev->type = MC_EV_PONG;
+        ev->data = c->line[4] == ' ' ? c->line + 5 : "";
+        ev->len = strlen(ev->data);
+        c->in_off += hdr;
+        return 1;
+    }
+    int n = tokenize(c, start, len, tok, 3);
+    if (strcmp(tok[0], "OK") == 0 && n >= 2) {
+        ev->type = MC_EV_OK;
+        ev->id = tok[1];
+        /* Extra tokens are key=value; idle= is the one we know. */
+        for (char *p = n == 3 ? tok[2] : NULL; p && *p;) {
+            char *sp = strchr(p, ' ');
+            if (sp)
+                *sp = '\0';
+            if (strncmp(p, "idle=", 5) == 0)
+                ev->idle = c->idle = parse_seconds(p + 5);
+            else if (strncmp(p, "max=", 4) == 0)
+                c->server_max = (long long)parse_seconds(p + 4);
+            p = sp ? sp + 1 : NULL;
+        }
+    } else if (strcmp(tok[0], "ERR") == 0 && n >= 2) {
+        ev->type = MC_EV_ERR;
+        ev->code = tok[1];
+        ev->detail = n == 3 ? tok[2] : "";
+    } else if (strcmp(tok[0], "BYE") == 0 && n >= 2) {
+        ev->type = MC_EV_BYE;
+        ev->code = tok[1];
+        ev->detail = n == 3 ? tok[2] : "";
+    } else {
+        return protocol_error(c, "unknown reply");
+    }
+    c->in_off += hdr;
+    return 1;
+}
+
+/* Copies ev and its strings so that it outlives the input buffer. */
+static int stash_event(struct mc_client *c, const struct mc_event *ev)
+{
+    struct stash *s = calloc(1, sizeof *s);
+    size_t need = 0;
+    const char *strs[5] = {ev->id, ev->from, ev->to, ev->code, ev->detail};
+    for (int i = 0; i < 5; i++)
+        need += strs[i] ? strlen(strs[i]) + 1 : 0;
+    need += ev->len + 1;
+    for (size_t i = 0; i < ev->nnodes; i++)
+        need += strlen(ev->nodes[i]) + 1;
+    if (s == NULL || (s->blob = malloc(need)) == NULL ||
+        (ev->nnodes &&
+         (s->nodes = malloc(ev->nnodes * sizeof *s->nodes)) == NULL)) {
+        free_stash(s);
+        return fail(c, "out of memory");
+    }
+    s->ev = *ev;
+    char *p = s->blob;
+    const char **dst[5] = {&s->ev.id, &s->ev.from, &s->ev.to, &s->ev.code,
+                           &s->ev.detail};
+    for (int i = 0; i < 5; i++) {
+        if (strs[i] == NULL)
+            continue;
+        size_t n = strlen(strs[i]) + 1;
+        memcpy(p, strs[i], n);
+        *dst[i] = p;
+        p += n;
+    }
+    if (ev->len)
+        memcpy(p, ev->data, ev->len);
+    p[ev->len] = '\0';
+    s->ev.data = p;
+    p += ev->len + 1;
+    for (size_t i = 0; i < ev->nnodes; i++) {
+        size_t n = strlen(ev->nodes[i]) + 1;
+        memcpy(p, ev->nodes[i], n);
+        s->nodes[i] = p;
+        p += n;
+    }
+    s->ev.nodes = s->nodes;
+    if (c->stash_tail)
+        c->stash_tail->next = s;
+    else
+        c->stash = s;
+    c->stash_tail = s;
+    return 0;
+}
+
+/* The next event from the socket's data, ignoring the stash. */
+static int next_raw(struct mc_client *c, struct mc_event *ev)
+{
+    int rc = c->broken ? 0 : parse_event(c, ev);
+    if (rc != 0)
+        return rc;
+    if (c->eof && !c->closed_reported) {
+        c->closed_reported = 1;
+        memset(ev, 0, sizeof *ev);
+        ev->type = MC_EV_CLOSED;
+        ev->detail = c->err;
+        ev->idle = -1;
+        return 1;
+    }
+    return 0;
+}
+
+int mc_next_event(struct mc_client *c, struct mc_event *ev)
+{
+    free_stash(c->handed);
+    c->handed = NULL;
+    if (c->stash) {
+        struct stash *s = c->stash;
+        c->stash = s->next;
+        if (c->stash == NULL)
+            c->stash_tail = NULL;
+        *ev = s->ev;
+        c->handed = s;
+        return 1;
+    }
+    return next_raw(c, ev);
+}
+
+/* Waits for the socket (writable while output is queued, readable),
+ * flushing and reading; 1 progress, 0 timeout, -1 error. */
+static int pump(struct mc_client *c, long deadline)
+{
+    if (mc_want_write(c) && mc_flush(c) < 0) {
+        c->eof = 1;
+        return -1;
+    }
+    struct pollfd p = {.fd = c->fd,
+                       .events = POLLIN | (mc_want_write(c) ? POLLOUT : 0)};
+    int r = poll(&p, 1, left_ms(deadline));
+    if (r < 0 && errno != EINTR)
+        return fail(c, "poll: %s", strerror(errno));
+    if (r <= 0)
+        return 0;
+    if (p.revents & POLLOUT && mc_flush(c) < 0) {
+        c->eof = 1;
+        return -1;
+    }
+    if (p.revents & (POLLIN | POLLHUP | POLLERR))
+        mc_read(c);
+    return 1;
+}
+
+int mc_wait_event(struct mc_client *c, struct mc_event *ev, int timeout_ms)
+{
+    long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+    for (;;) {
+        int rc = mc_next_event(c, ev);
+        if (rc != 0)
+            return rc;
+        if (c->closed_reported)
+            return fail(c, "connection closed");
+        if (c->fd < 0)
+            return fail(c, "not connected");
+        if (pump(c, deadline) == 0 && left_ms(deadline) == 0)
+            return 0;
+    }
+}
+
+/* Runs raw events until want(ev) says stop: 1 found, -1 error/timeout.
+ * Everything else is stashed, in order. */
+static int wait_for(struct mc_client *c,
+                    int (*want)(struct mc_client *, const struct mc_event *,
+                                void *),
+                    void *arg, struct mc_event *ev, int timeout_ms)
+{
+    long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+    for (;;) {
+        int rc = next_raw(c, ev);
+        if (rc < 0)
+            return -1;
+        if (rc == 1) {
+            if (ev->type == MC_EV_CLOSED) {
+                c->closed_reported = 0; /* let the caller see it too */
+                return -1;              /* c->err says why */
+            }
+            if (want(c, ev, arg))
+                return 1;
+            if (stash_event(c, ev) < 0)
+                return -1;
+            continue;
+        }
+        if (pump(c, deadline) == 0 && left_ms(deadline) == 0)
+            return fail(c, "timed out");
+    }
+}
+
+static int want_hello_reply(struct mc_client *c, const struct mc_event *ev,
+                            void *arg)
+{
+    (void)c;
+    (void)arg;
+    return ev->type == MC_EV_OK || ev->type == MC_EV_ERR ||
+           ev->type == MC_EV_BYE;
+}
+
+int mc_register(struct mc_client *c, const char *id, const char **code,
+                int timeout_ms)
+{
+    struct mc_event ev;
+    if (id == NULL || !valid_id(id)) { /* what the server would say */
+        snprintf(c->code, sizeof c->code, "bad-id");
+        if (code)
+            *code = c->code;
+        fail(c, "HELLO refused: bad-id");
+        return 1;
+    }
+    if (mc_hello(c, id) < 0)
+        return -1;
+    if (wait_for(c, want_hello_reply, NULL, &ev, timeout_ms) < 0)
+        return -1;
+    if (ev.type == MC_EV_OK)
+        return 0;
+    snprintf(c->code, sizeof c->code, "%s", ev.code);
+    if (code)
+        *code = c->code;
+    if (ev.type == MC_EV_BYE) {
+        stash_event(c, &ev);
+        return fail(c, "disconnected: %s", c->code);
+    }
+    fail(c, "HELLO refused: %s", c->code);
+    return 1;
+}
+
+struct sync_arg {
+    char token[32];
+    int errors;
+};
+
+static int want_pong(struct mc_client *c, const struct mc_event *ev, void *arg)
+{
+    struct sync_arg *a = arg;
+    (void)c;
+    if (ev->type == MC_EV_ERR)
+        a->errors++;
+    return ev->type == MC_EV_PONG && ev->len == strlen(a->token) &&
+           memcmp(ev->data, a->token, ev->len) == 0;
+}
+
+int mc_sync(struct mc_client *c, int timeout_ms, int *errors)
+{
+    struct sync_arg a = {.errors = 0};
+    struct mc_event ev;
+    if (errors)
+        *errors = 0;
+    snprintf(a.token, sizeof a.token, "mc-sync-%u", ++c->sync_seq);
+    if (mc_ping(c, a.token) < 0)
+        return -1;
+    int rc = wait_for(c, want_pong, &a, &ev, timeout_ms);
+    if (errors)
+        *errors = a.errors;
+    return rc < 0 ? -1 : 0;
+}
