@@ -179,6 +179,20 @@ int conn_deliver(struct conn *c, const char *hdr, size_t hlen,
     return 0;
 }
 
+int conn_deliver_shared(struct conn *c, struct shared *sh, size_t plen)
+{
+    if (make_room(c, sh->len) < 0)
+        return -1;
+    if (outq_append_shared(&c->out, &srv.pool, sh) < 0) {
+        conn_close(c, CR_ERROR, NULL);
+        return -1;
+    }
+    mark_dirty(c);
+    c->msgs_out++;
+    c->bytes_out += plen;
+    return 0;
+}
+
 void conn_err(struct conn *c, enum proto_err err, const char *detail,
               size_t dlen)
 {

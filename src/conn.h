@@ -60,6 +60,8 @@ int conn_send(struct conn *c, const void *data, size_t n);
 /* Queues one delivered message: header, payload, LF. */
 int conn_deliver(struct conn *c, const char *hdr, size_t hlen,
                  const char *payload, size_t plen);
+/* Queues a reference to a whole shared frame (a broadcast's MSG). */
+int conn_deliver_shared(struct conn *c, struct shared *sh, size_t plen);
 /* Queues "ERR code[ detail]". */
 void conn_err(struct conn *c, enum proto_err err, const char *detail,
               size_t dlen);

@@ -22,7 +22,32 @@ void chunk_pool_drain(struct chunk_pool *p)
         p->free = c->next;
         free(c);
     }
-    p->nfree = 0;
+    while (p->free_refs) {
+        struct chunk *c = p->free_refs;
+        p->free_refs = c->next;
+        free(c);
+    }
+    p->nfree = p->nfree_refs = 0;
+}
+
+struct shared *shared_new(const void *hdr, size_t hlen, const void *payload,
+                          size_t plen)
+{
+    struct shared *sh = malloc(sizeof *sh + hlen + plen + 1);
+    if (sh == NULL)
+        return NULL;
+    sh->refs = 0;
+    sh->len = (uint32_t)(hlen + plen + 1);
+    memcpy(sh->data, hdr, hlen);
+    memcpy(sh->data + hlen, payload, plen);
+    sh->data[hlen + plen] = '\n';
+    return sh;
+}
+
+void shared_release_if_unused(struct shared *sh)
+{
+    if (sh && sh->refs == 0)
+        free(sh);
 }
 
 static struct chunk *chunk_get(struct chunk_pool *p)
@@ -32,12 +57,13 @@ static struct chunk *chunk_get(struct chunk_pool *p)
         p->free = c->next;
         p->nfree--;
     } else {
-        c = malloc(sizeof *c);
+        c = malloc(OUTQ_CHUNK_BYTES);
         if (c == NULL)
             return NULL;
     }
     c->next = NULL;
     c->start = c->end = 0;
+    c->ref = NULL;
     p->nlive++;
     return c;
 }
@@ -45,6 +71,18 @@ static struct chunk *chunk_get(struct chunk_pool *p)
 static void chunk_put(struct chunk_pool *p, struct chunk *c)
 {
     p->nlive--;
+    if (c->ref) {
+        if (--c->ref->refs == 0)
+            free(c->ref);
+        if (p->nfree_refs < p->max_free * 64) {
+            c->next = p->free_refs;
+            p->free_refs = c;
+            p->nfree_refs++;
+        } else {
+            free(c);
+        }
+        return;
+    }
     if (p->nfree < p->max_free) {
         c->next = p->free;
         p->free = c;
@@ -62,7 +100,7 @@ int outq_append(struct outq *q, struct chunk_pool *p, const void *data,
 
     /* Take every chunk needed before copying, so that a failed malloc
      * leaves the queue as it was. */
-    size_t room = q->tail ? OUTQ_CHUNK_DATA - q->tail->end : 0;
+    size_t room = q->tail && !q->tail->ref ? OUTQ_CHUNK_DATA - q->tail->end : 0;
     struct chunk *last = q->tail;
     while (room < n) {
         struct chunk *c = chunk_get(p);
@@ -85,10 +123,10 @@ int outq_append(struct outq *q, struct chunk_pool *p, const void *data,
     }
     if (q->head == NULL)
         q->head = first_new;
-    struct chunk *c = q->tail ? q->tail : first_new;
+    struct chunk *c = q->tail && !q->tail->ref ? q->tail : first_new;
     size_t left = n;
     while (left) {
-        size_t take = OUTQ_CHUNK_DATA - c->end;
+        size_t take = c->ref ? 0 : OUTQ_CHUNK_DATA - c->end;
         if (take == 0) {
             c = c->next;
             continue;
@@ -103,6 +141,30 @@ int outq_append(struct outq *q, struct chunk_pool *p, const void *data,
     if (last)
         q->tail = last;
     q->bytes += n;
+    return 0;
+}
+
+int outq_append_shared(struct outq *q, struct chunk_pool *p, struct shared *sh)
+{
+    struct chunk *c = p->free_refs;
+    if (c) {
+        p->free_refs = c->next;
+        p->nfree_refs--;
+    } else if ((c = malloc(sizeof *c)) == NULL) {
+        return -1;
+    }
+    p->nlive++;
+    c->next = NULL;
+    c->start = 0;
+    c->end = sh->len;
+    c->ref = sh;
+    sh->refs++;
+    if (q->tail)
+        q->tail->next = c;
+    else
+        q->head = c;
+    q->tail = c;
+    q->bytes += sh->len;
     return 0;
 }
 
@@ -136,7 +198,7 @@ ssize_t outq_write(struct outq *q, struct chunk_pool *p, int fd)
         for (struct chunk *c = q->head; c && n < MAX_IOV; c = c->next) {
             if (c->end == c->start)
                 continue;
-            iov[n].iov_base = c->data + c->start;
+            iov[n].iov_base = (c->ref ? c->ref->data : c->data) + c->start;
             iov[n].iov_len = c->end - c->start;
             want += iov[n].iov_len;
             n++;

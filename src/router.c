@@ -13,6 +13,9 @@
 #include "log.h"
 #include "server.h"
 
+/* Broadcast payloads at least this large are shared, not copied. */
+#define SHARE_MIN 1024
+
 static struct idtable table;
 static struct conn *first, *last;
 
@@ -128,7 +131,8 @@ static void hello(struct conn *c, const struct proto_cmd *cmd)
     char line[32 + PROTO_MAX_ID + 32];
     char idle[400];
     jw_fmt_double(idle, sizeof idle, srv.cfg.idle_timeout);
-    int n = snprintf(line, sizeof line, "OK %s idle=%.20s\n", c->id, idle);
+    int n = snprintf(line, sizeof line, "OK %s idle=%.20s max=%lld\n", c->id,
+                     idle, (long long)srv.cfg.max_message_size);
     conn_send(c, line, (size_t)n);
 
     struct jsonw *jw = log_begin(LOG_CLIENT, LOG_LVL_INFO, "register");
@@ -185,11 +189,22 @@ static void broadcast(struct conn *c, const struct proto_cmd *cmd)
     char hdr[PROTO_MAX_MSG_HEADER];
     size_t hlen =
         proto_msg_header(hdr, c->id, c->idlen, "*", 1, cmd->payload_len);
+    /* A large frame is built once and every receiver's queue refers to
+     * it; a small one is cheaper to copy than to reference. */
+    struct shared *sh =
+        cmd->payload_len >= SHARE_MIN && router_count() > 2
+            ? shared_new(hdr, hlen, cmd->payload, cmd->payload_len)
+            : NULL;
     for (struct conn *to = first, *next; to; to = next) {
         next = to->reg_next;
-        if (to != c)
+        if (to == c)
+            continue;
+        if (sh)
+            conn_deliver_shared(to, sh, cmd->payload_len);
+        else
             conn_deliver(to, hdr, hlen, cmd->payload, cmd->payload_len);
     }
+    shared_release_if_unused(sh);
 }
 
 static void who(struct conn *c)

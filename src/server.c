@@ -4,6 +4,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,13 +22,26 @@
 #include "reload.h"
 #include "router.h"
 
-#define MAX_EVENTS 256
+#define MAX_EVENTS 4096
 #define RBUF_SIZE (256 * 1024)
 #define POOL_CHUNKS 64
 
 struct server srv = {.epfd = -1};
 
 static struct ev sig_ev = {.fd = -1};
+
+/* A second after the last busy pass, memory taken for traffic goes back:
+ * the chunk pool's warm chunks and whatever malloc holds free. */
+#define TRIM_MS 1000
+static void on_trim(struct timer *t);
+static struct timer trim_timer = {.fn = on_trim};
+
+static void on_trim(struct timer *t)
+{
+    (void)t;
+    chunk_pool_drain(&srv.pool);
+    malloc_trim(0);
+}
 
 static int64_t clock_ms(clockid_t id)
 {
@@ -205,6 +219,8 @@ int server_run(void)
             struct ev *ev = evs[i].data.ptr;
             ev->cb(ev, evs[i].events);
         }
+        if (n > 0)
+            server_arm(&trim_timer, srv.now_ms + TRIM_MS);
         tw_advance(&srv.wheel, (uint64_t)srv.now_ms, fire, NULL);
         conn_flush_dirty();
         conn_reap();
@@ -215,6 +231,7 @@ int server_run(void)
 
 void server_free(void)
 {
+    server_disarm(&trim_timer);
     listener_close_all();
     srv.dirty = srv.dead = NULL;
     for (struct conn *c = srv.all; c; c = c->all_next) {

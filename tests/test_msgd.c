@@ -48,7 +48,7 @@ START_TEST(hello_ok)
     start(NULL);
     struct tc *a = tc_open(d.port);
     tc_sendf(a, "HELLO node-1.x_Y\n");
-    tc_expect(a, "OK node-1.x_Y idle=300");
+    tc_expect(a, "OK node-1.x_Y idle=300 max=65536");
     ck_assert(log_wait(d.client_log, "register", "node", "node-1.x_Y", 5000));
     ck_assert(log_wait(d.client_log, "connect", NULL, NULL, 0));
     tc_close(a);
@@ -61,7 +61,7 @@ START_TEST(hello_lowercase_and_crlf)
     start("idle_timeout = 0.5;");
     struct tc *a = tc_open(d.port);
     tc_sendf(a, "hello a\r\n");
-    tc_expect(a, "OK a idle=0.5");
+    tc_expect(a, "OK a idle=0.5 max=65536");
     tc_close(a);
     stop_ok();
 }
@@ -81,7 +81,7 @@ START_TEST(hello_bad_id)
     long_id[64] = '\0';
     tc_sendf(a, "HELLO %s\n", long_id);
     char want[100];
-    snprintf(want, sizeof want, "OK %s idle=300", long_id);
+    snprintf(want, sizeof want, "OK %s idle=300 max=65536", long_id);
     tc_expect(a, want);
     ck_assert(log_wait(d.client_log, "reject", "code", "bad-id", 5000));
     tc_close(a);
@@ -97,7 +97,7 @@ START_TEST(hello_id_taken)
     tc_sendf(b, "HELLO a\n");
     tc_expect(b, "ERR id-taken a");
     tc_sendf(b, "HELLO b\n");
-    tc_expect(b, "OK b idle=300");
+    tc_expect(b, "OK b idle=300 max=65536");
     tc_sync(a); /* a is untouched */
     ck_assert(log_wait(d.client_log, "reject", "code", "id-taken", 5000));
     tc_close(a);
@@ -153,7 +153,7 @@ START_TEST(server_full)
     tc_expect(b, "BYE quit");
     ck_assert(tc_eof(b, 5000));
     tc_sendf(c, "HELLO c\n");
-    tc_expect(c, "OK c idle=300");
+    tc_expect(c, "OK c idle=300 max=65536");
     ck_assert(log_wait(d.client_log, "reject", "code", "server-full", 5000));
     tc_close(a);
     tc_close(b);
@@ -207,7 +207,7 @@ START_TEST(not_registered)
     tc_expect(a, "ERR not-registered");
     tc_expect(a, "PONG p");
     tc_sendf(a, "HELLO a\n");
-    tc_expect(a, "OK a idle=300");
+    tc_expect(a, "OK a idle=300 max=65536");
     tc_close(a);
     stop_ok();
 }
@@ -438,7 +438,7 @@ START_TEST(split_at_every_byte)
         tc_send(a, stream + i, 1);
         ms_sleep(2);
     }
-    tc_expect(a, "OK a idle=300");
+    tc_expect(a, "OK a idle=300 max=65536");
     tc_expect(a, "PONG z");
     tc_expect_msg(b, "a", "b", "ab\ncd", 5);
     tc_expect_msg(b, "a", "*", "", 0);
@@ -568,6 +568,44 @@ START_TEST(slow_consumers_cut_during_bcast)
 }
 END_TEST
 
+START_TEST(large_bcast_shared_and_cut)
+{
+    start("max_message_size = 16384; max_output_buffer = 65536;");
+    struct tc *a = tc_hello(d.port, "a");
+    struct tc *r[4];
+    for (int i = 0; i < 3; i++) {
+        char id[8];
+        snprintf(id, sizeof id, "r%d", i);
+        r[i] = tc_hello(d.port, id);
+    }
+    /* r3 never reads: it is cut while holding references to frames the
+     * others are still being sent. */
+    r[3] = tc_open(d.port);
+    int small = 4096;
+    setsockopt(r[3]->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    tc_sendf(r[3], "HELLO r3\n");
+    static char p[8000];
+    for (size_t i = 0; i < sizeof p; i++)
+        p[i] = (char)(i * 13);
+    enum { N = 1500 };
+    char hdr[32];
+    int hl = snprintf(hdr, sizeof hdr, "BCAST %zu\n", sizeof p);
+    for (int k = 0; k < N; k++) {
+        tc_send(a, hdr, (size_t)hl);
+        tc_send(a, p, sizeof p);
+        tc_send(a, "\n", 1);
+        for (int i = 0; i < 3; i++) /* readers keep up */
+            tc_expect_msg(r[i], "a", "*", p, sizeof p);
+    }
+    ck_assert(log_wait(d.client_log, "disconnect", "node", "r3", 5000));
+    tc_sync(a);
+    for (int i = 0; i < 4; i++)
+        tc_close(r[i]);
+    tc_close(a);
+    stop_ok();
+}
+END_TEST
+
 START_TEST(shutdown_says_bye)
 {
     start(NULL);
@@ -672,7 +710,7 @@ START_TEST(ipv6_and_any)
     start("listen = [ \"[::1]:0\", \"*:0\" ];");
     struct tc *a = tc_open_addr("::1", d.port);
     tc_sendf(a, "HELLO a\n");
-    tc_expect(a, "OK a idle=300");
+    tc_expect(a, "OK a idle=300 max=65536");
     ck_assert(file_contains(d.server_log, "\"[::1]:"));
     /* the second listener: find its port in the start event */
     ck_assert(file_contains(d.server_log, "\"0.0.0.0:"));
@@ -796,6 +834,7 @@ int main(void)
         large_payload_in_pieces,
         slow_consumer,
         slow_consumers_cut_during_bcast,
+        large_bcast_shared_and_cut,
         shutdown_says_bye,
         eof_and_half_close,
         logs_are_json_and_hold_no_payload,
