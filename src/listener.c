@@ -21,6 +21,7 @@
 #define BACKOFF_MS 100
 
 static int paused; /* accept is paused for lack of descriptors */
+static int warned; /* the shortage was logged; cleared by the next accept */
 
 void listener_format_addr(const struct sockaddr *sa, char *out, size_t len)
 {
@@ -60,7 +61,8 @@ static void on_backoff(struct timer *t)
  * for a moment rather than spin. */
 static void pause_accepting(struct listener *l, int err)
 {
-    if (!paused) {
+    if (!warned) {
+        warned = 1;
         struct jsonw *jw = log_begin(LOG_SERVER, LOG_LVL_WARN, "warning");
         if (jw) {
             jw_str(jw, "msg", "accept paused: out of descriptors");
@@ -89,6 +91,14 @@ static void on_accept(struct ev *ev, uint32_t events)
                 errno == ENOMEM)
                 pause_accepting(l, errno);
             return; /* EAGAIN, or a connection that died in the backlog */
+        }
+        if (warned) {
+            warned = 0;
+            struct jsonw *jw = log_begin(LOG_SERVER, LOG_LVL_INFO, "warning");
+            if (jw) {
+                jw_str(jw, "msg", "accepting again");
+                log_commit(jw);
+            }
         }
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);

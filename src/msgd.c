@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -41,6 +42,20 @@ static int load_config(struct config *cfg, const char *path, int is_default,
     return config_load(cfg, path, err, errlen);
 }
 
+/* One descriptor per node: take all the kernel allows us. */
+static struct rlimit raise_nofile(void)
+{
+    struct rlimit before = {0, 0}, rl;
+    if (getrlimit(RLIMIT_NOFILE, &before) == 0) {
+        rl = before;
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    return before;
+}
+
+static struct rlimit nofile_at_start;
+
 static void log_start(void)
 {
     struct jsonw *jw = log_begin(LOG_SERVER, LOG_LVL_INFO, "start");
@@ -63,6 +78,11 @@ static void log_start(void)
     jw_str(jw, "version", PACKAGE_VERSION);
     jw_int(jw, "pid", getpid());
     jw_raw(jw, "listen", list, n);
+    struct rlimit now = {0, 0};
+    getrlimit(RLIMIT_NOFILE, &now);
+    jw_uint(jw, "nofile_soft_was", nofile_at_start.rlim_cur);
+    jw_uint(jw, "nofile_soft", now.rlim_cur);
+    jw_uint(jw, "nofile_hard", now.rlim_max);
     log_commit(jw);
 }
 
@@ -114,6 +134,7 @@ static int start(struct config *cfg, const char *path, int is_default,
 {
     char err[CONFIG_ERR_MAX + 64];
 
+    nofile_at_start = raise_nofile();
     if (pidfile_open(cfg->pidfile, err, sizeof err) < 0) {
         daemon_fail(err);
         config_free(cfg);

@@ -256,15 +256,33 @@ static int run_capture(void (*child)(const void *), const void *arg, char *out,
         _exit(127);
     }
     close(pfd[1]);
+    /* Read until the child has exited and the pipe is drained, not until
+     * EOF: a daemon it started may hold a copy of the pipe (valgrind keeps
+     * one for its own messages). */
     size_t len = 0;
-    ssize_t n;
-    while (len + 1 < outlen &&
-           (n = read(pfd[0], out + len, outlen - len - 1)) > 0)
-        len += (size_t)n;
+    int st = 0, exited = 0;
+    for (;;) {
+        struct pollfd p = {.fd = pfd[0], .events = POLLIN};
+        int r = poll(&p, 1, exited ? 0 : 50);
+        if (r > 0) {
+            ssize_t n = read(pfd[0], out + len, outlen - len - 1);
+            if (n > 0 && len + (size_t)n < outlen) {
+                len += (size_t)n;
+                continue;
+            }
+            if (n > 0)
+                continue;
+            if (n == 0 && !exited) { /* EOF: only the exit is left */
+                waitpid(pid, &st, 0);
+                break;
+            }
+        }
+        if (exited)
+            break;
+        exited = waitpid(pid, &st, WNOHANG) == pid;
+    }
     out[len] = '\0';
     close(pfd[0]);
-    int st;
-    waitpid(pid, &st, 0);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
@@ -511,6 +529,21 @@ static int line_matches(json_t *o, const char *ev, const char *key,
     if (val == NULL)
         return v != NULL && json_is_null(v);
     return json_is_string(v) && strcmp(json_string_value(v), val) == 0;
+}
+
+int log_count(const char *path, const char *ev, const char *key,
+              const char *val)
+{
+    char *s = slurp(path);
+    int n = 0;
+    for (char *line = s ? strtok(s, "\n") : NULL; line;
+         line = strtok(NULL, "\n")) {
+        json_t *o = json_loads(line, 0, NULL);
+        n += o && line_matches(o, ev, key, val);
+        json_decref(o);
+    }
+    free(s);
+    return n;
 }
 
 int log_wait(const char *path, const char *ev, const char *key, const char *val,

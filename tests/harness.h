@@ -82,6 +82,9 @@ void tc_sync(struct tc *c);
  * key=val (string) ; returns 1 if found within timeout. */
 int log_wait(const char *path, const char *ev, const char *key, const char *val,
              int timeout_ms);
+/* How many lines match (as log_wait). */
+int log_count(const char *path, const char *ev, const char *key,
+              const char *val);
 /* Asserts every line of the file is a JSON object with ts, level, event. */
 void log_check_all(const char *path);
 /* 1 if the file contains needle anywhere. */

@@ -219,7 +219,7 @@ START_TEST(sighup_broken_file_keeps_settings)
     ck_assert(file_contains(d.server_log, want));
     struct tc *a = tc_open(d.port);
     tc_sendf(a, "HELLO a\n");
-    tc_expect(a, "OK a idle=42"); /* the running settings stayed */
+    tc_expect(a, "OK a idle=42 max=65536"); /* the running settings stayed */
     tc_close(a);
     ck_assert(msgd_alive(&d));
     ck_assert_int_eq(msgd_stop(&d), 0);
@@ -241,7 +241,7 @@ START_TEST(sighup_changed_settings_and_listen)
     ck_assert(file_contains(d.server_log, "restart"));
     struct tc *a = tc_open(d.port); /* still on the old address */
     tc_sendf(a, "HELLO a\n");
-    tc_expect(a, "OK a idle=7");
+    tc_expect(a, "OK a idle=7 max=65536");
     struct tc *b = tc_hello(d.port, "b"); /* max_nodes is now 2 */
     tc_close(a);
     tc_close(b);

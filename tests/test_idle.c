@@ -58,7 +58,7 @@ START_TEST(fractional_timeout)
     msgd_start(&d, "idle_timeout = 0.4;");
     struct tc *a = tc_open(d.port);
     tc_sendf(a, "HELLO a\n");
-    tc_expect(a, "OK a idle=0.4");
+    tc_expect(a, "OK a idle=0.4 max=65536");
     double t0 = now_s();
     double t = evicted_after(a, t0);
     ck_assert_msg(t >= 0.35 && t <= 1.5, "evicted after %.3f s", t);

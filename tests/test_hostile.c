@@ -1,0 +1,279 @@
+/* test_hostile.c: clients that misbehave and resources that run out.
+ * Each hostile client gets what SPEC section 2 names; afterwards the
+ * daemon's descriptors and memory are back where they were, and it still
+ * routes.  Also: running out of descriptors (EMFILE) backs off instead of
+ * spinning, and a log directory removed under a running daemon. */
+#include <check.h>
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static struct msgd_proc d;
+
+static int fd_count(void)
+{
+    char path[64];
+    int n = 0;
+    snprintf(path, sizeof path, "/proc/%d/fd", (int)d.pid);
+    DIR *dir = opendir(path);
+    ck_assert_ptr_nonnull(dir);
+    for (struct dirent *e; (e = readdir(dir));)
+        n += e->d_name[0] != '.';
+    closedir(dir);
+    return n;
+}
+
+static double cpu_s(void)
+{
+    char path[64];
+    unsigned long ut = 0, st = 0;
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)d.pid);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    /* fields 14 and 15, after the command in parentheses */
+    char buf[1024];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    ck_assert(sscanf(p + 2,
+                     "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
+                     &st) == 2);
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static void ms_sleep(int ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Memory may settle a little above where it started (the chunk pool keeps
+ * 1 MiB warm); anything per-connection left behind would show far more. */
+static void rss_back_to(long base)
+{
+    if (msgd_under_wrapper())
+        return; /* valgrind's own memory says nothing about msgd's */
+    long rss = 0;
+    for (int i = 0; i < 50; i++) {
+        rss = msgd_rss_kb(&d);
+        if (rss <= base + 2048)
+            return;
+        ms_sleep(100);
+    }
+    ck_abort_msg("RSS %ld kB, baseline %ld kB", rss, base);
+}
+
+static void still_routes(void)
+{
+    struct tc *a = tc_hello(d.port, "after-a");
+    struct tc *b = tc_hello(d.port, "after-b");
+    tc_sendf(a, "SEND after-b 2\nok\n");
+    tc_expect_msg(b, "after-a", "after-b", "ok", 2);
+    tc_close(a);
+    tc_close(b);
+}
+
+START_TEST(never_reads_while_flooded)
+{
+    msgd_start(&d, "max_output_buffer = 1048576;");
+    int fds = fd_count();
+    long base = msgd_rss_kb(&d);
+    struct tc *a = tc_hello(d.port, "a");
+    struct tc *b = tc_open(d.port);
+    int small = 4096;
+    setsockopt(b->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    tc_sendf(b, "HELLO b\n");
+    ms_sleep(50);
+    static char frame[8192 + 32];
+    int hl = sprintf(frame, "SEND b 8192\n");
+    memset(frame + hl, 'z', 8192);
+    frame[hl + 8192] = '\n';
+    for (int i = 0; i < 4000; i++) /* 32 MiB at a node that never reads */
+        tc_send(a, frame, (size_t)hl + 8193);
+    ck_assert(
+        log_wait(d.client_log, "disconnect", "reason", "slow-consumer", 10000));
+    tc_close(b);
+    tc_close(a);
+    ms_sleep(300);
+    ck_assert_int_eq(fd_count(), fds);
+    rss_back_to(base);
+    still_routes();
+    ck_assert_int_eq(msgd_stop(&d), 0);
+}
+END_TEST
+
+START_TEST(megabyte_header_without_lf)
+{
+    msgd_start(&d, NULL);
+    long base = msgd_rss_kb(&d);
+    struct tc *a = tc_open(d.port);
+    static char junk[1 << 20];
+    memset(junk, 'A', sizeof junk);
+    /* The server answers after 1024 bytes and discards the rest. */
+    if (fork() == 0) {
+        (void)!write(a->fd, junk, sizeof junk);
+        _exit(0);
+    }
+    tc_expect(a, "ERR line-too-long");
+    tc_expect(a, "BYE protocol-error");
+    ck_assert(tc_eof(a, 5000));
+    tc_close(a);
+    rss_back_to(base);
+    still_routes();
+    ck_assert_int_eq(msgd_stop(&d), 0);
+}
+END_TEST
+
+START_TEST(length_of_two_to_the_63)
+{
+    msgd_start(&d, NULL);
+    struct tc *a = tc_hello(d.port, "a");
+    tc_sendf(a, "SEND a 9223372036854775808\n");
+    tc_expect(a, "ERR too-large");
+    tc_expect(a, "BYE protocol-error");
+    ck_assert(tc_eof(a, 5000));
+    tc_close(a);
+    still_routes();
+    ck_assert_int_eq(msgd_stop(&d), 0);
+}
+END_TEST
+
+START_TEST(a_byte_a_second)
+{
+    msgd_start(&d, "idle_timeout = 2;");
+    struct tc *a = tc_hello(d.port, "a");
+    const char *cmd = "PING slowly-but-surely\n";
+    for (int i = 0; i < 3; i++) {
+        tc_send(a, cmd + i, 1);
+        ms_sleep(1000);
+    }
+    tc_expect(a, "BYE idle-timeout");
+    tc_close(a);
+    ck_assert_int_eq(msgd_stop(&d), 0);
+}
+END_TEST
+
+START_TEST(connect_and_close_ten_thousand_times)
+{
+    msgd_start(&d, NULL);
+    int fds = fd_count();
+    long base = msgd_rss_kb(&d);
+    for (int i = 0; i < 10000; i++) {
+        struct tc *c = tc_open(d.port);
+        if (i % 3 == 0)
+            tc_sendf(c, "HELLO churn\nQUIT\n");
+        tc_close(c);
+    }
+    for (int i = 0; i < 100 && fd_count() != fds; i++)
+        ms_sleep(50);
+    ck_assert_int_eq(fd_count(), fds);
+    rss_back_to(base);
+    still_routes();
+    ck_assert_int_eq(msgd_stop(&d), 0);
+}
+END_TEST
+
+START_TEST(five_thousand_silent_clients)
+{
+    enum { N = 5000 };
+    msgd_start(&d, "max_nodes = 100000;");
+    int fds = fd_count();
+    long base = msgd_rss_kb(&d);
+    static struct tc *c[N];
+    for (int i = 0; i < N; i++)
+        c[i] = tc_open(d.port);
+    for (int i = 0; i < 100 && fd_count() < fds + N; i++)
+        ms_sleep(50);
+    ck_assert_int_eq(fd_count(), fds + N);
+    still_routes(); /* they cost the others nothing */
+    for (int i = 0; i < N; i++)
+        tc_close(c[i]);
+    for (int i = 0; i < 100 && fd_count() != fds; i++)
+        ms_sleep(50);
+    ck_assert_int_eq(fd_count(), fds);
+    rss_back_to(base);
+    ck_assert_int_eq(msgd_stop(&d), 0);
+}
+END_TEST
+
+START_TEST(out_of_descriptors_backs_off)
+{
+    msgd_start(&d, NULL);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "prlimit --pid %d --nofile=%d:%d", (int)d.pid,
+             fd_count() + 20, fd_count() + 20);
+    if (system(cmd) != 0)
+        return; /* no prlimit here */
+    enum { N = 60 };
+    struct tc *c[N];
+    for (int i = 0; i < N; i++)
+        c[i] = tc_open(d.port); /* the kernel queues what msgd cannot take */
+    ck_assert(log_wait(d.server_log, "warning", "msg",
+                       "accept paused: out of descriptors", 5000));
+    double t0 = cpu_s();
+    ms_sleep(1000);
+    double spent = cpu_s() - t0;
+    ck_assert_msg(spent < 0.3, "spun: %.2f s of CPU in 1 s", spent);
+    /* logged once, not at every retry */
+    ck_assert_int_eq(log_count(d.server_log, "warning", "msg",
+                               "accept paused: out of descriptors"),
+                     1);
+    ck_assert(!log_wait(d.server_log, "warning", "msg", "accepting again", 0));
+    /* Free descriptors: the waiting ones get in, and it is said once. */
+    for (int i = 0; i < 50; i++)
+        tc_close(c[i]);
+    tc_sendf(c[N - 1], "HELLO last\n");
+    const char *l = tc_line(c[N - 1], 5000);
+    ck_assert_ptr_nonnull(l);
+    ck_assert(strncmp(l, "OK last", 7) == 0);
+    ck_assert(
+        log_wait(d.server_log, "warning", "msg", "accepting again", 5000));
+    for (int i = 50; i < N; i++)
+        tc_close(c[i]);
+    ck_assert_int_eq(msgd_stop(&d), 0);
+}
+END_TEST
+
+START_TEST(log_directory_removed)
+{
+    msgd_start(&d, NULL);
+    struct tc *a = tc_hello(d.port, "a");
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s/log", d.dir);
+    ck_assert_int_eq(system(cmd), 0);
+    struct tc *b = tc_hello(d.port, "b"); /* routing goes on */
+    tc_sendf(a, "SEND b 1\nx\n");
+    tc_expect_msg(b, "a", "b", "x", 1);
+    kill(d.pid, SIGUSR1); /* reopen makes the directory again */
+    ck_assert(log_wait(d.server_log, "log-reopen", "result", "ok", 5000));
+    struct tc *c = tc_hello(d.port, "c");
+    ck_assert(log_wait(d.client_log, "register", "node", "c", 5000));
+    tc_close(a);
+    tc_close(b);
+    tc_close(c);
+    ck_assert_int_eq(msgd_stop(&d), 0);
+}
+END_TEST
+
+int main(void)
+{
+    const TTest *const tests[] = {
+        never_reads_while_flooded,
+        megabyte_header_without_lf,
+        length_of_two_to_the_63,
+        a_byte_a_second,
+        connect_and_close_ten_thousand_times,
+        five_thousand_silent_clients,
+        out_of_descriptors_backs_off,
+        log_directory_removed,
+    };
+    return run_suite("hostile", tests, sizeof tests / sizeof *tests);
+}
