@@ -92,6 +92,8 @@ static struct {
     const char *connect, *msgd, *id_prefix;
     uint64_t seed;
     double timeout_s;
+    double duration_s; /* send for this long (0: until M are sent) */
+    int timeout_set, messages_set;
     int json, quiet;
 } opt = {
     .nodes = 10,
@@ -165,6 +167,7 @@ static struct {
     uint64_t t_begin, t_start, t_last, t_end, t_progress, t_quit, t_drain;
     double cpu_start, cpu_end;
     int timed_out, stalled, aborted;
+    int duration_done; /* --duration passed: senders stopped, not failed */
     char abort_why[256];
 } st;
 
@@ -397,7 +400,9 @@ static void sender_stop(struct node *n)
 {
     if (n->sending) {
         n->sending = 0;
-        st.unsent += opt.messages - n->sent;
+        /* With --duration there is no count to fall short of. */
+        if (opt.duration_s == 0)
+            st.unsent += opt.messages - n->sent;
     }
 }
 
@@ -973,6 +978,12 @@ static void timers(uint64_t now)
             sender_stop(&nodes[i]);
         if (phase == PH_REGISTER)
             start_quit(now);
+    } else if (opt.duration_s > 0 && !st.duration_done && st.t_begin &&
+               now - st.t_begin > (uint64_t)(opt.duration_s * 1e9)) {
+        /* Time is up: stop sending; what is in flight still counts. */
+        st.duration_done = 1;
+        for (uint32_t i = 0; i < opt.nodes; i++)
+            nodes[i].sending = 0;
     } else if (now - st.t_begin > (uint64_t)(opt.timeout_s * 1e9)) {
         st.timed_out = 1;
         say("timed out after %g s", opt.timeout_s);
@@ -1543,7 +1554,9 @@ static void usage(FILE *f)
         "usage: msgsim [--nodes N] [--messages M] [--size BYTES]\n"
         "              [--pattern ring|random|broadcast] [--window W]\n"
         "              [--connect HOST:PORT | --msgd PATH] [--id-prefix P]\n"
-        "              [--seed S] [--timeout SEC] [--json] [-q] [-h] [-V]\n"
+        "              [--seed S] [--timeout SEC] [--duration SEC] [--json] "
+        "[-q]\n"
+        "              [-h] [-V]\n"
         "  -n, --nodes N        nodes, one connection each (default 10)\n"
         "  -m, --messages M     messages each node sends (default 1000)\n"
         "  -s, --size BYTES     payload size, at least %d (default 64)\n"
@@ -1553,7 +1566,9 @@ static void usage(FILE *f)
         "      --msgd PATH      the msgd to start\n"
         "      --id-prefix P    node ids are P0, P1, ... (default sim-PID-)\n"
         "      --seed S         seed for the random pattern and filler\n"
-        "      --timeout SEC    give up after SEC seconds (default 60)\n"
+        "      --timeout SEC    give up after SEC seconds (default 60, or\n"
+        "                       the duration + 60)\n"
+        "      --duration SEC   send for SEC seconds (M becomes a limit)\n"
         "      --json           print the summary as one JSON object\n"
         "  -q, --quiet          no progress line, no notices\n"
         "  -V, --version        print the version and exit\n"
@@ -1615,6 +1630,7 @@ enum {
     OPT_MSGD = 256,
     OPT_SEED,
     OPT_TIMEOUT,
+    OPT_DURATION,
     OPT_JSON,
     OPT_ID_PREFIX,
 };
@@ -1633,6 +1649,7 @@ static int parse_options(int argc, char **argv, int *exit_now)
         {"id-prefix", required_argument, NULL, OPT_ID_PREFIX},
         {"seed", required_argument, NULL, OPT_SEED},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"duration", required_argument, NULL, OPT_DURATION},
         {"json", no_argument, NULL, OPT_JSON},
         {"quiet", no_argument, NULL, 'q'},
         {"version", no_argument, NULL, 'V'},
@@ -1657,6 +1674,7 @@ static int parse_options(int argc, char **argv, int *exit_now)
                 return usage_error("--messages: '%s' is not a number from 1 "
                                    "to %" PRIu32,
                                    optarg, UINT32_MAX - 1);
+            opt.messages_set = 1;
             break;
         case 's':
             if (parse_u32(optarg, HDR_SIZE, 1u << 30, &opt.size) < 0)
@@ -1707,6 +1725,16 @@ static int parse_options(int argc, char **argv, int *exit_now)
                 return usage_error("--timeout: '%s' is not a positive number "
                                    "of seconds",
                                    optarg);
+            opt.timeout_set = 1;
+            break;
+        case OPT_DURATION:
+            errno = 0;
+            opt.duration_s = strtod(optarg, &end);
+            if (errno || *end || *optarg == '\0' || !(opt.duration_s > 0) ||
+                opt.duration_s > 1e7)
+                return usage_error("--duration: '%s' is not a positive "
+                                   "number of seconds",
+                                   optarg);
             break;
         case OPT_JSON:
             opt.json = 1;
@@ -1730,6 +1758,14 @@ static int parse_options(int argc, char **argv, int *exit_now)
     }
     if (optind < argc)
         return usage_error("unexpected argument '%s'", argv[optind]);
+    /* With --duration, M is only an upper bound, and the run may take
+     * that long before the usual timeout starts to matter. */
+    if (opt.duration_s > 0) {
+        if (!opt.messages_set)
+            opt.messages = UINT32_MAX - 1;
+        if (!opt.timeout_set)
+            opt.timeout_s = opt.duration_s + 60;
+    }
     if (opt.connect && opt.msgd)
         return usage_error("--connect and --msgd exclude each other");
     if (!seed_set) {
