@@ -120,7 +120,7 @@ START_TEST(sync_keeps_events_in_order)
     msgd_start(&d, NULL);
     struct mc_client *a = client("a"), *b = client("b");
     for (int i = 0; i < 3; i++) {
-        char p[8];
+        char p[16];
         snprintf(p, sizeof p, "m%d", i);
         ck_assert_int_eq(mc_send(b, "a", p, 2), 0);
     }
@@ -131,7 +131,7 @@ START_TEST(sync_keeps_events_in_order)
     ck_assert_int_eq(errors, 1);
     /* Kept aside by mc_sync, handed out in arrival order. */
     for (int i = 0; i < 3; i++) {
-        char p[8];
+        char p[16];
         snprintf(p, sizeof p, "m%d", i);
         expect_msg(a, "b", "a", p, 2);
     }

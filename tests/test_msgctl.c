@@ -416,7 +416,7 @@ START_TEST(list_2000_nodes_while_traffic_flows)
         json_decref(j);
     }
     for (int i = 0; i < 20000; i++) {
-        char p[8];
+        char p[16];
         snprintf(p, sizeof p, "%04d", i % 10000);
         tc_expect_msg(dst, "src", "dst", p, 4);
     }

@@ -574,7 +574,7 @@ START_TEST(large_bcast_shared_and_cut)
     struct tc *a = tc_hello(d.port, "a");
     struct tc *r[4];
     for (int i = 0; i < 3; i++) {
-        char id[8];
+        char id[16];
         snprintf(id, sizeof id, "r%d", i);
         r[i] = tc_hello(d.port, id);
     }
