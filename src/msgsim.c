@@ -1826,7 +1826,8 @@ int main(int argc, char **argv)
 {
     struct own_msgd own = {.pid = 0};
     struct result res = {.msgd_status = -2};
-    char *host = NULL, *port = NULL, portbuf[16], *hp = NULL;
+    char *host = NULL, *port = NULL, portbuf[16];
+    static char hp[512]; /* --connect, split in place */
     int exit_now, rc;
 
     if ((rc = parse_options(argc, argv, &exit_now)) != 0 || exit_now)
@@ -1834,7 +1835,9 @@ int main(int argc, char **argv)
     if ((rc = check_prefix()) != 0)
         return rc;
     if (opt.connect) {
-        hp = xstrdup(opt.connect);
+        if (strlen(opt.connect) >= sizeof hp)
+            return usage_error("--connect: '%s' is too long", opt.connect);
+        memcpy(hp, opt.connect, strlen(opt.connect) + 1);
         if (split_hostport(hp, &host, &port) < 0)
             return usage_error("--connect: '%s' is not HOST:PORT", opt.connect);
     }
@@ -1896,6 +1899,5 @@ int main(int argc, char **argv)
     else
         report_text(&res);
     fflush(stdout);
-    free(hp);
     return res.ok ? 0 : EX_FAIL;
 }
