@@ -8,20 +8,8 @@ msgd=${MSGD:-$here/src/msgd}
 dir=$(mktemp -d /tmp/msgd-demo.XXXXXX)
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
 
-cat >"$dir/msgd.conf" <<CONF
-listen = [ "127.0.0.1:0" ];
-server_log = "$dir/server.log";
-client_log = "$dir/client.log";
-admin_socket = "$dir/admin.sock";
-pidfile = "$dir/msgd.pid";
-CONF
-"$msgd" -f -c "$dir/msgd.conf" &
-pid=$!
-for _ in $(seq 100); do
-    grep -q '"event":"start"' "$dir/server.log" 2>/dev/null && break
-    sleep 0.05
-done
-port=$(grep -o '"listen":\["[^"]*' "$dir/server.log" | sed 's/.*://')
+. "$here/tests/msgd-lib.sh"
+msgd_up "$dir"
 echo "msgd (pid $pid) listening on 127.0.0.1:$port"
 
 exec 3<>"/dev/tcp/127.0.0.1/$port" 4<>"/dev/tcp/127.0.0.1/$port"

@@ -18,22 +18,8 @@ dir=$(mktemp -d /tmp/msgd-soak.XXXXXX)
 fail=0
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null' EXIT
 
-cat >"$dir/msgd.conf" <<CONF
-listen = [ "127.0.0.1:0" ];
-server_log = "$dir/server.log";
-client_log = "$dir/client.log";
-admin_socket = "$dir/admin.sock";
-pidfile = "$dir/msgd.pid";
-idle_timeout = 120;
-max_nodes = 100000;
-CONF
-"$msgd" -f -c "$dir/msgd.conf" &
-pid=$!
-for _ in $(seq 100); do
-    grep -q '"event":"start"' "$dir/server.log" 2>/dev/null && break
-    sleep 0.05
-done
-port=$(grep -o '"listen":\["[^"]*' "$dir/server.log" | sed 's/.*://')
+. "$here/tests/msgd-lib.sh"
+msgd_up "$dir" "idle_timeout = 120; max_nodes = 100000;"
 ctl() { "$msgctl" -s "$dir/admin.sock" "$@"; }
 rss() { awk '/VmRSS/ {print $2}' "/proc/$pid/status"; }
 fds() { ls "/proc/$pid/fd" | wc -l; }

@@ -12,20 +12,8 @@ dir=$(mktemp -d /tmp/msgd-idle.XXXXXX)
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
 
 cc -O2 -o "$dir/relaybench" "$bench/relaybench.c" -lpthread
-cat >"$dir/msgd.conf" <<CONF
-listen = [ "127.0.0.1:0" ];
-server_log = "$dir/server.log";
-client_log = "$dir/client.log";
-idle_timeout = 3600;
-max_nodes = 100000;
-CONF
-"$msgd" -f -c "$dir/msgd.conf" &
-pid=$!
-for _ in $(seq 100); do
-    grep -q '"event":"start"' "$dir/server.log" 2>/dev/null && break
-    sleep 0.05
-done
-port=$(grep -o '"listen":\["[^"]*' "$dir/server.log" | sed 's/.*://')
+. "$here/tests/msgd-lib.sh"
+msgd_up "$dir" "idle_timeout = 3600; max_nodes = 100000;"
 cpu() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 hz=$(getconf CLK_TCK)
 

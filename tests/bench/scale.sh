@@ -14,22 +14,8 @@ half=$((total / 2))
 dir=$(mktemp -d /tmp/msgd-scale.XXXXXX)
 trap 'kill $pid $rb1 $rb2 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
 cc -O2 -o "$dir/relaybench" "$bench/relaybench.c" -lpthread
-cat >"$dir/msgd.conf" <<CONF
-listen = [ "127.0.0.1:0" ];
-server_log = "$dir/server.log";
-client_log = "$dir/client.log";
-admin_socket = "$dir/admin.sock";
-pidfile = "$dir/msgd.pid";
-idle_timeout = 3600;
-max_nodes = 1000000;
-CONF
-"$msgd" -f -c "$dir/msgd.conf" &
-pid=$!
-for _ in $(seq 100); do
-    grep -q '"event":"start"' "$dir/server.log" 2>/dev/null && break
-    sleep 0.05
-done
-port=$(grep -o '"listen":\["[^"]*' "$dir/server.log" | sed 's/.*://')
+. "$here/tests/msgd-lib.sh"
+msgd_up "$dir" "idle_timeout = 3600; max_nodes = 1000000;"
 grep -o '"nofile_[a-z_]*":[0-9]*' "$dir/server.log" | tr '\n' ' '
 echo
 rss() { awk '/VmRSS/ {print $2}' "/proc/$pid/status"; }

@@ -12,25 +12,10 @@ dir=$(mktemp -d /tmp/msgd-bench.XXXXXX)
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
 pid=
 
+. "$here/tests/msgd-lib.sh"
 start_msgd() {
-    cat >"$dir/msgd.conf" <<CONF
-listen = [ "127.0.0.1:0" ];
-server_log = "$dir/server.log";
-client_log = "$dir/client.log";
-admin_socket = "$dir/admin.sock";
-pidfile = "$dir/msgd.pid";
-idle_timeout = 0;
-max_nodes = 100000;
-max_output_buffer = 268435456L;
-CONF
-    rm -f "$dir/server.log"
-    taskset -c 0 "$msgd" -f -c "$dir/msgd.conf" &
-    pid=$!
-    for _ in $(seq 100); do
-        grep -q '"event":"start"' "$dir/server.log" 2>/dev/null && break
-        sleep 0.05
-    done
-    port=$(grep -o '"listen":\["[^"]*' "$dir/server.log" | sed 's/.*://')
+    msgd_up "$dir" "idle_timeout = 0; max_nodes = 100000;
+max_output_buffer = 268435456L;" taskset -c 0
 }
 
 field() { grep -o "\"$1\":[0-9.]*" "$dir/out.json" | head -1 | cut -d: -f2; }
