@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cluster.h"
 #include "history.h"
 #include "log.h"
 #include "router.h"
@@ -274,6 +275,7 @@ void conn_close(struct conn *c, enum conn_reason why, const char *text)
     log_disconnect(c, why);
     remember(c, why);
     count(why);
+    cluster_forget(c);
     if (c->registered)
         router_unregister(c);
     free(c->in);
@@ -323,6 +325,10 @@ static size_t run_frames(struct conn *c, const char *data, size_t len)
             c->active_ms = srv.now_ms;
             off += cmd.consumed;
             router_command(c, &cmd);
+            if (c->paused) { /* the rest waits for the HELLO's answer */
+                c->in_need = 0;
+                return off;
+            }
             break;
         case PROTO_REFUSED:
             c->active_ms = srv.now_ms;
@@ -411,6 +417,30 @@ static void on_readable(struct conn *c)
         conn_close(c, CR_ERROR, NULL);
     if (n == 0)
         conn_close(c, CR_EOF, NULL);
+    else if (c->paused)
+        set_events(c, c->events & ~(uint32_t)EPOLLIN);
+}
+
+void conn_resume(struct conn *c)
+{
+    if (c->state != CONN_OPEN || c->paused)
+        return;
+    if (c->in_len) {
+        size_t len = c->in_len;
+        size_t used = run_frames(c, c->in, len);
+        if (c->state != CONN_OPEN)
+            return;
+        if (used == len)
+            drop_carry(c);
+        else if (carry(c, c->in + used, len - used) < 0) {
+            conn_close(c, CR_ERROR, NULL);
+            return;
+        }
+    }
+    if (!c->paused)
+        set_events(c, c->events | EPOLLIN);
+    else
+        set_events(c, c->events & ~(uint32_t)EPOLLIN);
 }
 
 /* After the FIN, input is read and thrown away until EOF, so that closing
@@ -434,8 +464,9 @@ static void flush(struct conn *c)
             return;
         }
     }
+    uint32_t in = c->state == CONN_OPEN && !c->paused ? EPOLLIN : 0;
     if (c->out.bytes) {
-        set_events(c, (c->state == CONN_OPEN ? EPOLLIN : 0) | EPOLLOUT);
+        set_events(c, in | EPOLLOUT);
         return;
     }
     if (c->state == CONN_CLOSING) {
@@ -444,7 +475,7 @@ static void flush(struct conn *c)
         server_arm(&c->timer, srv.now_ms + LINGER_MS);
         set_events(c, EPOLLIN);
     } else if (c->state == CONN_OPEN) {
-        set_events(c, EPOLLIN);
+        set_events(c, in);
     }
 }
 
@@ -454,8 +485,13 @@ static void on_event(struct ev *ev, uint32_t events)
 
     switch (c->state) {
     case CONN_OPEN:
-        if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+        if (c->paused) {
+            /* Not reading; a hang-up would otherwise be reported forever. */
+            if (events & (EPOLLHUP | EPOLLERR))
+                conn_close(c, CR_ERROR, NULL);
+        } else if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
             on_readable(c);
+        }
         if (c->state == CONN_OPEN && (events & EPOLLOUT))
             flush(c);
         break;

@@ -38,6 +38,7 @@ struct conn {
     uint8_t registered;
     uint8_t dirty;
     uint8_t idlen;
+    uint8_t paused; /* HELLO waits for its cluster reservation: no reading */
     uint32_t events; /* the epoll mask in force */
     uint32_t in_len, in_cap, in_need;
     char *in; /* a partial frame carried between reads; NULL when none */
@@ -48,6 +49,7 @@ struct conn {
     struct outq out;
     int64_t connected_ms, active_ms;
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
+    uint64_t kv_rev; /* cluster: the revision of our key for this id */
     char id[PROTO_MAX_ID + 1];
     char addr[56];
 };
@@ -70,6 +72,9 @@ void conn_err(struct conn *c, enum proto_err err, const char *detail,
  * is open. */
 void conn_close(struct conn *c, enum conn_reason why, const char *text);
 const char *conn_reason_name(enum conn_reason why);
+/* Reads again after a pause (a HELLO waiting for the cluster): runs the
+ * commands that arrived meanwhile. */
+void conn_resume(struct conn *c);
 /* Called by the loop once per pass. */
 void conn_flush_dirty(void);
 void conn_reap(void);

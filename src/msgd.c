@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "cluster.h"
 #include "config.h"
 #include "control.h"
 #include "daemon.h"
@@ -152,7 +153,8 @@ static int start(struct config *cfg, const char *path, int is_default,
     struct config keep = *cfg; /* server_init takes the strings */
     if (server_init(cfg, err, sizeof err) < 0 ||
         control_open(&keep, err, sizeof err) < 0 ||
-        daemon_drop_privileges(&keep, err, sizeof err) < 0) {
+        daemon_drop_privileges(&keep, err, sizeof err) < 0 ||
+        cluster_start(err, sizeof err) < 0) {
         daemon_fail(err);
         log_fatal(err);
         return 1;
@@ -238,6 +240,7 @@ int main(int argc, char **argv)
     int rc = start(&cfg, path, is_default, foreground);
     if (rc == 0)
         rc = server_run();
+    cluster_stop();
     log_stop();
     control_close();
     pidfile_remove();

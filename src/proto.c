@@ -31,6 +31,7 @@ static const char *const err_names[] = {
     [PERR_LINE_TOO_LONG] = "line-too-long",
     [PERR_BAD_FRAME] = "bad-frame",
     [PERR_SERVER_FULL] = "server-full",
+    [PERR_CLUSTER_UNAVAILABLE] = "cluster-unavailable",
 };
 
 static const char *const bye_names[] = {

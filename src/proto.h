@@ -39,6 +39,7 @@ enum proto_err {
     PERR_LINE_TOO_LONG,
     PERR_BAD_FRAME,
     PERR_SERVER_FULL,
+    PERR_CLUSTER_UNAVAILABLE, /* cluster: NATS is out of reach */
 };
 
 enum proto_bye {

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "cluster.h"
 #include "conn.h"
 #include "idtable.h"
 #include "log.h"
@@ -86,35 +87,12 @@ static void refuse_hello(struct conn *c, enum proto_err err, const char *id,
     conn_err(c, err, echo ? id : NULL, echo ? len : 0);
 }
 
-static void hello(struct conn *c, const struct proto_cmd *cmd)
+/* Puts c (its id in c->id) in the table and answers OK. */
+static void do_register(struct conn *c)
 {
-    const char *id = cmd->arg;
-    size_t len = cmd->arg_len;
-
-    if (c->registered) {
-        conn_err(c, PERR_ALREADY_REGISTERED, NULL, 0);
-        return;
-    }
-    if (!proto_valid_id(id, len)) {
-        refuse_hello(c, PERR_BAD_ID, id, len, 0);
-        return;
-    }
-    struct conn *old = router_find(id, len);
-    if (old && srv.cfg.duplicate_id == DUP_REJECT) {
-        refuse_hello(c, PERR_ID_TAKEN, id, len, 1);
-        return;
-    }
-    if (old) {
-        conn_close(old, CR_REPLACED, NULL);
-    } else if (router_count() >= (size_t)srv.cfg.max_nodes) {
-        refuse_hello(c, PERR_SERVER_FULL, id, len, 0);
-        return;
-    }
-    memcpy(c->id, id, len);
-    c->id[len] = '\0';
-    c->idlen = (uint8_t)len;
-    if (idt_put(&table, c->id, len, c) < 0) {
-        refuse_hello(c, PERR_SERVER_FULL, id, len, 0);
+    if (idt_put(&table, c->id, c->idlen, c) < 0) {
+        cluster_forget(c);
+        refuse_hello(c, PERR_SERVER_FULL, c->id, c->idlen, 0);
         return;
     }
     c->registered = 1;
@@ -143,6 +121,61 @@ static void hello(struct conn *c, const struct proto_cmd *cmd)
     }
 }
 
+static void hello(struct conn *c, const struct proto_cmd *cmd)
+{
+    const char *id = cmd->arg;
+    size_t len = cmd->arg_len;
+
+    if (c->registered) {
+        conn_err(c, PERR_ALREADY_REGISTERED, NULL, 0);
+        return;
+    }
+    if (!proto_valid_id(id, len)) {
+        refuse_hello(c, PERR_BAD_ID, id, len, 0);
+        return;
+    }
+    struct conn *old = router_find(id, len);
+    if (old && srv.cfg.duplicate_id == DUP_REJECT) {
+        refuse_hello(c, PERR_ID_TAKEN, id, len, 1);
+        return;
+    }
+    uint64_t kv_rev = 0;
+    if (old) {
+        /* Taken over here: the cluster's key stays ours, with the new
+         * connection. */
+        kv_rev = old->kv_rev;
+        old->kv_rev = 0;
+        conn_close(old, CR_REPLACED, NULL);
+    } else if (router_count() >= (size_t)srv.cfg.max_nodes) {
+        refuse_hello(c, PERR_SERVER_FULL, id, len, 0);
+        return;
+    } else if (cluster_enabled) {
+        enum proto_err err = cluster_hello(c, id, len);
+        if (err != PERR_NONE)
+            refuse_hello(c, err, id, len, err == PERR_ID_TAKEN);
+        return; /* else paused until router_hello_done */
+    }
+    memcpy(c->id, id, len);
+    c->id[len] = '\0';
+    c->idlen = (uint8_t)len;
+    c->kv_rev = kv_rev;
+    do_register(c);
+}
+
+void router_hello_done(struct conn *c, enum proto_err err, uint64_t kv_rev)
+{
+    if (c->state != CONN_OPEN)
+        return;
+    if (err == PERR_NONE && router_find(c->id, c->idlen) == NULL) {
+        c->kv_rev = kv_rev;
+        do_register(c);
+        return;
+    }
+    if (err == PERR_NONE) /* registered here meanwhile: give it back */
+        err = PERR_ID_TAKEN, c->kv_rev = kv_rev, cluster_forget(c);
+    refuse_hello(c, err, c->id, c->idlen, err == PERR_ID_TAKEN);
+}
+
 static void log_message(const struct conn *from, const char *to, size_t tlen,
                         size_t bytes)
 {
@@ -168,8 +201,21 @@ static void send_one(struct conn *c, const struct proto_cmd *cmd)
     struct conn *to = router_find(cmd->arg, cmd->arg_len);
     if (to == NULL) {
         int valid = proto_valid_id(cmd->arg, cmd->arg_len);
-        conn_err(c, PERR_UNKNOWN_NODE, valid ? cmd->arg : NULL,
-                 valid ? cmd->arg_len : 0);
+        enum proto_err err = PERR_UNKNOWN_NODE;
+        if (valid && cluster_enabled) {
+            char hdr[PROTO_MAX_MSG_HEADER];
+            size_t hlen = proto_msg_header(hdr, c->id, c->idlen, cmd->arg,
+                                           cmd->arg_len, cmd->payload_len);
+            err = cluster_send(cmd->arg, cmd->arg_len, hdr, hlen, cmd->payload,
+                               cmd->payload_len);
+            if (err == PERR_NONE) {
+                accepted(c, cmd->payload_len);
+                if (log_wants(LOG_LVL_DEBUG))
+                    log_message(c, cmd->arg, cmd->arg_len, cmd->payload_len);
+                return;
+            }
+        }
+        conn_err(c, err, valid ? cmd->arg : NULL, valid ? cmd->arg_len : 0);
         return;
     }
     accepted(c, cmd->payload_len);
@@ -181,6 +227,26 @@ static void send_one(struct conn *c, const struct proto_cmd *cmd)
     conn_deliver(to, hdr, hlen, cmd->payload, cmd->payload_len);
 }
 
+void router_deliver_all(struct conn *skip, const char *hdr, size_t hlen,
+                        const char *payload, size_t plen)
+{
+    /* A large frame is built once and every receiver's queue refers to
+     * it; a small one is cheaper to copy than to reference. */
+    struct shared *sh = plen >= SHARE_MIN && router_count() > 2
+                            ? shared_new(hdr, hlen, payload, plen)
+                            : NULL;
+    for (struct conn *to = first, *next; to; to = next) {
+        next = to->reg_next;
+        if (to == skip)
+            continue;
+        if (sh)
+            conn_deliver_shared(to, sh, plen);
+        else
+            conn_deliver(to, hdr, hlen, payload, plen);
+    }
+    shared_release_if_unused(sh);
+}
+
 static void broadcast(struct conn *c, const struct proto_cmd *cmd)
 {
     accepted(c, cmd->payload_len);
@@ -189,37 +255,49 @@ static void broadcast(struct conn *c, const struct proto_cmd *cmd)
     char hdr[PROTO_MAX_MSG_HEADER];
     size_t hlen =
         proto_msg_header(hdr, c->id, c->idlen, "*", 1, cmd->payload_len);
-    /* A large frame is built once and every receiver's queue refers to
-     * it; a small one is cheaper to copy than to reference. */
-    struct shared *sh =
-        cmd->payload_len >= SHARE_MIN && router_count() > 2
-            ? shared_new(hdr, hlen, cmd->payload, cmd->payload_len)
-            : NULL;
-    for (struct conn *to = first, *next; to; to = next) {
-        next = to->reg_next;
-        if (to == c)
-            continue;
-        if (sh)
-            conn_deliver_shared(to, sh, cmd->payload_len);
-        else
-            conn_deliver(to, hdr, hlen, cmd->payload, cmd->payload_len);
-    }
-    shared_release_if_unused(sh);
+    router_deliver_all(c, hdr, hlen, cmd->payload, cmd->payload_len);
+    /* Local nodes have it either way; the sender learns when the other
+     * instances may not. */
+    if (cluster_enabled &&
+        cluster_bcast(hdr, hlen, cmd->payload, cmd->payload_len) != PERR_NONE)
+        conn_err(c, PERR_CLUSTER_UNAVAILABLE, NULL, 0);
 }
 
-static void who(struct conn *c)
+struct who_walk {
+    struct conn *c;
+    int failed;
+};
+
+static int who_line(struct conn *c, const char *id, size_t len)
 {
     char line[8 + PROTO_MAX_ID];
-    int n = snprintf(line, sizeof line, "NODES %zu\n", router_count());
+    memcpy(line, "NODE ", 5);
+    memcpy(line + 5, id, len);
+    line[5 + len] = '\n';
+    return conn_send(c, line, 6 + len);
+}
+
+static int who_remote(void *arg, const struct cluster_node *n)
+{
+    struct who_walk *w = arg;
+    if (who_line(w->c, n->id, strlen(n->id)) < 0)
+        return w->failed = -1;
+    return 0;
+}
+
+/* Local nodes in registration order, then those of other instances. */
+static void who(struct conn *c)
+{
+    char line[32];
+    int n = snprintf(line, sizeof line, "NODES %zu\n",
+                     router_count() + cluster_remote_count());
     if (conn_send(c, line, (size_t)n) < 0)
         return;
-    for (struct conn *o = first; o; o = o->reg_next) {
-        memcpy(line, "NODE ", 5);
-        memcpy(line + 5, o->id, o->idlen);
-        line[5 + o->idlen] = '\n';
-        if (conn_send(c, line, 6 + (size_t)o->idlen) < 0)
+    for (struct conn *o = first; o; o = o->reg_next)
+        if (who_line(c, o->id, o->idlen) < 0)
             return;
-    }
+    struct who_walk w = {c, 0};
+    cluster_each_remote(who_remote, &w);
 }
 
 static void ping(struct conn *c, const struct proto_cmd *cmd)

@@ -4,6 +4,7 @@
 #define MSGD_ROUTER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "proto.h"
 
@@ -16,6 +17,12 @@ struct conn *router_first(void); /* registration order; then c->reg_next */
 struct conn *router_find(const char *id, size_t len);
 /* Executes one parsed command from c. */
 void router_command(struct conn *c, const struct proto_cmd *cmd);
+/* Ends a HELLO that waited for the cluster: registers c (its id already
+ * in c->id) when err is PERR_NONE, else refuses with err. */
+void router_hello_done(struct conn *c, enum proto_err err, uint64_t kv_rev);
+/* Delivers one frame to every registered node but skip. */
+void router_deliver_all(struct conn *skip, const char *hdr, size_t hlen,
+                        const char *payload, size_t plen);
 /* Removes c from the table (on close). */
 void router_unregister(struct conn *c);
 

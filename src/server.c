@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cluster.h"
 #include "conn.h"
 #include "control.h"
 #include "listener.h"
@@ -184,6 +185,7 @@ void server_stop(const char *reason)
     srv.stop_reason = reason;
     listener_close_all();
     control_stop_accepting();
+    cluster_leaving();
     for (struct conn *c = srv.all; c; c = c->all_next)
         conn_close(c, CR_SHUTDOWN, NULL);
 }
@@ -222,6 +224,7 @@ int server_run(void)
         if (n > 0)
             server_arm(&trim_timer, srv.now_ms + TRIM_MS);
         tw_advance(&srv.wheel, (uint64_t)srv.now_ms, fire, NULL);
+        cluster_flush();
         conn_flush_dirty();
         conn_reap();
         log_flush();

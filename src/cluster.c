@@ -1,0 +1,879 @@
+/* cluster.c: the loop's side of a cluster.  It keeps:
+ *   - the instances heard of (heartbeats every second, and owners named in
+ *     the id directory), each up, down (silent for HB_DEAD_MS) or left;
+ *   - the directory of nodes held by other instances, fed by a watch on
+ *     the key-value bucket, for SEND, BCAST and WHO;
+ *   - the HELLOs waiting for their key-value reservation;
+ *   - one outbound batch per instance, handed to the publisher at the end
+ *     of each loop pass, so that one NATS message carries many frames and
+ *     frames from one instance to another keep their order.
+ * An instance silent for id_hold seconds has its ids deleted by the
+ * others; each delete is conditional on the key's revision, so a late or
+ * duplicate one cannot remove an id that has since moved on. */
+#include "cluster.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "cwire.h"
+#include "idtable.h"
+#include "jsonw.h"
+#include "listener.h"
+#include "log.h"
+#include "natslink.h"
+#include "router.h"
+#include "server.h"
+
+#define TICK_MS 1000
+#define HB_DEAD_MS 3500            /* three heartbeats missed: down */
+#define BATCH_CAP (64 * 1024)      /* a batch is sent once this full */
+#define OUT_LIMIT (64u << 20)      /* bytes waiting for NATS before refusing */
+#define STOP_DEADLINE_MS 3000      /* for releases at shutdown */
+
+enum inst_state { INST_UP, INST_DOWN, INST_LEFT };
+static const char *const state_names[] = {"up", "down", "left"};
+
+struct rnode;
+
+struct inst {
+    uint64_t inc;
+    char name[CW_MAX_NAME + 1];
+    char subject[96];
+    enum inst_state state;
+    int64_t last_seen_ms;
+    int64_t reap_at_ms; /* next attempt to free its ids */
+    long long hb_nodes; /* as its last heartbeat said */
+    struct rnode *nodes;
+    size_t nnodes;
+    struct nl_msg *batch; /* frames for it, not yet handed over */
+    uint64_t batch_msgs, batch_bytes;
+    struct inst *next;
+};
+
+struct rnode {
+    char id[PROTO_MAX_ID + 1];
+    uint8_t idlen;
+    uint64_t rev;
+    struct inst *inst;
+    struct rnode *prev, *next; /* the instance's nodes */
+};
+
+/* A HELLO waiting for its reservation.  c is NULL once the connection has
+ * gone; the reservation, if it succeeds, is then released at once. */
+struct pending {
+    char id[PROTO_MAX_ID + 1];
+    uint8_t idlen;
+    uint64_t token;
+    struct conn *c;
+};
+
+int cluster_enabled;
+
+static struct {
+    struct ev ev;
+    struct timer tick;
+    uint64_t inc;
+    char name[CW_MAX_NAME + 1];
+    char owner[CW_MAX_NAME + 32]; /* our value under each key */
+    char prefix[64];
+    int up;        /* NATS connected and set up */
+    int dir_ready; /* the directory's initial values are in */
+    int64_t id_hold_ms;
+    uint64_t next_token;
+    struct inst *insts;
+    size_t ninsts;
+    struct idtable remote;  /* id -> struct rnode */
+    struct idtable pending; /* id -> struct pending */
+    size_t remote_live;     /* nodes of instances that are up */
+    uint64_t msgs_in, msgs_out, bytes_in, bytes_out, undeliverable;
+    uint64_t pub_failed_logged;
+    int congested_logged;
+} cl = {.ev = {.fd = -1}};
+
+/* ---- logging ---- */
+
+static void log_cluster(int level, const char *event, const char *k1,
+                        const char *v1, const char *k2, const char *v2)
+{
+    struct jsonw *jw = log_begin(LOG_SERVER, level, event);
+    if (jw == NULL)
+        return;
+    if (k1)
+        jw_str(jw, k1, v1);
+    if (k2)
+        jw_str(jw, k2, v2);
+    log_commit(jw);
+}
+
+/* ---- instances and the directory ---- */
+
+static struct inst *inst_find(uint64_t inc)
+{
+    for (struct inst *i = cl.insts; i; i = i->next)
+        if (i->inc == inc)
+            return i;
+    return NULL;
+}
+
+static void set_state(struct inst *i, enum inst_state st)
+{
+    if (i->state == INST_UP && st != INST_UP)
+        cl.remote_live -= i->nnodes;
+    else if (i->state != INST_UP && st == INST_UP)
+        cl.remote_live += i->nnodes;
+    i->state = st;
+}
+
+/* The instance of a heartbeat or directory owner, added when new.  A new
+ * one counts as just seen: its ids are held for id_hold from now even if
+ * it is never heard from. */
+static struct inst *inst_get(const struct cw_owner *o)
+{
+    struct inst *i = inst_find(o->inc);
+    if (i)
+        return i;
+    i = calloc(1, sizeof *i);
+    if (i == NULL)
+        return NULL;
+    i->inc = o->inc;
+    memcpy(i->name, o->name, o->name_len);
+    i->name[o->name_len] = '\0';
+    snprintf(i->subject, sizeof i->subject, "%s.i.%016llx", cl.prefix,
+             (unsigned long long)o->inc);
+    i->state = INST_DOWN;
+    i->last_seen_ms = srv.now_ms;
+    i->hb_nodes = -2; /* no heartbeat yet */
+    i->next = cl.insts;
+    cl.insts = i;
+    cl.ninsts++;
+    return i;
+}
+
+static void inst_free(struct inst *i)
+{
+    for (struct inst **p = &cl.insts; *p; p = &(*p)->next) {
+        if (*p == i) {
+            *p = i->next;
+            break;
+        }
+    }
+    cl.ninsts--;
+    nl_msg_free(i->batch);
+    free(i);
+}
+
+static void rnode_unlink(struct rnode *r)
+{
+    struct inst *i = r->inst;
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        i->nodes = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    i->nnodes--;
+    if (i->state == INST_UP)
+        cl.remote_live--;
+}
+
+static void rnode_link(struct rnode *r, struct inst *i)
+{
+    r->inst = i;
+    r->prev = NULL;
+    r->next = i->nodes;
+    if (i->nodes)
+        i->nodes->prev = r;
+    i->nodes = r;
+    i->nnodes++;
+    if (i->state == INST_UP)
+        cl.remote_live++;
+}
+
+static void rnode_del(const char *id, size_t len)
+{
+    struct rnode *r = idt_del(&cl.remote, id, len);
+    if (r) {
+        rnode_unlink(r);
+        free(r);
+    }
+}
+
+static void dir_clear(void)
+{
+    for (struct inst *i = cl.insts; i; i = i->next) {
+        for (struct rnode *r = i->nodes, *next; r; r = next) {
+            next = r->next;
+            idt_del(&cl.remote, r->id, r->idlen);
+            free(r);
+        }
+        i->nodes = NULL;
+        i->nnodes = 0;
+    }
+    cl.remote_live = 0;
+}
+
+static void dir_put(const struct nl_msg *m)
+{
+    char id[PROTO_MAX_ID + 1];
+    struct cw_owner o;
+    int len = cw_key_decode(id, m->a, m->alen);
+    if (len < 0 || cw_owner_parse(m->b, m->blen, &o) < 0)
+        return; /* not ours to understand */
+    if (o.inc == cl.inc) {
+        rnode_del(id, (size_t)len);
+        return;
+    }
+    struct inst *i = inst_get(&o);
+    if (i == NULL)
+        return;
+    struct rnode *r = idt_get(&cl.remote, id, (size_t)len);
+    if (r == NULL) {
+        r = calloc(1, sizeof *r);
+        if (r == NULL)
+            return;
+        memcpy(r->id, id, (size_t)len + 1);
+        r->idlen = (uint8_t)len;
+        if (idt_put(&cl.remote, r->id, r->idlen, r) < 0) {
+            free(r);
+            return;
+        }
+    } else {
+        rnode_unlink(r);
+    }
+    r->rev = m->rev;
+    rnode_link(r, i);
+}
+
+static void dir_del(const struct nl_msg *m)
+{
+    char id[PROTO_MAX_ID + 1];
+    int len = cw_key_decode(id, m->a, m->alen);
+    if (len >= 0)
+        rnode_del(id, (size_t)len);
+}
+
+static void heartbeat_in(const struct nl_msg *m)
+{
+    struct cw_owner o;
+    long long nodes;
+    if (cw_hb_parse(m->b, m->blen, &o, &nodes) < 0 || o.inc == cl.inc)
+        return;
+    struct inst *i = inst_get(&o);
+    if (i == NULL)
+        return;
+    i->last_seen_ms = srv.now_ms;
+    if (nodes < 0) {
+        if (i->state != INST_LEFT)
+            log_cluster(LOG_LVL_INFO, "instance-down", "instance", i->name,
+                        "why", "left");
+        set_state(i, INST_LEFT);
+        return;
+    }
+    i->hb_nodes = nodes;
+    if (i->state != INST_UP) {
+        log_cluster(LOG_LVL_INFO, "instance-up", "instance", i->name, NULL,
+                    NULL);
+        set_state(i, INST_UP);
+    }
+}
+
+/* ---- outbound ---- */
+
+static void submit_batch(struct inst *i)
+{
+    if (i->batch == NULL || i->batch->blen == 0)
+        return;
+    cl.msgs_out += i->batch_msgs;
+    cl.bytes_out += i->batch_bytes;
+    nl_submit(i->batch);
+    i->batch = NULL;
+    i->batch_msgs = i->batch_bytes = 0;
+}
+
+void cluster_flush(void)
+{
+    if (!cluster_enabled)
+        return;
+    for (struct inst *i = cl.insts; i; i = i->next)
+        submit_batch(i);
+}
+
+static int congested(void)
+{
+    if (nl_pending_bytes() < OUT_LIMIT)
+        return 0;
+    if (!cl.congested_logged) {
+        cl.congested_logged = 1;
+        log_cluster(LOG_LVL_WARN, "warning", "msg",
+                    "cluster link congested: refusing remote messages", NULL,
+                    NULL);
+    }
+    return 1;
+}
+
+/* Appends parts to i's batch; 0, or -1 when out of memory. */
+static int batch_add(struct inst *i, const char *a, size_t alen, const char *b,
+                     size_t blen, int lf)
+{
+    size_t need = alen + blen + (size_t)lf;
+    struct nl_msg *m = i->batch;
+    if (m && m->blen + need > m->cap) {
+        submit_batch(i);
+        m = NULL;
+    }
+    if (m == NULL) {
+        m = nl_msg_new(NL_PUBLISH, i->subject, strlen(i->subject), NULL, 0,
+                       need > BATCH_CAP ? need : BATCH_CAP);
+        if (m == NULL)
+            return -1;
+        i->batch = m;
+    }
+    memcpy(m->b + m->blen, a, alen);
+    memcpy(m->b + m->blen + alen, b, blen);
+    if (lf)
+        m->b[m->blen + alen + blen] = '\n';
+    m->blen += need;
+    return 0;
+}
+
+static int add_msg(struct inst *i, const char *hdr, size_t hlen,
+                   const char *payload, size_t plen)
+{
+    if (batch_add(i, hdr, hlen, payload, plen, 1) < 0)
+        return -1;
+    i->batch_msgs++;
+    i->batch_bytes += plen;
+    return 0;
+}
+
+enum proto_err cluster_send(const char *to, size_t tolen, const char *hdr,
+                            size_t hlen, const char *payload, size_t plen)
+{
+    if (!cluster_enabled)
+        return PERR_UNKNOWN_NODE;
+    struct rnode *r = idt_get(&cl.remote, to, tolen);
+    if (r == NULL || r->inst->state != INST_UP)
+        return PERR_UNKNOWN_NODE;
+    if (!cl.up || congested() || add_msg(r->inst, hdr, hlen, payload, plen) < 0)
+        return PERR_CLUSTER_UNAVAILABLE;
+    return PERR_NONE;
+}
+
+enum proto_err cluster_bcast(const char *hdr, size_t hlen, const char *payload,
+                             size_t plen)
+{
+    if (!cluster_enabled)
+        return PERR_NONE;
+    if (!cl.up || congested())
+        return PERR_CLUSTER_UNAVAILABLE;
+    enum proto_err err = PERR_NONE;
+    for (struct inst *i = cl.insts; i; i = i->next)
+        if (i->state == INST_UP && add_msg(i, hdr, hlen, payload, plen) < 0)
+            err = PERR_CLUSTER_UNAVAILABLE;
+    return err;
+}
+
+static void publish_heartbeat(long long nodes)
+{
+    char hb[CW_MAX_NAME + 64], subj[96];
+    int n = cw_hb_format(hb, sizeof hb, cl.inc, nodes, cl.name);
+    int sn = snprintf(subj, sizeof subj, "%s.hb", cl.prefix);
+    struct nl_msg *m = nl_msg_new(NL_PUBLISH, subj, (size_t)sn, hb,
+                                  (size_t)n, 0);
+    if (m)
+        nl_submit(m);
+}
+
+/* ---- reservations ---- */
+
+static void submit_key_job(enum nl_kind kind, const char *id, size_t len,
+                           uint64_t rev, uint64_t token, int flag)
+{
+    char key[CW_MAX_KEY + 1];
+    size_t klen = cw_key_encode(key, id, len);
+    struct nl_msg *m =
+        nl_msg_new(kind, key, klen, kind == NL_RESERVE ? cl.owner : NULL,
+                   kind == NL_RESERVE ? strlen(cl.owner) : 0,
+                   CW_MAX_NAME + 32);
+    if (m == NULL)
+        return;
+    m->rev = rev;
+    m->token = token;
+    m->flag = (uint8_t)flag;
+    nl_submit(m);
+}
+
+enum proto_err cluster_hello(struct conn *c, const char *id, size_t len)
+{
+    if (!cluster_enabled)
+        return PERR_NONE;
+    if (idt_get(&cl.pending, id, len))
+        return PERR_ID_TAKEN;
+    if (!cl.up)
+        return PERR_CLUSTER_UNAVAILABLE;
+    int replace = srv.cfg.duplicate_id == DUP_REPLACE;
+    struct rnode *r = idt_get(&cl.remote, id, len);
+    if (r && !replace)
+        return PERR_ID_TAKEN; /* the key-value store would say so too */
+    struct pending *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return PERR_SERVER_FULL;
+    memcpy(p->id, id, len);
+    p->idlen = (uint8_t)len;
+    p->token = ++cl.next_token;
+    p->c = c;
+    if (idt_put(&cl.pending, p->id, p->idlen, p) < 0) {
+        free(p);
+        return PERR_SERVER_FULL;
+    }
+    memcpy(c->id, id, len);
+    c->id[len] = '\0';
+    c->idlen = (uint8_t)len;
+    c->paused = 1;
+    submit_key_job(NL_RESERVE, id, len, 0, p->token, replace);
+    return PERR_NONE;
+}
+
+void cluster_forget(struct conn *c)
+{
+    if (!cluster_enabled)
+        return;
+    if (c->paused) {
+        struct pending *p = idt_get(&cl.pending, c->id, c->idlen);
+        if (p && p->c == c)
+            p->c = NULL;
+        c->paused = 0;
+    } else if (c->kv_rev) {
+        submit_key_job(NL_RELEASE, c->id, c->idlen, c->kv_rev, 0, 0);
+    }
+    c->kv_rev = 0;
+}
+
+/* Tells the instance that held an id we took over to let its node go. */
+static void drop_elsewhere(const char *id, size_t len, const char *old_owner,
+                           size_t olen)
+{
+    struct cw_owner o;
+    char line[16 + PROTO_MAX_ID];
+    if (cw_owner_parse(old_owner, olen, &o) < 0 || o.inc == cl.inc)
+        return;
+    struct inst *i = inst_get(&o);
+    if (i == NULL)
+        return;
+    size_t n = cw_control(line, sizeof line, CW_DROP, id, len, NULL);
+    batch_add(i, line, n, NULL, 0, 0);
+}
+
+static void reserved(struct nl_msg *m)
+{
+    char id[PROTO_MAX_ID + 1];
+    int len = cw_key_decode(id, m->a, m->alen);
+    if (len < 0)
+        return;
+    struct pending *p = idt_get(&cl.pending, id, (size_t)len);
+    if (m->token == 0 || p == NULL || p->token != m->token) {
+        /* A reassertion after a reconnect (token 0). */
+        struct conn *c = router_find(id, (size_t)len);
+        if (m->token != 0 || c == NULL)
+            return;
+        if (m->status == NL_OK) {
+            c->kv_rev = m->rev;
+        } else if (m->status == NL_TAKEN) {
+            c->kv_rev = 0;
+            conn_close(c, CR_REPLACED, NULL);
+        }
+        return;
+    }
+    idt_del(&cl.pending, id, (size_t)len);
+    struct conn *c = p->c;
+    free(p);
+    if (c == NULL) {
+        if (m->status == NL_OK)
+            submit_key_job(NL_RELEASE, id, (size_t)len, m->rev, 0, 0);
+        return;
+    }
+    c->paused = 0;
+    if (m->status == NL_OK) {
+        rnode_del(id, (size_t)len);
+        if (m->blen)
+            drop_elsewhere(id, (size_t)len, m->b, m->blen);
+        router_hello_done(c, PERR_NONE, m->rev);
+    } else {
+        router_hello_done(c, m->status == NL_TAKEN ? PERR_ID_TAKEN
+                                                   : PERR_CLUSTER_UNAVAILABLE,
+                          0);
+    }
+    conn_resume(c);
+}
+
+/* After a (re)connect: our ids may have been lost with NATS' store, or
+ * freed while we were out of reach; claim each again.  One taken by
+ * another instance meanwhile loses its node here (BYE replaced). */
+static void reassert_all(void)
+{
+    for (struct conn *c = router_first(); c; c = c->reg_next)
+        submit_key_job(NL_RESERVE, c->id, c->idlen, 0, 0, 0);
+}
+
+/* ---- inbound ---- */
+
+static void deliver_batch(const char *buf, size_t len)
+{
+    struct cw_rec r;
+    long n;
+    char text[256];
+
+    while ((n = cw_next(buf, len, &r)) > 0) {
+        buf += n;
+        len -= (size_t)n;
+        if (r.kind == CW_MSG) {
+            cl.msgs_in++;
+            cl.bytes_in += r.plen;
+            if (r.to_len == 1 && r.to[0] == '*') {
+                router_deliver_all(NULL, r.hdr, r.hlen, r.payload, r.plen);
+                continue;
+            }
+            struct conn *c = router_find(r.to, r.to_len);
+            if (c)
+                conn_deliver(c, r.hdr, r.hlen, r.payload, r.plen);
+            else
+                cl.undeliverable++;
+            continue;
+        }
+        struct conn *c = router_find(r.to, r.to_len);
+        if (c == NULL)
+            continue;
+        if (r.kind == CW_DROP) {
+            c->kv_rev = 0; /* the key is another instance's now */
+            conn_close(c, CR_REPLACED, NULL);
+        } else {
+            size_t tl = r.text_len < sizeof text ? r.text_len : sizeof text - 1;
+            memcpy(text, r.text ? r.text : "", tl);
+            text[tl] = '\0';
+            srv.stats.kicks++;
+            conn_close(c, CR_KICKED, text);
+        }
+    }
+    if (n < 0)
+        log_cluster(LOG_LVL_WARN, "warning", "msg",
+                    "malformed batch from another instance: rest dropped",
+                    NULL, NULL);
+}
+
+static void link_up(const char *url)
+{
+    cl.up = 1;
+    cl.congested_logged = 0;
+    log_cluster(LOG_LVL_INFO, "cluster-up", "nats", url, "instance", cl.name);
+    publish_heartbeat((long long)router_count());
+    reassert_all();
+}
+
+static void link_down(const char *why)
+{
+    if (!cl.up)
+        return;
+    cl.up = 0;
+    log_cluster(LOG_LVL_WARN, "cluster-down", "why", why, NULL, NULL);
+}
+
+static void on_events(struct ev *ev, uint32_t events)
+{
+    (void)ev, (void)events;
+    nl_clear_wakeup();
+    for (struct nl_msg *m = nl_take(), *next; m; m = next) {
+        next = (struct nl_msg *)m->node.next;
+        switch (m->kind) {
+        case NL_UP:
+            link_up(m->a);
+            break;
+        case NL_DOWN:
+            link_down(m->a);
+            break;
+        case NL_DATA:
+            deliver_batch(m->b, m->blen);
+            break;
+        case NL_HEARTBEAT:
+            heartbeat_in(m);
+            break;
+        case NL_DIR_RESET:
+            dir_clear();
+            cl.dir_ready = 0;
+            break;
+        case NL_DIR_PUT:
+            dir_put(m);
+            break;
+        case NL_DIR_DEL:
+            dir_del(m);
+            break;
+        case NL_DIR_READY:
+            cl.dir_ready = 1;
+            break;
+        case NL_RESERVED:
+            reserved(m);
+            break;
+        case NL_LOG:
+            log_cluster(m->status, m->status == LOG_LVL_ERROR ? "error"
+                                                              : "warning",
+                        "msg", m->a, "error", m->b);
+            break;
+        }
+        nl_msg_free(m);
+    }
+}
+
+/* ---- the once-a-second tick ---- */
+
+static void reap(struct inst *i)
+{
+    char n[24];
+    snprintf(n, sizeof n, "%zu", i->nnodes);
+    log_cluster(LOG_LVL_INFO, "ids-freed", "instance", i->name, "count", n);
+    for (struct rnode *r = i->nodes; r; r = r->next)
+        submit_key_job(NL_RELEASE, r->id, r->idlen, r->rev, 0, 0);
+}
+
+static void on_tick(struct timer *t)
+{
+    server_arm(t, srv.now_ms + TICK_MS);
+    if (cl.up)
+        publish_heartbeat((long long)router_count());
+    uint64_t failed = nl_publish_failures();
+    if (failed != cl.pub_failed_logged) {
+        char n[24];
+        snprintf(n, sizeof n, "%llu",
+                 (unsigned long long)(failed - cl.pub_failed_logged));
+        log_cluster(LOG_LVL_WARN, "warning", "msg",
+                    "batches to other instances lost while NATS was away",
+                    "count", n);
+        cl.pub_failed_logged = failed;
+    }
+    if (cl.congested_logged && nl_pending_bytes() < OUT_LIMIT / 2)
+        cl.congested_logged = 0;
+    for (struct inst *i = cl.insts, *next; i; i = next) {
+        next = i->next;
+        int64_t silent = srv.now_ms - i->last_seen_ms;
+        if (i->state == INST_UP && silent > HB_DEAD_MS) {
+            log_cluster(LOG_LVL_WARN, "instance-down", "instance", i->name,
+                        "why", "silent");
+            set_state(i, INST_DOWN);
+        }
+        if (i->state == INST_UP || silent < cl.id_hold_ms)
+            continue;
+        if (i->nnodes == 0) {
+            inst_free(i);
+        } else if (cl.up && cl.dir_ready && srv.now_ms >= i->reap_at_ms) {
+            reap(i);
+            i->reap_at_ms = srv.now_ms + 5000; /* again if some remain */
+        }
+    }
+}
+
+/* ---- start and stop ---- */
+
+static void default_name(char *out, size_t size)
+{
+    char host[256] = "localhost";
+    gethostname(host, sizeof host - 1);
+    host[sizeof host - 1] = '\0';
+    const char *port = "0";
+    if (srv.nlisteners > 0) {
+        const char *colon = strrchr(srv.listeners[0]->addr, ':');
+        if (colon)
+            port = colon + 1;
+    }
+    snprintf(out, size, "%s-%s", host, port);
+}
+
+int cluster_start(char *err, size_t errlen)
+{
+    const struct config_cluster *cc = &srv.cfg.cluster;
+    if (!cc->enabled)
+        return 0;
+    uint8_t seed[16] = {0};
+    if (getrandom(&cl.inc, sizeof cl.inc, 0) != (ssize_t)sizeof cl.inc ||
+        getrandom(seed, sizeof seed, 0) != (ssize_t)sizeof seed) {
+        snprintf(err, errlen, "cluster: getrandom: %s", strerror(errno));
+        return -1;
+    }
+    if (cc->name)
+        snprintf(cl.name, sizeof cl.name, "%s", cc->name);
+    else
+        default_name(cl.name, sizeof cl.name);
+    snprintf(cl.prefix, sizeof cl.prefix, "%s", cc->prefix);
+    cw_owner_format(cl.owner, sizeof cl.owner, cl.inc, cl.name);
+    cl.id_hold_ms = (int64_t)(cc->id_hold * 1000.0);
+    if (idt_init(&cl.remote, seed) < 0 || idt_init(&cl.pending, seed) < 0) {
+        snprintf(err, errlen, "cluster: out of memory");
+        return -1;
+    }
+
+    char bucket[96], data[96], hb[96];
+    snprintf(bucket, sizeof bucket, "%s-ids", cl.prefix);
+    snprintf(data, sizeof data, "%s.i.%016llx", cl.prefix,
+             (unsigned long long)cl.inc);
+    snprintf(hb, sizeof hb, "%s.hb", cl.prefix);
+    struct nl_config nc = {
+        .urls = (const char *const *)cc->nats,
+        .nurls = cc->n_nats,
+        .bucket = bucket,
+        .data_subject = data,
+        .hb_subject = hb,
+        .name = cl.name,
+    };
+    int fd = nl_start(&nc, err, errlen);
+    if (fd < 0)
+        return -1;
+    cl.ev.fd = fd;
+    cl.ev.cb = on_events;
+    struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &cl.ev};
+    if (epoll_ctl(srv.epfd, EPOLL_CTL_ADD, fd, &ee) < 0) {
+        snprintf(err, errlen, "cluster: epoll: %s", strerror(errno));
+        return -1;
+    }
+    cl.tick.fn = on_tick;
+    server_arm(&cl.tick, srv.now_ms + TICK_MS);
+    cluster_enabled = 1;
+    return 0;
+}
+
+void cluster_leaving(void)
+{
+    if (cluster_enabled && cl.up)
+        publish_heartbeat(-1);
+}
+
+void cluster_stop(void)
+{
+    if (!cluster_enabled)
+        return;
+    cluster_flush();
+    server_disarm(&cl.tick);
+    epoll_ctl(srv.epfd, EPOLL_CTL_DEL, cl.ev.fd, NULL);
+    nl_stop(STOP_DEADLINE_MS);
+    cl.ev.fd = -1;
+    dir_clear();
+    while (cl.insts)
+        inst_free(cl.insts);
+    for (size_t s = 0; s <= cl.pending.mask && cl.pending.slots; s++)
+        if (cl.pending.slots[s].hash)
+            free(cl.pending.slots[s].val);
+    idt_free(&cl.remote);
+    idt_free(&cl.pending);
+    cluster_enabled = 0;
+}
+
+/* ---- for msgctl ---- */
+
+size_t cluster_remote_count(void)
+{
+    return cluster_enabled ? cl.remote_live : 0;
+}
+
+void cluster_each_remote(int (*fn)(void *arg, const struct cluster_node *n),
+                         void *arg)
+{
+    if (!cluster_enabled)
+        return;
+    for (struct inst *i = cl.insts; i; i = i->next) {
+        if (i->state != INST_UP)
+            continue;
+        for (struct rnode *r = i->nodes; r; r = r->next) {
+            struct cluster_node n = {r->id, i->name};
+            if (fn(arg, &n) < 0)
+                return;
+        }
+    }
+}
+
+const char *cluster_kick(const char *id, const char *reason)
+{
+    if (!cluster_enabled)
+        return NULL;
+    size_t len = strlen(id);
+    struct rnode *r = idt_get(&cl.remote, id, len);
+    if (r == NULL || r->inst->state != INST_UP || !cl.up)
+        return NULL;
+    char line[16 + PROTO_MAX_ID + 256];
+    size_t n = cw_control(line, sizeof line, CW_KICK, id, len, reason);
+    if (batch_add(r->inst, line, n, NULL, 0, 0) < 0)
+        return NULL;
+    return r->inst->name;
+}
+
+const char *cluster_self_name(void)
+{
+    return cluster_enabled ? cl.name : NULL;
+}
+
+void cluster_stats(struct jsonw *jw)
+{
+    if (!cluster_enabled)
+        return;
+    size_t up = 1;
+    for (struct inst *i = cl.insts; i; i = i->next)
+        up += i->state == INST_UP;
+    jw_str(jw, "cluster_instance", cl.name);
+    jw_bool(jw, "cluster_connected", cl.up);
+    jw_uint(jw, "cluster_instances", up);
+    jw_uint(jw, "cluster_nodes", router_count() + cl.remote_live);
+    jw_uint(jw, "cluster_msgs_in", cl.msgs_in);
+    jw_uint(jw, "cluster_msgs_out", cl.msgs_out);
+    jw_uint(jw, "cluster_bytes_in", cl.bytes_in);
+    jw_uint(jw, "cluster_bytes_out", cl.bytes_out);
+    jw_uint(jw, "cluster_undeliverable", cl.undeliverable);
+    jw_uint(jw, "cluster_batches_lost", nl_publish_failures());
+}
+
+static size_t inst_json(char *buf, size_t cap, const char *name, uint64_t inc,
+                        const char *state, int self, long long nodes,
+                        double seen_s)
+{
+    char hex[24];
+    struct jsonw jw;
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)inc);
+    jw_begin(&jw, buf, cap);
+    jw_str(&jw, "name", name);
+    jw_str(&jw, "incarnation", hex);
+    jw_str(&jw, "state", state);
+    jw_bool(&jw, "self", self);
+    if (nodes >= 0)
+        jw_int(&jw, "nodes", nodes);
+    else
+        jw_null(&jw, "nodes");
+    jw_double(&jw, "last_seen_s", seen_s);
+    long n = jw_finish(&jw);
+    return n > 0 ? (size_t)n - 1 : 0; /* without jw_finish's LF */
+}
+
+size_t cluster_instances_json(char *buf, size_t cap)
+{
+    size_t n = 0;
+    if (cap < 4)
+        return 0;
+    buf[n++] = '[';
+    if (cluster_enabled)
+        n += inst_json(buf + n, cap - n - 2, cl.name, cl.inc,
+                       cl.up ? "up" : "disconnected", 1,
+                       (long long)router_count(), 0.0);
+    for (struct inst *i = cluster_enabled ? cl.insts : NULL; i; i = i->next) {
+        if (cap - n < 600)
+            break;
+        buf[n++] = ',';
+        long long nodes = i->state == INST_UP && i->hb_nodes >= 0
+                              ? i->hb_nodes
+                              : (long long)i->nnodes;
+        n += inst_json(buf + n, cap - n - 2, i->name, i->inc,
+                       state_names[i->state], 0, nodes,
+                       (double)(srv.now_ms - i->last_seen_ms) / 1000.0);
+    }
+    buf[n++] = ']';
+    buf[n] = '\0';
+    return n;
+}

@@ -1,0 +1,125 @@
+/* cluster.h: msgd's side of a cluster (msgd.conf's cluster group): one
+ * node namespace over several instances, kept in a NATS key-value bucket,
+ * and routing to nodes of other instances.  Everything here runs in the
+ * loop; natslink.c does the talking to NATS.  Without libnats, or without
+ * the cluster group, these are no-ops and msgd routes on its own. */
+#ifndef MSGD_CLUSTER_H
+#define MSGD_CLUSTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto.h"
+
+struct conn;
+struct jsonw;
+
+/* One node of another instance, as list --cluster shows it. */
+struct cluster_node {
+    const char *id;
+    const char *instance;
+};
+
+#ifdef HAVE_NATS
+extern int cluster_enabled;
+
+/* Starts the NATS threads; returns 0 or -1 with err. */
+int cluster_start(char *err, size_t errlen);
+/* Tells the others this instance leaves (at the start of a stop). */
+void cluster_leaving(void);
+/* Finishes (bounded time) and joins the threads, after the loop. */
+void cluster_stop(void);
+/* Hands this pass's batches to the publisher; once per loop pass. */
+void cluster_flush(void);
+
+/* HELLO for an id that is free here: reserves it cluster-wide.  Returns
+ * PERR_NONE with c paused until router_hello_done(), or the error to refuse
+ * with. */
+enum proto_err cluster_hello(struct conn *c, const char *id, size_t len);
+/* A connection closes: frees its id cluster-wide, or forgets its pending
+ * reservation. */
+void cluster_forget(struct conn *c);
+/* SEND to an id that is not local: PERR_NONE when on its way to the
+ * instance that has it, else PERR_UNKNOWN_NODE or PERR_CLUSTER_UNAVAILABLE. */
+enum proto_err cluster_send(const char *to, size_t tolen, const char *hdr,
+                            size_t hlen, const char *payload, size_t plen);
+/* BCAST to the other instances: PERR_NONE or PERR_CLUSTER_UNAVAILABLE. */
+enum proto_err cluster_bcast(const char *hdr, size_t hlen, const char *payload,
+                             size_t plen);
+/* Nodes of other instances, for WHO and list --cluster. */
+size_t cluster_remote_count(void);
+/* Calls fn for each node of another instance; stops when fn returns < 0. */
+void cluster_each_remote(int (*fn)(void *arg, const struct cluster_node *n),
+                         void *arg);
+/* msgctl kick of a node held elsewhere: forwards it to its instance.
+ * Returns the instance's name, or NULL when no instance has it. */
+const char *cluster_kick(const char *id, const char *reason);
+const char *cluster_self_name(void);
+/* msgctl stats: the cluster_* keys. */
+void cluster_stats(struct jsonw *jw);
+/* msgctl cluster: a JSON array of instances into buf; returns its length. */
+size_t cluster_instances_json(char *buf, size_t cap);
+#else
+#define cluster_enabled 0
+static inline int cluster_start(char *err, size_t errlen)
+{
+    (void)err, (void)errlen;
+    return 0;
+}
+static inline void cluster_leaving(void) {}
+static inline void cluster_stop(void) {}
+static inline void cluster_flush(void) {}
+static inline enum proto_err cluster_hello(struct conn *c, const char *id,
+                                           size_t len)
+{
+    (void)c, (void)id, (void)len;
+    return PERR_NONE;
+}
+static inline void cluster_forget(struct conn *c)
+{
+    (void)c;
+}
+static inline enum proto_err cluster_send(const char *to, size_t tolen,
+                                          const char *hdr, size_t hlen,
+                                          const char *payload, size_t plen)
+{
+    (void)to, (void)tolen, (void)hdr, (void)hlen, (void)payload, (void)plen;
+    return PERR_UNKNOWN_NODE;
+}
+static inline enum proto_err cluster_bcast(const char *hdr, size_t hlen,
+                                           const char *payload, size_t plen)
+{
+    (void)hdr, (void)hlen, (void)payload, (void)plen;
+    return PERR_NONE;
+}
+static inline size_t cluster_remote_count(void)
+{
+    return 0;
+}
+static inline void
+cluster_each_remote(int (*fn)(void *arg, const struct cluster_node *n),
+                    void *arg)
+{
+    (void)fn, (void)arg;
+}
+static inline const char *cluster_kick(const char *id, const char *reason)
+{
+    (void)id, (void)reason;
+    return NULL;
+}
+static inline const char *cluster_self_name(void)
+{
+    return NULL;
+}
+static inline void cluster_stats(struct jsonw *jw)
+{
+    (void)jw;
+}
+static inline size_t cluster_instances_json(char *buf, size_t cap)
+{
+    (void)buf, (void)cap;
+    return 0;
+}
+#endif
+
+#endif
