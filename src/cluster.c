@@ -31,10 +31,10 @@
 #include "server.h"
 
 #define TICK_MS 1000
-#define HB_DEAD_MS 3500            /* three heartbeats missed: down */
-#define BATCH_CAP (64 * 1024)      /* a batch is sent once this full */
-#define OUT_LIMIT (64u << 20)      /* bytes waiting for NATS before refusing */
-#define STOP_DEADLINE_MS 3000      /* for releases at shutdown */
+#define HB_DEAD_MS 3500       /* three heartbeats missed: down */
+#define BATCH_CAP (64 * 1024) /* a batch is sent once this full */
+#define OUT_LIMIT (64u << 20) /* bytes waiting for NATS before refusing */
+#define STOP_DEADLINE_MS 3000 /* for releases at shutdown */
 
 enum inst_state { INST_UP, INST_DOWN, INST_LEFT };
 static const char *const state_names[] = {"up", "down", "left"};
@@ -384,8 +384,8 @@ static void publish_heartbeat(long long nodes)
     char hb[CW_MAX_NAME + 64], subj[96];
     int n = cw_hb_format(hb, sizeof hb, cl.inc, nodes, cl.name);
     int sn = snprintf(subj, sizeof subj, "%s.hb", cl.prefix);
-    struct nl_msg *m = nl_msg_new(NL_PUBLISH, subj, (size_t)sn, hb,
-                                  (size_t)n, 0);
+    struct nl_msg *m =
+        nl_msg_new(NL_PUBLISH, subj, (size_t)sn, hb, (size_t)n, 0);
     if (m)
         nl_submit(m);
 }
@@ -399,8 +399,7 @@ static void submit_key_job(enum nl_kind kind, const char *id, size_t len,
     size_t klen = cw_key_encode(key, id, len);
     struct nl_msg *m =
         nl_msg_new(kind, key, klen, kind == NL_RESERVE ? cl.owner : NULL,
-                   kind == NL_RESERVE ? strlen(cl.owner) : 0,
-                   CW_MAX_NAME + 32);
+                   kind == NL_RESERVE ? strlen(cl.owner) : 0, CW_MAX_NAME + 32);
     if (m == NULL)
         return;
     m->rev = rev;
@@ -415,12 +414,15 @@ enum proto_err cluster_hello(struct conn *c, const char *id, size_t len)
         return PERR_NONE;
     if (idt_get(&cl.pending, id, len))
         return PERR_ID_TAKEN;
-    if (!cl.up)
-        return PERR_CLUSTER_UNAVAILABLE;
     int replace = srv.cfg.duplicate_id == DUP_REPLACE;
     struct rnode *r = idt_get(&cl.remote, id, len);
-    if (r && !replace)
+    if (r && (!replace || !cl.up))
         return PERR_ID_TAKEN; /* the key-value store would say so too */
+    /* Out of reach of NATS, local routing goes on: the id is registered
+     * here now and claimed when the link is back (reassert_all), where an
+     * id that another instance holds meanwhile loses (BYE replaced). */
+    if (!cl.up)
+        return PERR_NONE;
     struct pending *p = calloc(1, sizeof *p);
     if (p == NULL)
         return PERR_SERVER_FULL;
@@ -505,9 +507,9 @@ static void reserved(struct nl_msg *m)
             drop_elsewhere(id, (size_t)len, m->b, m->blen);
         router_hello_done(c, PERR_NONE, m->rev);
     } else {
-        router_hello_done(c, m->status == NL_TAKEN ? PERR_ID_TAKEN
-                                                   : PERR_CLUSTER_UNAVAILABLE,
-                          0);
+        router_hello_done(
+            c, m->status == NL_TAKEN ? PERR_ID_TAKEN : PERR_CLUSTER_UNAVAILABLE,
+            0);
     }
     conn_resume(c);
 }
@@ -562,12 +564,16 @@ static void deliver_batch(const char *buf, size_t len)
     }
     if (n < 0)
         log_cluster(LOG_LVL_WARN, "warning", "msg",
-                    "malformed batch from another instance: rest dropped",
-                    NULL, NULL);
+                    "malformed batch from another instance: rest dropped", NULL,
+                    NULL);
 }
 
 static void link_up(const char *url)
 {
+    /* Nobody could be heard while we were cut off: silence during our own
+     * outage is no evidence, so every instance starts a fresh count. */
+    for (struct inst *i = cl.insts; i; i = i->next)
+        i->last_seen_ms = srv.now_ms;
     cl.up = 1;
     cl.congested_logged = 0;
     log_cluster(LOG_LVL_INFO, "cluster-up", "nats", url, "instance", cl.name);
@@ -619,9 +625,9 @@ static void on_events(struct ev *ev, uint32_t events)
             reserved(m);
             break;
         case NL_LOG:
-            log_cluster(m->status, m->status == LOG_LVL_ERROR ? "error"
-                                                              : "warning",
-                        "msg", m->a, "error", m->b);
+            log_cluster(m->status,
+                        m->status == LOG_LVL_ERROR ? "error" : "warning", "msg",
+                        m->a, "error", m->b);
             break;
         }
         nl_msg_free(m);
@@ -632,9 +638,12 @@ static void on_events(struct ev *ev, uint32_t events)
 
 static void reap(struct inst *i)
 {
-    char n[24];
-    snprintf(n, sizeof n, "%zu", i->nnodes);
-    log_cluster(LOG_LVL_INFO, "ids-freed", "instance", i->name, "count", n);
+    struct jsonw *jw = log_begin(LOG_SERVER, LOG_LVL_INFO, "ids-freed");
+    if (jw) {
+        jw_str(jw, "instance", i->name);
+        jw_uint(jw, "count", i->nnodes);
+        log_commit(jw);
+    }
     for (struct rnode *r = i->nodes; r; r = r->next)
         submit_key_job(NL_RELEASE, r->id, r->idlen, r->rev, 0, 0);
 }
@@ -646,17 +655,19 @@ static void on_tick(struct timer *t)
         publish_heartbeat((long long)router_count());
     uint64_t failed = nl_publish_failures();
     if (failed != cl.pub_failed_logged) {
-        char n[24];
-        snprintf(n, sizeof n, "%llu",
-                 (unsigned long long)(failed - cl.pub_failed_logged));
-        log_cluster(LOG_LVL_WARN, "warning", "msg",
-                    "batches to other instances lost while NATS was away",
-                    "count", n);
+        struct jsonw *jw = log_begin(LOG_SERVER, LOG_LVL_WARN, "warning");
+        if (jw) {
+            jw_str(jw, "msg",
+                   "batches to other instances lost: NATS refused "
+                   "them");
+            jw_uint(jw, "count", failed - cl.pub_failed_logged);
+            log_commit(jw);
+        }
         cl.pub_failed_logged = failed;
     }
     if (cl.congested_logged && nl_pending_bytes() < OUT_LIMIT / 2)
         cl.congested_logged = 0;
-    for (struct inst *i = cl.insts, *next; i; i = next) {
+    for (struct inst *i = cl.insts, *next; i && cl.up; i = next) {
         next = i->next;
         int64_t silent = srv.now_ms - i->last_seen_ms;
         if (i->state == INST_UP && silent > HB_DEAD_MS) {

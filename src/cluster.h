@@ -33,8 +33,9 @@ void cluster_stop(void);
 void cluster_flush(void);
 
 /* HELLO for an id that is free here: reserves it cluster-wide.  Returns
- * PERR_NONE with c paused until router_hello_done(), or the error to refuse
- * with. */
+ * PERR_NONE with c paused until router_hello_done(); PERR_NONE with c not
+ * paused when NATS is out of reach (register now, claim later); or the
+ * error to refuse with. */
 enum proto_err cluster_hello(struct conn *c, const char *id, size_t len);
 /* A connection closes: frees its id cluster-wide, or forgets its pending
  * reservation. */
@@ -66,9 +67,15 @@ static inline int cluster_start(char *err, size_t errlen)
     (void)err, (void)errlen;
     return 0;
 }
-static inline void cluster_leaving(void) {}
-static inline void cluster_stop(void) {}
-static inline void cluster_flush(void) {}
+static inline void cluster_leaving(void)
+{
+}
+static inline void cluster_stop(void)
+{
+}
+static inline void cluster_flush(void)
+{
+}
 static inline enum proto_err cluster_hello(struct conn *c, const char *id,
                                            size_t len)
 {
@@ -96,9 +103,9 @@ static inline size_t cluster_remote_count(void)
 {
     return 0;
 }
-static inline void
-cluster_each_remote(int (*fn)(void *arg, const struct cluster_node *n),
-                    void *arg)
+static inline void cluster_each_remote(int (*fn)(void *arg,
+                                                 const struct cluster_node *n),
+                                       void *arg)
 {
     (void)fn, (void)arg;
 }

@@ -90,8 +90,7 @@ int cw_hb_format(char *out, size_t size, uint64_t inc, long long nodes,
                     nodes, CW_MAX_NAME, name);
 }
 
-int cw_hb_parse(const char *s, size_t len, struct cw_owner *o,
-                long long *nodes)
+int cw_hb_parse(const char *s, size_t len, struct cw_owner *o, long long *nodes)
 {
     int used = parse_inc(s, len, &o->inc);
     if (used < 0)
@@ -136,7 +135,8 @@ long cw_next(const char *buf, size_t len, struct cw_rec *r)
 {
     if (len == 0)
         return 0;
-    const char *lf = memchr(buf, '\n', len < PROTO_MAX_LINE ? len : PROTO_MAX_LINE);
+    const char *lf =
+        memchr(buf, '\n', len < PROTO_MAX_LINE ? len : PROTO_MAX_LINE);
     if (lf == NULL)
         return -1;
     const char *p = buf, *end = lf;

@@ -26,7 +26,8 @@ static inline void mpscq_init(struct mpscq *q)
 /* Returns 1 when the queue was empty before this push. */
 static inline int mpscq_push(struct mpscq *q, struct mpsc_node *n)
 {
-    struct mpsc_node *old = atomic_load_explicit(&q->head, memory_order_relaxed);
+    struct mpsc_node *old =
+        atomic_load_explicit(&q->head, memory_order_relaxed);
     do {
         n->next = old;
     } while (!atomic_compare_exchange_weak_explicit(

@@ -341,7 +341,6 @@ static void reserve(struct nl_msg *m)
     uint64_t rev = 0;
     natsStatus s = NATS_ERR;
     m->status = NL_UNAVAILABLE;
-    m->blen = 0;
     for (int attempt = 0; attempt < 2 && atomic_load(&nl.ready); attempt++) {
         s = kvStore_Create(&rev, nl.kv, m->a, m->b, (int)strlen(m->b));
         if (s == NATS_OK) {
@@ -363,6 +362,7 @@ static void reserve(struct nl_msg *m)
             s = kvStore_Update(&rev, nl.kv, m->a, m->b, (int)strlen(m->b),
                                kvEntry_Revision(e));
             if (s == NATS_OK) {
+                /* b now carries back the owner taken over from. */
                 size_t n = (size_t)kvEntry_ValueLen(e);
                 if (n > m->cap)
                     n = m->cap;
@@ -380,6 +380,8 @@ static void reserve(struct nl_msg *m)
         kvEntry_Destroy(e);
         break;
     }
+    if (m->status != NL_OK || m->flag != 1 || m->b == NULL)
+        m->blen = 0; /* b carries back only an owner taken over from */
     m->kind = NL_RESERVED;
     push(&nl.q_loop, nl.efd_loop, m);
 }

@@ -151,9 +151,12 @@ static void hello(struct conn *c, const struct proto_cmd *cmd)
         return;
     } else if (cluster_enabled) {
         enum proto_err err = cluster_hello(c, id, len);
-        if (err != PERR_NONE)
+        if (err != PERR_NONE) {
             refuse_hello(c, err, id, len, err == PERR_ID_TAKEN);
-        return; /* else paused until router_hello_done */
+            return;
+        }
+        if (c->paused)
+            return; /* until router_hello_done */
     }
     memcpy(c->id, id, len);
     c->id[len] = '\0';

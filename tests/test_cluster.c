@@ -1,0 +1,672 @@
+/* test_cluster.c: integration tests of a cluster of msgd instances over
+ * NATS.  Each test starts its own nats-server with JetStream on a free
+ * loopback port, and two or three real msgd; it checks cross-instance
+ * SEND, BCAST and WHO, one id namespace (reject and replace), kick and
+ * list across instances, msgsim over two instances, NATS stopped and
+ * restarted under a running cluster, and an instance killed with SIGKILL.
+ * Skipped (exit 77) when msgd was built without NATS or no nats-server is
+ * installed. */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static char out[1 << 20];
+
+/* ---- nats-server ---- */
+
+struct nats_proc {
+    pid_t pid;
+    int port;
+    char dir[256];
+};
+
+static long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
+}
+
+static const char *nats_server_path(void)
+{
+    const char *p = getenv("NATS_SERVER");
+    return p && *p ? p : "nats-server";
+}
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sa;
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    getsockname(fd, (struct sockaddr *)&sa, &sl);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+static int port_open(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int ok = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    close(fd);
+    return ok;
+}
+
+/* Starts (or, with the same n, restarts on the same port and store) a
+ * nats-server with JetStream; it dies with the test process. */
+static void nats_start(struct nats_proc *n)
+{
+    if (n->port == 0) {
+        n->port = free_port();
+        snprintf(n->dir, sizeof n->dir, "/tmp/msgd-nats-XXXXXX");
+        ck_assert_ptr_nonnull(mkdtemp(n->dir));
+    }
+    n->pid = fork();
+    ck_assert_int_ge(n->pid, 0);
+    if (n->pid == 0) {
+        char port[16], store[300], log[300];
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        snprintf(port, sizeof port, "%d", n->port);
+        snprintf(store, sizeof store, "%s/js", n->dir);
+        snprintf(log, sizeof log, "%s/nats.log", n->dir);
+        execlp(nats_server_path(), "nats-server", "-js", "-a", "127.0.0.1",
+               "-p", port, "-sd", store, "-l", log, (char *)NULL);
+        _exit(127);
+    }
+    long until = mono_ms() + 10000;
+    while (!port_open(n->port)) {
+        ck_assert_msg(mono_ms() < until, "nats-server did not start");
+        usleep(20000);
+    }
+}
+
+static void nats_stop(struct nats_proc *n)
+{
+    if (n->pid <= 0)
+        return;
+    kill(n->pid, SIGTERM);
+    waitpid(n->pid, NULL, 0);
+    n->pid = 0;
+}
+
+/* Stops it for good and removes its store. */
+static void nats_done(struct nats_proc *n)
+{
+    char cmd[300];
+    nats_stop(n);
+    if (n->dir[0] && getenv("MSGD_KEEP_TMP") == NULL) {
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", n->dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "cannot remove %s\n", n->dir);
+    }
+}
+
+/* ---- instances ---- */
+
+static void start_instance(struct msgd_proc *p, const struct nats_proc *n,
+                           const char *name, const char *extra)
+{
+    char conf[1024];
+    snprintf(conf, sizeof conf,
+             "cluster = { nats = [ \"nats://127.0.0.1:%d\" ]; name = \"%s\"; "
+             "id_hold = 1; };\n%s",
+             n->port, name, extra ? extra : "");
+    msgd_start(p, conf);
+    ck_assert_msg(log_wait(p->server_log, "cluster-up", NULL, NULL, 10000),
+                  "%s never joined", name);
+}
+
+/* Waits until every instance has heard every other one. */
+static void wait_mesh(struct msgd_proc *ps, const char *const *names, int n)
+{
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++)
+            if (i != j)
+                ck_assert_msg(log_wait(ps[i].server_log, "instance-up",
+                                       "instance", names[j], 10000),
+                              "%s never saw %s", names[i], names[j]);
+}
+
+/* Waits until WHO on c lists id (directories fill in asynchronously). */
+static void wait_visible(struct tc *c, const char *id)
+{
+    long until = mono_ms() + 10000;
+    for (;;) {
+        int found = 0;
+        tc_sendf(c, "WHO\n");
+        const char *l = tc_line(c, 3000);
+        ck_assert_ptr_nonnull(l);
+        ck_assert_msg(strncmp(l, "NODES ", 6) == 0, "got %s", l);
+        int count = atoi(l + 6);
+        for (int i = 0; i < count; i++) {
+            l = tc_line(c, 3000);
+            ck_assert_ptr_nonnull(l);
+            if (strcmp(l + 5, id) == 0)
+                found = 1;
+        }
+        if (found)
+            return;
+        ck_assert_msg(mono_ms() < until, "%s never became visible", id);
+        usleep(20000);
+    }
+}
+
+static int ctl(const struct msgd_proc *p, const char *a1, const char *a2,
+               const char *a3, const char *a4)
+{
+    const char *argv[] = {msgctl_path(), "-s", p->admin_socket, a1, a2, a3, a4,
+                          NULL};
+    return prog_run(argv, out, sizeof out);
+}
+
+static json_t *ctl_json(const struct msgd_proc *p, const char *a1,
+                        const char *a2)
+{
+    const char *argv[] = {
+        msgctl_path(), "-s", p->admin_socket, "--json", a1, a2, NULL};
+    int rc = prog_run(argv, out, sizeof out);
+    ck_assert_msg(rc == 0, "msgctl %s: exit %d: %s", a1, rc, out);
+    json_error_t e;
+    json_t *j = json_loads(out, 0, &e);
+    ck_assert_msg(j != NULL, "not JSON: %s", out);
+    return j;
+}
+
+/* Waits until the log has at least n lines of event ev. */
+static int wait_count(const char *path, const char *ev, int n, int timeout_ms)
+{
+    long until = mono_ms() + timeout_ms;
+    while (log_count(path, ev, NULL, NULL) < n) {
+        if (mono_ms() > until)
+            return 0;
+        usleep(20000);
+    }
+    return 1;
+}
+
+static const char *const names3[] = {"m1", "m2", "m3"};
+
+/* ---- tests ---- */
+
+START_TEST(send_who_across_two)
+{
+    struct nats_proc n = {0};
+    struct msgd_proc m[2];
+    nats_start(&n);
+    start_instance(&m[0], &n, "m1", NULL);
+    start_instance(&m[1], &n, "m2", NULL);
+
+    struct tc *a = tc_hello(m[0].port, "alice");
+    struct tc *b = tc_hello(m[1].port, "bob.b");
+    wait_visible(a, "bob.b");
+    wait_visible(b, "alice");
+
+    /* Both ways, binary payloads, and order kept over 2,000 messages. */
+    tc_send(a, "SEND bob.b 3\na\0b\n", 17);
+    tc_expect_msg(b, "alice", "bob.b", "a\0b", 3);
+    for (int i = 0; i < 2000; i++)
+        tc_sendf(a, "SEND bob.b %d\n%d\n",
+                 i < 10     ? 1
+                 : i < 100  ? 2
+                 : i < 1000 ? 3
+                            : 4,
+                 i);
+    for (int i = 0; i < 2000; i++) {
+        char want[8];
+        int len = snprintf(want, sizeof want, "%d", i);
+        tc_expect_msg(b, "alice", "bob.b", want, (size_t)len);
+    }
+    tc_sendf(b, "SEND alice 2\nhi\n");
+    tc_expect_msg(a, "bob.b", "alice", "hi", 2);
+
+    /* WHO lists the whole cluster from either side. */
+    tc_sendf(a, "WHO\n");
+    tc_expect(a, "NODES 2");
+    const char *l1 = strdup(tc_line(a, 2000));
+    const char *l2 = tc_line(a, 2000);
+    ck_assert_msg(
+        (strcmp(l1, "NODE alice") == 0 && strcmp(l2, "NODE bob.b") == 0),
+        "WHO: %s / %s", l1, l2);
+
+    /* An id that is nowhere. */
+    tc_sendf(a, "SEND nobody 1\nx\n");
+    tc_expect(a, "ERR unknown-node nobody");
+    tc_sync(a);
+
+    /* Traffic was counted as cluster traffic on both sides. */
+    json_t *s = ctl_json(&m[0], "stats", NULL);
+    ck_assert(json_is_true(json_object_get(s, "cluster_connected")));
+    ck_assert_int_ge(json_integer_value(json_object_get(s, "cluster_msgs_out")),
+                     2001);
+    ck_assert_int_ge(json_integer_value(json_object_get(s, "cluster_msgs_in")),
+                     1);
+    json_decref(s);
+    ck_assert_int_eq(msgd_stop(&m[0]), 0);
+    ck_assert_int_eq(msgd_stop(&m[1]), 0);
+    nats_done(&n);
+}
+END_TEST
+
+START_TEST(bcast_who_across_three)
+{
+    struct nats_proc n = {0};
+    struct msgd_proc m[3];
+    nats_start(&n);
+    for (int i = 0; i < 3; i++)
+        start_instance(&m[i], &n, names3[i], NULL);
+    wait_mesh(m, names3, 3);
+
+    struct tc *c[6];
+    char id[8];
+    for (int i = 0; i < 6; i++) {
+        snprintf(id, sizeof id, "n%d", i);
+        c[i] = tc_hello(m[i % 3].port, id);
+    }
+    for (int i = 0; i < 6; i++)
+        wait_visible(c[i], i ? "n0" : "n5");
+    for (int i = 0; i < 3; i++) {
+        for (int k = 0; k < 6; k++) {
+            snprintf(id, sizeof id, "n%d", k);
+            wait_visible(c[i], id);
+        }
+    }
+
+    /* Every other node of every instance gets it exactly once. */
+    tc_sendf(c[0], "BCAST 5\nhello\n");
+    for (int i = 1; i < 6; i++) {
+        tc_expect_msg(c[i], "n0", "*", "hello", 5);
+        tc_sync(c[i]); /* nothing more: no second copy */
+    }
+    tc_sync(c[0]); /* no ERR, and not to itself */
+
+    /* WHO from each instance counts all six. */
+    for (int i = 0; i < 3; i++) {
+        tc_sendf(c[i], "WHO\n");
+        tc_expect(c[i], "NODES 6");
+        for (int k = 0; k < 6; k++)
+            ck_assert_ptr_nonnull(tc_line(c[i], 2000));
+    }
+
+    /* A SEND chain through all three instances. */
+    tc_sendf(c[0], "SEND n1 1\nx\n");
+    tc_expect_msg(c[1], "n0", "n1", "x", 1);
+    tc_sendf(c[1], "SEND n2 1\ny\n");
+    tc_expect_msg(c[2], "n1", "n2", "y", 1);
+    tc_sendf(c[2], "SEND n0 1\nz\n");
+    tc_expect_msg(c[0], "n2", "n0", "z", 1);
+
+    /* msgctl cluster on m1 lists the three instances. */
+    json_t *arr = ctl_json(&m[0], "cluster", NULL);
+    ck_assert_msg(json_is_array(arr), "%s", out);
+    ck_assert_int_eq(json_array_size(arr), 3);
+    int self = 0;
+    for (size_t i = 0; i < 3; i++) {
+        json_t *o = json_array_get(arr, i);
+        self += json_is_true(json_object_get(o, "self"));
+        ck_assert_str_eq(json_string_value(json_object_get(o, "state")), "up");
+    }
+    ck_assert_int_eq(self, 1);
+    json_decref(arr);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(msgd_stop(&m[i]), 0);
+    nats_done(&n);
+}
+END_TEST
+
+START_TEST(duplicate_id_rejected_then_free)
+{
+    struct nats_proc n = {0};
+    struct msgd_proc m[2];
+    nats_start(&n);
+    start_instance(&m[0], &n, "m1", NULL);
+    start_instance(&m[1], &n, "m2", NULL);
+
+    struct tc *a = tc_hello(m[0].port, "solo");
+    struct tc *b = tc_open(m[1].port);
+    tc_sendf(b, "HELLO solo\n");
+    tc_expect(b, "ERR id-taken solo");
+    ck_assert(log_wait(m[1].client_log, "reject", "code", "id-taken", 2000));
+
+    /* Once the holder leaves, the id is free everywhere. */
+    tc_sendf(a, "QUIT\n");
+    tc_expect(a, "BYE quit");
+    long until = mono_ms() + 10000;
+    for (;;) {
+        tc_sendf(b, "HELLO solo\n");
+        const char *l = tc_line(b, 3000);
+        ck_assert_ptr_nonnull(l);
+        if (strncmp(l, "OK solo", 7) == 0)
+            break;
+        ck_assert_str_eq(l, "ERR id-taken solo");
+        ck_assert_msg(mono_ms() < until, "solo never freed");
+        usleep(50000);
+    }
+    /* And now held by m2: m1 refuses it. */
+    struct tc *c = tc_open(m[0].port);
+    long until2 = mono_ms() + 10000;
+    for (;;) {
+        tc_sendf(c, "HELLO solo\n");
+        const char *l = tc_line(c, 3000);
+        ck_assert_ptr_nonnull(l);
+        if (strcmp(l, "ERR id-taken solo") == 0)
+            break;
+        ck_assert_msg(mono_ms() < until2, "m1 accepted a held id: %s", l);
+    }
+    ck_assert_int_eq(msgd_stop(&m[0]), 0);
+    ck_assert_int_eq(msgd_stop(&m[1]), 0);
+    nats_done(&n);
+}
+END_TEST
+
+START_TEST(duplicate_id_replaced_across)
+{
+    struct nats_proc n = {0};
+    struct msgd_proc m[2];
+    nats_start(&n);
+    start_instance(&m[0], &n, "m1", "duplicate_id = \"replace\";\n");
+    start_instance(&m[1], &n, "m2", "duplicate_id = \"replace\";\n");
+
+    struct tc *old = tc_hello(m[0].port, "dev");
+    struct tc *peer = tc_hello(m[0].port, "peer");
+    wait_visible(peer, "dev");
+    struct tc *nw = tc_hello(m[1].port, "dev");
+    tc_expect(old, "BYE replaced");
+    ck_assert(tc_eof(old, 3000));
+    ck_assert(
+        log_wait(m[0].client_log, "disconnect", "reason", "replaced", 3000));
+    /* Messages to dev now go to the new holder on m2. */
+    long until = mono_ms() + 10000;
+    for (;;) {
+        tc_sendf(peer, "SEND dev 2\nok\nPING t\n");
+        const char *l = tc_line(peer, 3000);
+        ck_assert_ptr_nonnull(l);
+        if (strcmp(l, "PONG t") == 0)
+            break;
+        ck_assert_str_eq(l, "ERR unknown-node dev");
+        tc_expect(peer, "PONG t");
+        ck_assert_msg(mono_ms() < until, "dev never reachable on m2");
+        usleep(20000);
+    }
+    tc_expect_msg(nw, "peer", "dev", "ok", 2);
+    ck_assert_int_eq(msgd_stop(&m[0]), 0);
+    ck_assert_int_eq(msgd_stop(&m[1]), 0);
+    nats_done(&n);
+}
+END_TEST
+
+START_TEST(kick_and_list_across)
+{
+    struct nats_proc n = {0};
+    struct msgd_proc m[2];
+    nats_start(&n);
+    start_instance(&m[0], &n, "m1", NULL);
+    start_instance(&m[1], &n, "m2", NULL);
+    struct tc *a = tc_hello(m[0].port, "here");
+    struct tc *b = tc_hello(m[1].port, "there");
+    wait_visible(a, "there");
+
+    /* list --cluster on m1 shows both, each with its instance. */
+    const char *argv[] = {msgctl_path(), "-s",   m[0].admin_socket,
+                          "--json",      "list", "--cluster",
+                          NULL};
+    ck_assert_int_eq(prog_run(argv, out, sizeof out), 0);
+    json_error_t e;
+    json_t *j = json_loads(out, 0, &e);
+    ck_assert_msg(j != NULL, "not JSON: %s", out);
+    ck_assert_int_eq(json_array_size(j), 2);
+    int seen = 0;
+    for (size_t i = 0; i < 2; i++) {
+        json_t *o = json_array_get(j, i);
+        const char *id = json_string_value(json_object_get(o, "id"));
+        const char *inst = json_string_value(json_object_get(o, "instance"));
+        ck_assert_ptr_nonnull(id);
+        ck_assert_ptr_nonnull(inst);
+        if (strcmp(id, "here") == 0 && strcmp(inst, "m1") == 0)
+            seen |= 1;
+        if (strcmp(id, "there") == 0 && strcmp(inst, "m2") == 0)
+            seen |= 2;
+    }
+    ck_assert_int_eq(seen, 3);
+    json_decref(j);
+    /* Plain list: local nodes only. */
+    j = ctl_json(&m[0], "list", NULL);
+    ck_assert_int_eq(json_array_size(j), 1);
+    json_decref(j);
+
+    /* Kick on m1 of a node of m2. */
+    ck_assert_int_eq(ctl(&m[0], "kick", "there", "maintenance", NULL), 0);
+    tc_expect(b, "BYE kicked maintenance");
+    ck_assert(tc_eof(b, 3000));
+    ck_assert(
+        log_wait(m[1].client_log, "disconnect", "reason", "kicked", 3000));
+    /* Nowhere: exit 1. */
+    ck_assert_int_eq(ctl(&m[0], "kick", "ghost", NULL, NULL), 1);
+    ck_assert_int_eq(msgd_stop(&m[0]), 0);
+    ck_assert_int_eq(msgd_stop(&m[1]), 0);
+    nats_done(&n);
+}
+END_TEST
+
+START_TEST(msgsim_over_two_zero_loss)
+{
+    struct nats_proc n = {0};
+    struct msgd_proc m[2];
+    nats_start(&n);
+    start_instance(&m[0], &n, "m1", NULL);
+    start_instance(&m[1], &n, "m2", NULL);
+    wait_mesh(m, names3, 2);
+    char c1[64], c2[64];
+    snprintf(c1, sizeof c1, "127.0.0.1:%d", m[0].port);
+    snprintf(c2, sizeof c2, "127.0.0.1:%d", m[1].port);
+    const char *sim = getenv("MSGSIM");
+    const char *argv[] = {sim ? sim : "msgsim",
+                          "--connect",
+                          c1,
+                          "--connect",
+                          c2,
+                          "--nodes",
+                          "20",
+                          "--messages",
+                          "4000",
+                          "--pattern",
+                          "random",
+                          NULL};
+    int rc = prog_run(argv, out, sizeof out);
+    ck_assert_msg(rc == 0, "msgsim: exit %d: %s", rc, out);
+    ck_assert_msg(strstr(out, "lost 0") || strstr(out, "lost: 0") ||
+                      strstr(out, "\"lost\":0"),
+                  "msgsim: %s", out);
+    json_t *s = ctl_json(&m[0], "stats", NULL);
+    ck_assert_int_gt(json_integer_value(json_object_get(s, "cluster_msgs_out")),
+                     0);
+    ck_assert_int_gt(json_integer_value(json_object_get(s, "cluster_msgs_in")),
+                     0);
+    json_decref(s);
+    ck_assert_int_eq(msgd_stop(&m[0]), 0);
+    ck_assert_int_eq(msgd_stop(&m[1]), 0);
+    nats_done(&n);
+}
+END_TEST
+
+START_TEST(nats_stopped_and_restarted)
+{
+    struct nats_proc n = {0};
+    struct msgd_proc m[2];
+    nats_start(&n);
+    start_instance(&m[0], &n, "m1", NULL);
+    start_instance(&m[1], &n, "m2", NULL);
+    struct tc *a = tc_hello(m[0].port, "a1");
+    struct tc *a2 = tc_hello(m[0].port, "a2");
+    struct tc *b = tc_hello(m[1].port, "b1");
+    wait_visible(a, "b1");
+
+    nats_stop(&n);
+    ck_assert(log_wait(m[0].server_log, "cluster-down", NULL, NULL, 10000));
+    /* Remote: a clear refusal; local routing goes on. */
+    tc_sendf(a, "SEND b1 1\nx\n");
+    tc_expect(a, "ERR cluster-unavailable b1");
+    tc_sendf(a, "SEND a2 1\ny\n");
+    tc_expect_msg(a2, "a1", "a2", "y", 1);
+    tc_sendf(a, "BCAST 1\nz\n");
+    tc_expect(a, "ERR cluster-unavailable");
+    tc_expect_msg(a2, "a1", "*", "z", 1);
+    /* A new node registers locally meanwhile. */
+    struct tc *late = tc_hello(m[0].port, "late");
+    tc_sendf(late, "SEND a1 1\nw\n");
+    tc_expect_msg(a, "late", "a1", "w", 1);
+
+    nats_start(&n);
+    ck_assert(wait_count(m[0].server_log, "cluster-up", 2, 15000));
+    ck_assert(wait_count(m[1].server_log, "cluster-up", 2, 15000));
+    /* Logged once each way, however long the outage. */
+    ck_assert_int_eq(log_count(m[0].server_log, "cluster-down", NULL, NULL), 1);
+
+    /* Traffic resumes; ids held before and during the outage stay held. */
+    wait_visible(b, "late");
+    long until = mono_ms() + 15000;
+    for (;;) {
+        tc_sendf(a, "SEND b1 4\nback\nPING r\n");
+        const char *l = tc_line(a, 3000);
+        ck_assert_ptr_nonnull(l);
+        if (strcmp(l, "PONG r") == 0)
+            break;
+        tc_expect(a, "PONG r");
+        ck_assert_msg(mono_ms() < until, "b1 unreachable after restart: %s", l);
+        usleep(100000);
+    }
+    tc_expect_msg(b, "a1", "b1", "back", 4);
+    struct tc *dup = tc_open(m[1].port);
+    tc_sendf(dup, "HELLO late\n");
+    tc_expect(dup, "ERR id-taken late");
+    ck_assert_int_eq(msgd_stop(&m[0]), 0);
+    ck_assert_int_eq(msgd_stop(&m[1]), 0);
+    nats_done(&n);
+}
+END_TEST
+
+START_TEST(instance_killed)
+{
+    struct nats_proc n = {0};
+    struct msgd_proc m[2];
+    nats_start(&n);
+    start_instance(&m[0], &n, "m1", NULL);
+    start_instance(&m[1], &n, "m2", NULL);
+    wait_mesh(m, names3, 2);
+    struct tc *a = tc_hello(m[0].port, "survivor");
+    struct tc *a2 = tc_hello(m[0].port, "friend");
+    struct tc *b = tc_hello(m[1].port, "victim");
+    wait_visible(a, "victim");
+    (void)b;
+
+    kill(m[1].pid, SIGKILL);
+    waitpid(m[1].pid, NULL, 0);
+    ck_assert(
+        log_wait(m[0].server_log, "instance-down", "instance", "m2", 10000));
+    ck_assert(log_wait(m[0].server_log, "ids-freed", "instance", "m2", 10000));
+    /* Its id is free again, and nothing else broke. */
+    long until = mono_ms() + 10000;
+    struct tc *c = tc_open(m[0].port);
+    for (;;) {
+        tc_sendf(c, "HELLO victim\n");
+        const char *l = tc_line(c, 3000);
+        ck_assert_ptr_nonnull(l);
+        if (strncmp(l, "OK victim", 9) == 0)
+            break;
+        ck_assert_str_eq(l, "ERR id-taken victim");
+        ck_assert_msg(mono_ms() < until, "victim never freed");
+        usleep(100000);
+    }
+    tc_sendf(a, "SEND friend 2\nok\n");
+    tc_expect_msg(a2, "survivor", "friend", "ok", 2);
+    tc_sendf(a, "SEND victim 1\nv\n");
+    tc_expect_msg(c, "survivor", "victim", "v", 1);
+    json_t *arr = ctl_json(&m[0], "cluster", NULL);
+    ck_assert_msg(json_is_array(arr), "%s", out);
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        json_t *o = json_array_get(arr, i);
+        if (!json_is_true(json_object_get(o, "self")))
+            ck_assert_str_ne(json_string_value(json_object_get(o, "state")),
+                             "up");
+    }
+    json_decref(arr);
+    ck_assert_int_eq(msgd_stop(&m[0]), 0);
+    nats_done(&n);
+}
+END_TEST
+
+START_TEST(nats_down_at_start)
+{
+    struct nats_proc n = {0};
+    n.port = free_port(); /* nobody listens there yet */
+    snprintf(n.dir, sizeof n.dir, "/tmp/msgd-nats-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(n.dir));
+    struct msgd_proc m;
+    char conf[256];
+    snprintf(conf, sizeof conf,
+             "cluster = { nats = [ \"nats://127.0.0.1:%d\" ]; name = \"lone\"; "
+             "};\n",
+             n.port);
+    msgd_start(&m, conf);
+    /* It serves at once, locally. */
+    struct tc *a = tc_hello(m.port, "x");
+    struct tc *b = tc_hello(m.port, "y");
+    tc_sendf(a, "SEND y 2\nhi\n");
+    tc_expect_msg(b, "x", "y", "hi", 2);
+    json_t *s = ctl_json(&m, "stats", NULL);
+    ck_assert(json_is_false(json_object_get(s, "cluster_connected")));
+    json_decref(s);
+    /* And joins when NATS comes. */
+    nats_start(&n);
+    ck_assert(log_wait(m.server_log, "cluster-up", NULL, NULL, 15000));
+    s = ctl_json(&m, "stats", NULL);
+    ck_assert(json_is_true(json_object_get(s, "cluster_connected")));
+    json_decref(s);
+    ck_assert_int_eq(msgd_stop(&m), 0);
+    nats_done(&n);
+}
+END_TEST
+
+int main(void)
+{
+#ifndef HAVE_NATS
+    fprintf(stderr, "test_cluster: msgd built without NATS: skipped\n");
+    return 77;
+#endif
+    char probe[512];
+    snprintf(probe, sizeof probe, "'%s' --version >/dev/null 2>&1",
+             nats_server_path());
+    if (system(probe) != 0) {
+        fprintf(stderr, "test_cluster: no nats-server (set NATS_SERVER): "
+                        "skipped\n");
+        return 77;
+    }
+    const TTest *const tests[] = {
+        send_who_across_two,
+        bcast_who_across_three,
+        duplicate_id_rejected_then_free,
+        duplicate_id_replaced_across,
+        kick_and_list_across,
+        msgsim_over_two_zero_loss,
+        nats_stopped_and_restarted,
+        instance_killed,
+        nats_down_at_start,
+    };
+    return run_suite("cluster", tests, sizeof tests / sizeof *tests);
+}
