@@ -15,6 +15,7 @@ static const char *const cmd_names[] = {
     [ADM_STATS] = "stats",
     [ADM_RELOAD] = "reload",
     [ADM_REOPEN_LOGS] = "reopen-logs",
+    [ADM_CLUSTER] = "cluster",
 };
 
 static const char *const sort_names[] = {
@@ -138,6 +139,8 @@ static int apply(struct admin_req *req, const char *key, size_t klen,
     if (req->cmd == ADM_LIST) {
         if (KEY("closed"))
             return strcmp(val, "1") == 0 ? (req->closed = 1, 0) : -1;
+        if (KEY("cluster"))
+            return strcmp(val, "1") == 0 ? (req->cluster = 1, 0) : -1;
         if (KEY("sort")) {
             for (size_t i = 0; i < sizeof sort_names / sizeof *sort_names; i++)
                 if (strcmp(val, sort_names[i]) == 0) {
@@ -229,6 +232,11 @@ int admin_parse(const char *line, size_t len, struct admin_req *req,
     if (req->cmd == ADM_KICK && !req->id[0] == !req->addr[0])
         return fail(code, "bad-request", err, errlen,
                     "kick needs exactly one of id= and addr=", NULL, 0);
+    /* The closed ring is this instance's own; other instances' closes are
+     * not known here. */
+    if (req->cmd == ADM_LIST && req->closed && req->cluster)
+        return fail(code, "bad-request", err, errlen,
+                    "list takes at most one of closed= and cluster=", NULL, 0);
     return 0;
 }
 

@@ -25,6 +25,7 @@ enum admin_cmd {
     ADM_STATS,
     ADM_RELOAD,
     ADM_REOPEN_LOGS,
+    ADM_CLUSTER, /* the instances of the cluster */
 };
 
 enum admin_sort {
@@ -39,7 +40,8 @@ enum admin_sort {
 struct admin_req {
     enum admin_cmd cmd;
     /* list */
-    int closed; /* the recently closed ring instead of live nodes */
+    int closed;  /* the recently closed ring instead of live nodes */
+    int cluster; /* also the nodes of the other instances */
     enum admin_sort sort;
     char prefix[65];   /* id prefix filter */
     char addr[64];     /* address filter: exact, or host only */

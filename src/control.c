@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "cluster.h"
 #include "conn.h"
 #include "fsutil.h"
 #include "history.h"
@@ -29,10 +30,13 @@
 #define REPLY_MS 60000  /* a reply not read by then is abandoned */
 #define ROWS_PER_PASS 256
 #define OUT_LOW 65536 /* render more rows only below this much pending */
+#define INSTANCES_MAX (64 * 1024) /* the cluster reply: ~100 instances */
 
 struct row {
     char id[65];
     char addr[56];
+    int remote;    /* a node of another instance: only id and instance known */
+    uint32_t inst; /* index into the client's instance names */
     const char *reason; /* closed rows */
     int64_t connected_ms, idle_ms, closed_real_ms;
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
@@ -50,6 +54,11 @@ struct ctl_client {
     struct outq out;
     struct row *rows;
     size_t nrows, next_row;
+    /* The instance names the rows refer to, copied when the snapshot is
+     * taken: an instance that goes meanwhile takes its name with it.  NULL
+     * when the rows carry no "instance" (not in a cluster, closed rows). */
+    char **inst_names;
+    size_t ninst;
     char in[ADMIN_MAX_LINE + 1];
 };
 
@@ -57,6 +66,17 @@ static struct ev listen_ev = {.fd = -1};
 static char *sock_path;
 static struct ctl_client *clients;
 static int nclients;
+
+static void free_rows(struct ctl_client *cl)
+{
+    free(cl->rows);
+    cl->rows = NULL;
+    for (size_t i = 0; i < cl->ninst; i++)
+        free(cl->inst_names[i]);
+    free(cl->inst_names);
+    cl->inst_names = NULL;
+    cl->ninst = 0;
+}
 
 static void client_free(struct ctl_client *cl)
 {
@@ -70,7 +90,7 @@ static void client_free(struct ctl_client *cl)
     server_disarm(&cl->timer);
     close(cl->ev.fd);
     outq_clear(&cl->out, &srv.pool);
-    free(cl->rows);
+    free_rows(cl);
     free(cl);
 }
 
@@ -94,8 +114,10 @@ static void put_obj(struct ctl_client *cl, struct jsonw *jw)
         put(cl, jw->buf, (size_t)n - 1);
 }
 
-static void log_admin(const struct ctl_client *cl, const struct admin_req *req,
-                      const char *cmd, const char *outcome)
+/* instance: where a kick was forwarded, else NULL. */
+static void log_admin_at(const struct ctl_client *cl,
+                         const struct admin_req *req, const char *cmd,
+                         const char *outcome, const char *instance)
 {
     struct jsonw *jw = log_begin_audit(LOG_SERVER, "admin");
     if (jw == NULL)
@@ -110,7 +132,15 @@ static void log_admin(const struct ctl_client *cl, const struct admin_req *req,
         else
             jw_str(jw, "addr", req->addr);
     }
+    if (instance)
+        jw_str(jw, "instance", instance);
     log_commit(jw);
+}
+
+static void log_admin(const struct ctl_client *cl, const struct admin_req *req,
+                      const char *cmd, const char *outcome)
+{
+    log_admin_at(cl, req, cmd, outcome, NULL);
 }
 
 static void reply_error(struct ctl_client *cl, const char *code,
@@ -131,10 +161,17 @@ static const char OK_HEAD[] = "{\"version\":1,\"ok\":true,\"result\":";
 
 static void reply_ok(struct ctl_client *cl, struct jsonw *result)
 {
+    long n = jw_finish(result);
+    if (n <= 0) { /* never half a reply: the client could not parse it */
+        reply_error(cl, "error", "the reply does not fit");
+        return;
+    }
     put(cl, OK_HEAD, sizeof OK_HEAD - 1);
-    put_obj(cl, result);
+    put(cl, result->buf, (size_t)n - 1);
     put(cl, "}\n", 2);
 }
+
+static const char NO_CLUSTER[] = "cluster: this msgd is not in a cluster";
 
 /* ---- list ---- */
 
@@ -142,6 +179,12 @@ static int cmp_rows(const void *a, const void *b, void *arg)
 {
     const struct row *x = a, *y = b;
     enum admin_sort sort = *(enum admin_sort *)arg;
+    /* Another instance's node has only an id: for any other key it is
+     * unknown, and unknowns come last. */
+    if (sort != SORT_ID && x->remote != y->remote)
+        return x->remote - y->remote;
+    if (sort != SORT_ID && x->remote)
+        return 0;
     switch (sort) {
     case SORT_ID:
         return strcmp(x->id, y->id);
@@ -176,6 +219,10 @@ static int keep_row(const struct admin_req *req, const struct row *r)
 {
     if (req->prefix[0] && strncmp(r->id, req->prefix, strlen(req->prefix)))
         return 0;
+    /* Address and idle time of another instance's node are not known here,
+     * so it cannot be shown to match. */
+    if (r->remote && (req->addr[0] || req->min_idle_s > 0))
+        return 0;
     if (req->addr[0] && !addr_matches(r->addr, req->addr))
         return 0;
     if (req->min_idle_s > 0 && r->idle_ms < req->min_idle_s * 1000.0)
@@ -183,12 +230,71 @@ static int keep_row(const struct admin_req *req, const struct row *r)
     return 1;
 }
 
+/* The index of name among the client's instance names, added if new;
+ * returns -1 when out of memory. */
+static long inst_index(struct ctl_client *cl, const char *name)
+{
+    /* The rows of one instance come together: look at the last name first. */
+    for (size_t i = cl->ninst; i-- > 0;)
+        if (strcmp(cl->inst_names[i], name) == 0)
+            return (long)i;
+    char **names =
+        realloc(cl->inst_names, (cl->ninst + 1) * sizeof *cl->inst_names);
+    if (names == NULL)
+        return -1;
+    cl->inst_names = names;
+    if ((names[cl->ninst] = strdup(name)) == NULL)
+        return -1;
+    return (long)cl->ninst++;
+}
+
+struct remote_ctx {
+    struct ctl_client *cl;
+    const struct admin_req *req;
+    struct row *rows;
+    size_t n, cap;
+    int failed;
+};
+
+static int add_remote(void *arg, const struct cluster_node *node)
+{
+    struct remote_ctx *x = arg;
+    if (x->n == x->cap) /* no more than were counted a moment ago */
+        return -1;
+    struct row *r = &x->rows[x->n];
+    size_t len = strlen(node->id);
+    if (len >= sizeof r->id)
+        return 0;
+    memset(r, 0, sizeof *r);
+    memcpy(r->id, node->id, len + 1);
+    r->remote = 1;
+    if (!keep_row(x->req, r))
+        return 0;
+    long i = inst_index(x->cl, node->instance);
+    if (i < 0) {
+        x->failed = 1;
+        return -1;
+    }
+    r->inst = (uint32_t)i;
+    x->n++;
+    return 0;
+}
+
 static void snapshot(struct ctl_client *cl, const struct admin_req *req)
 {
     size_t cap = req->closed ? history_count() : router_count(), n = 0;
+    const char *self = cluster_self_name();
+    if (req->cluster && self)
+        cap += cluster_remote_count();
     struct row *rows = calloc(cap ? cap : 1, sizeof *rows);
     if (rows == NULL)
         return;
+    /* Local rows are this instance's: index 0. */
+    if (self && !req->closed && inst_index(cl, self) < 0) {
+        free(rows);
+        free_rows(cl);
+        return;
+    }
     if (req->closed) {
         const struct closed_conn *h;
         for (size_t i = 0; (h = history_get(i)) != NULL; i++) {
@@ -217,6 +323,16 @@ static void snapshot(struct ctl_client *cl, const struct admin_req *req)
             r->bytes_out = c->bytes_out;
             n += keep_row(req, r);
         }
+        if (req->cluster && self) {
+            struct remote_ctx x = {cl, req, rows, n, cap, 0};
+            cluster_each_remote(add_remote, &x);
+            if (x.failed) {
+                free(rows);
+                free_rows(cl);
+                return;
+            }
+            n = x.n;
+        }
     }
     enum admin_sort sort = req->sort;
     if (sort != SORT_NONE)
@@ -228,12 +344,28 @@ static void snapshot(struct ctl_client *cl, const struct admin_req *req)
     cl->closed_rows = req->closed;
 }
 
+/* Another instance's node: what this instance does not know is null. */
+static void render_remote(struct jsonw *jw)
+{
+    static const char *const unknown[] = {"addr",     "connected_s", "idle_s",
+                                          "msgs_in",  "msgs_out",    "bytes_in",
+                                          "bytes_out"};
+    for (size_t i = 0; i < sizeof unknown / sizeof *unknown; i++)
+        jw_null(jw, unknown[i]);
+}
+
 static void render_row(struct ctl_client *cl, const struct row *r)
 {
-    char buf[512], ts[32];
+    char buf[2048], ts[32]; /* an instance name may take 6 * 255 escaped */
     struct jsonw jw;
     jw_begin(&jw, buf, sizeof buf);
     jw_str(&jw, "id", r->id[0] ? r->id : NULL);
+    if (r->remote) {
+        render_remote(&jw);
+        jw_str(&jw, "instance", cl->inst_names[r->inst]);
+        put_obj(cl, &jw);
+        return;
+    }
     jw_str(&jw, "addr", r->addr);
     jw_double(&jw, "connected_s", (double)r->connected_ms / 1000.0);
     if (cl->closed_rows) {
@@ -247,6 +379,8 @@ static void render_row(struct ctl_client *cl, const struct row *r)
     jw_uint(&jw, "msgs_out", r->msgs_out);
     jw_uint(&jw, "bytes_in", r->bytes_in);
     jw_uint(&jw, "bytes_out", r->bytes_out);
+    if (cl->inst_names)
+        jw_str(&jw, "instance", cl->inst_names[r->inst]);
     put_obj(cl, &jw);
 }
 
@@ -265,14 +399,15 @@ static void render_more(struct ctl_client *cl)
         cl->next_row = end;
         if (end == cl->nrows) {
             put(cl, "]}\n", 3);
-            free(cl->rows);
-            cl->rows = NULL;
+            free_rows(cl);
         }
     }
 }
 
 /* ---- the other commands ---- */
 
+/* Kicks the matching local connections; returns how many, and only then
+ * adds "kicked" to jw. */
 static int kick(const struct admin_req *req, struct jsonw *jw)
 {
     char list[4096];
@@ -300,7 +435,8 @@ static int kick(const struct admin_req *req, struct jsonw *jw)
         conn_close(c, CR_KICKED, req->reason);
     }
     list[n++] = ']';
-    jw_raw(jw, "kicked", list, n);
+    if (count)
+        jw_raw(jw, "kicked", list, n);
     return count;
 }
 
@@ -320,13 +456,35 @@ static void stats(struct jsonw *jw)
     jw_uint(jw, "protocol_errors", s->protocol_errors);
     jw_uint(jw, "slow_consumers", s->slow_consumers);
     jw_uint(jw, "log_lines_lost", log_lost());
+    cluster_stats(jw); /* the cluster_* keys, in a cluster only */
+}
+
+/* The reply to cluster: the array is written by cluster.c, into a buffer
+ * kept out of the stack for its size. */
+static void cluster_reply(struct ctl_client *cl, const struct admin_req *req,
+                          const char *name)
+{
+    static char buf[INSTANCES_MAX];
+    size_t n =
+        cluster_self_name() ? cluster_instances_json(buf, sizeof buf) : 0;
+    if (n == 0) {
+        log_admin(cl, req, name, "no-cluster");
+        reply_error(cl, "no-cluster", NO_CLUSTER);
+        return;
+    }
+    log_admin(cl, req, name, "ok");
+    put(cl, OK_HEAD, sizeof OK_HEAD - 1);
+    put(cl, buf, n);
+    put(cl, "}\n", 2);
 }
 
 static void handle(struct ctl_client *cl, const char *line, size_t len)
 {
     struct admin_req req;
     const char *code;
-    char err[CONFIG_ERR_MAX + 64], buf[2048];
+    /* stats with the cluster keys: an instance name may be 6 * 255 bytes
+     * once escaped. */
+    char err[CONFIG_ERR_MAX + 64], buf[4096];
     struct jsonw jw;
 
     cl->answered = 1;
@@ -344,6 +502,11 @@ static void handle(struct ctl_client *cl, const char *line, size_t len)
     jw_begin(&jw, buf, sizeof buf);
     switch (req.cmd) {
     case ADM_LIST:
+        if (req.cluster && cluster_self_name() == NULL) {
+            log_admin(cl, &req, name, "no-cluster");
+            reply_error(cl, "no-cluster", NO_CLUSTER);
+            return;
+        }
         snapshot(cl, &req);
         log_admin(cl, &req, name, cl->rows ? "ok" : "no-memory");
         if (cl->rows == NULL) {
@@ -354,13 +517,30 @@ static void handle(struct ctl_client *cl, const char *line, size_t len)
         put(cl, "[", 1);
         render_more(cl);
         return;
-    case ADM_KICK:
-        if (kick(&req, &jw) == 0) {
+    case ADM_KICK: {
+        if (kick(&req, &jw) > 0)
+            break;
+        /* Not here: the instance that holds the id kicks it, and the node
+         * gets its BYE from there.  Only the hand-over is known here. */
+        const char *inst = req.id[0] ? cluster_kick(req.id, req.reason) : NULL;
+        if (inst == NULL) {
             log_admin(cl, &req, name, "not-found");
             reply_error(cl, "not-found", "no such node");
             return;
         }
-        break;
+        char list[4 + 6 * sizeof req.id];
+        long e = jw_escape(list + 2, sizeof list - 4, req.id, strlen(req.id));
+        list[0] = '[';
+        list[1] = '"';
+        e = e > 0 ? e : 0;
+        list[2 + e] = '"';
+        list[3 + e] = ']';
+        jw_raw(&jw, "kicked", list, (size_t)e + 4);
+        jw_str(&jw, "instance", inst);
+        log_admin_at(cl, &req, name, "forwarded", inst);
+        reply_ok(cl, &jw);
+        return;
+    }
     case ADM_STATS:
         stats(&jw);
         break;
@@ -382,6 +562,9 @@ static void handle(struct ctl_client *cl, const char *line, size_t len)
         }
         jw_bool(&jw, "reopened", 1);
         break;
+    case ADM_CLUSTER:
+        cluster_reply(cl, &req, name);
+        return;
     }
     log_admin(cl, &req, name, "ok");
     reply_ok(cl, &jw);

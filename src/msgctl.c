@@ -35,12 +35,14 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: msgctl [-s socket] [--json] command [args]\n"
                "commands:\n"
-               "  list [--closed] [--sort id|addr|idle|connected|msgs]\n"
+               "  list [--closed | --cluster]"
+               " [--sort id|addr|idle|connected|msgs]\n"
                "       [--prefix ID] [--addr HOST[:PORT]] [--idle-min SECONDS]"
                " [--limit N]\n"
                "  kick ID [REASON...]\n"
                "  kick --addr HOST[:PORT] [REASON...]\n"
                "  stats\n"
+               "  cluster\n"
                "  reload\n"
                "  reopen-logs\n");
 }
@@ -130,11 +132,6 @@ static char *exchange(const char *req, size_t len, size_t *out_len)
     return buf;
 }
 
-static double num(json_t *o, const char *key)
-{
-    return json_number_value(json_object_get(o, key));
-}
-
 static const char *str(json_t *o, const char *key)
 {
     const char *s = json_string_value(json_object_get(o, key));
@@ -155,83 +152,232 @@ static void fmt_duration(char *out, size_t n, double s)
 }
 
 #define NCOLS 9
-#define CELL 80 /* a 64-byte id, an IPv6 address with port, fit */
+#define CELL 32 /* a count or a duration */
 
-/* An aligned table: widths from the data, numbers right-aligned. */
-static void print_table(json_t *rows, int closed)
+/* An aligned table: widths from the data, numbers right-aligned.  Text
+ * cells point into the decoded reply (ids, addresses, instance names of
+ * any length); numbers are formatted into the table's own cells. */
+struct table {
+    int ncols;
+    const int *right; /* per column: aligned right */
+    size_t nrows;     /* with the header */
+    size_t next;      /* the next cell to fill */
+    const char **cell;
+    char (*fmt)[CELL];
+};
+
+static void table_init(struct table *t, size_t nrows, int ncols,
+                       const char *const *head, const int *right)
 {
-    static const char *live_head[] = {"ID",       "ADDR",     "CONNECTED",
-                                      "IDLE",     "MSGS_IN",  "MSGS_OUT",
-                                      "BYTES_IN", "BYTES_OUT"};
-    static const char *closed_head[] = {"ID",       "ADDR",      "CLOSED_AT",
-                                        "REASON",   "CONNECTED", "MSGS_IN",
-                                        "MSGS_OUT", "BYTES_IN",  "BYTES_OUT"};
-    const char **head = closed ? closed_head : live_head;
-    int ncols = closed ? 9 : 8;
-    int numeric_from = closed ? 4 : 2;
-    size_t nrows = json_array_size(rows);
-    char(*cells)[NCOLS][CELL] = calloc(nrows + 1, sizeof *cells);
-    int width[NCOLS] = {0};
-
-    for (int c = 0; c < ncols; c++)
-        snprintf(cells[0][c], sizeof cells[0][c], "%s", head[c]);
-    for (size_t r = 0; r < nrows; r++) {
-        json_t *o = json_array_get(rows, r);
-        char(*row)[CELL] = cells[r + 1];
-        int c = 0;
-        snprintf(row[c++], CELL, "%s", str(o, "id"));
-        snprintf(row[c++], CELL, "%s", str(o, "addr"));
-        if (closed) {
-            snprintf(row[c++], CELL, "%s", str(o, "closed_at"));
-            snprintf(row[c++], CELL, "%s", str(o, "reason"));
-            fmt_duration(row[c++], CELL, num(o, "connected_s"));
-        } else {
-            fmt_duration(row[c++], CELL, num(o, "connected_s"));
-            fmt_duration(row[c++], CELL, num(o, "idle_s"));
-        }
-        snprintf(row[c++], CELL, "%.0f", num(o, "msgs_in"));
-        snprintf(row[c++], CELL, "%.0f", num(o, "msgs_out"));
-        snprintf(row[c++], CELL, "%.0f", num(o, "bytes_in"));
-        snprintf(row[c++], CELL, "%.0f", num(o, "bytes_out"));
+    t->ncols = ncols;
+    t->right = right;
+    t->nrows = nrows + 1;
+    t->next = 0;
+    t->cell = calloc(t->nrows * (size_t)ncols, sizeof *t->cell);
+    t->fmt = calloc(t->nrows * (size_t)ncols, sizeof *t->fmt);
+    if (t->cell == NULL || t->fmt == NULL) {
+        fprintf(stderr, "msgctl: out of memory\n");
+        exit(EX_FAIL);
     }
-    for (size_t r = 0; r <= nrows; r++)
-        for (int c = 0; c < ncols; c++) {
-            int w = (int)strlen(cells[r][c]);
+    for (int c = 0; c < ncols; c++)
+        t->cell[t->next++] = head[c];
+}
+
+static void cell_text(struct table *t, const char *s)
+{
+    t->cell[t->next++] = s;
+}
+
+/* The next cell's own storage, for a formatted value. */
+static char *cell_buf(struct table *t)
+{
+    t->cell[t->next] = t->fmt[t->next];
+    return t->fmt[t->next++];
+}
+
+/* A count; "-" where the daemon does not know it (null). */
+static void cell_count(struct table *t, json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    if (json_is_number(v))
+        snprintf(cell_buf(t), CELL, "%.0f", json_number_value(v));
+    else
+        cell_text(t, "-");
+}
+
+static void cell_duration(struct table *t, json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    if (json_is_number(v))
+        fmt_duration(cell_buf(t), CELL, json_number_value(v));
+    else
+        cell_text(t, "-");
+}
+
+static void table_print(struct table *t)
+{
+    int width[NCOLS] = {0};
+    for (size_t r = 0; r < t->nrows; r++)
+        for (int c = 0; c < t->ncols; c++) {
+            int w = (int)strlen(t->cell[r * (size_t)t->ncols + (size_t)c]);
             if (w > width[c])
                 width[c] = w;
         }
-    for (size_t r = 0; r <= nrows; r++) {
-        for (int c = 0; c < ncols; c++) {
-            const char *sep = c + 1 < ncols ? "  " : "\n";
-            if (c >= numeric_from)
-                printf("%*s%s", width[c], cells[r][c], sep);
-            else if (c + 1 < ncols)
-                printf("%-*s%s", width[c], cells[r][c], sep);
+    for (size_t r = 0; r < t->nrows; r++) {
+        for (int c = 0; c < t->ncols; c++) {
+            const char *s = t->cell[r * (size_t)t->ncols + (size_t)c];
+            const char *sep = c + 1 < t->ncols ? "  " : "\n";
+            if (t->right[c])
+                printf("%*s%s", width[c], s, sep);
+            else if (c + 1 < t->ncols)
+                printf("%-*s%s", width[c], s, sep);
             else
-                printf("%s%s", cells[r][c], sep);
+                printf("%s%s", s, sep);
         }
     }
-    free(cells);
+    free(t->cell);
+    free(t->fmt);
 }
 
-static void print_human(const char *cmd, json_t *result, int closed)
+/* list: live nodes, closed connections, or the whole cluster's nodes
+ * (another instance's node has only its id and instance; the rest is
+ * null, shown as "-"). */
+static void print_list(json_t *rows, int closed, int cluster)
 {
+    static const char *const live_head[] = {"ID",       "ADDR",     "CONNECTED",
+                                            "IDLE",     "MSGS_IN",  "MSGS_OUT",
+                                            "BYTES_IN", "BYTES_OUT"};
+    static const int live_right[] = {0, 0, 1, 1, 1, 1, 1, 1};
+    static const char *const closed_head[] = {
+        "ID",      "ADDR",     "CLOSED_AT", "REASON",   "CONNECTED",
+        "MSGS_IN", "MSGS_OUT", "BYTES_IN",  "BYTES_OUT"};
+    static const int closed_right[] = {0, 0, 0, 0, 1, 1, 1, 1, 1};
+    static const char *const cluster_head[] = {
+        "ID",      "INSTANCE", "ADDR",     "CONNECTED", "IDLE",
+        "MSGS_IN", "MSGS_OUT", "BYTES_IN", "BYTES_OUT"};
+    static const int cluster_right[] = {0, 0, 0, 1, 1, 1, 1, 1, 1};
+    size_t nrows = json_array_size(rows);
+    struct table t;
+
+    if (closed)
+        table_init(&t, nrows, 9, closed_head, closed_right);
+    else if (cluster)
+        table_init(&t, nrows, 9, cluster_head, cluster_right);
+    else
+        table_init(&t, nrows, 8, live_head, live_right);
+    for (size_t r = 0; r < nrows; r++) {
+        json_t *o = json_array_get(rows, r);
+        cell_text(&t, str(o, "id"));
+        if (cluster)
+            cell_text(&t, str(o, "instance"));
+        cell_text(&t, str(o, "addr"));
+        if (closed) {
+            cell_text(&t, str(o, "closed_at"));
+            cell_text(&t, str(o, "reason"));
+            cell_duration(&t, o, "connected_s");
+        } else {
+            cell_duration(&t, o, "connected_s");
+            cell_duration(&t, o, "idle_s");
+        }
+        cell_count(&t, o, "msgs_in");
+        cell_count(&t, o, "msgs_out");
+        cell_count(&t, o, "bytes_in");
+        cell_count(&t, o, "bytes_out");
+    }
+    table_print(&t);
+}
+
+/* cluster: one row per instance, this one first. */
+static void print_instances(json_t *insts)
+{
+    static const char *const head[] = {"NAME",  "INCARNATION", "STATE",
+                                       "NODES", "LAST-SEEN",   "SELF"};
+    static const int right[] = {0, 0, 0, 1, 1, 0};
+    size_t n = json_array_size(insts);
+    struct table t;
+
+    table_init(&t, n, 6, head, right);
+    for (size_t r = 0; r < n; r++) {
+        json_t *o = json_array_get(insts, r);
+        int self = json_is_true(json_object_get(o, "self"));
+        cell_text(&t, str(o, "name"));
+        cell_text(&t, str(o, "incarnation"));
+        cell_text(&t, str(o, "state"));
+        cell_count(&t, o, "nodes");
+        if (self) /* it hears itself all the time */
+            cell_text(&t, "-");
+        else
+            cell_duration(&t, o, "last_seen_s");
+        cell_text(&t, self ? "yes" : "no");
+    }
+    table_print(&t);
+}
+
+/* One "key: value" line of stats. */
+static void print_value(const char *indent, const char *key, json_t *val)
+{
+    if (json_is_integer(val))
+        printf("%s%s: %lld\n", indent, key, (long long)json_integer_value(val));
+    else if (json_is_real(val))
+        printf("%s%s: %.3f\n", indent, key, json_real_value(val));
+    else if (json_is_boolean(val))
+        printf("%s%s: %s\n", indent, key, json_is_true(val) ? "yes" : "no");
+    else if (json_is_string(val))
+        printf("%s%s: %s\n", indent, key, json_string_value(val));
+    else
+        printf("%s%s: -\n", indent, key);
+}
+
+/* stats: the daemon's own counters, then the cluster_* keys (present only
+ * in a cluster) as a section of their own, without the prefix. */
+static void print_stats(json_t *result)
+{
+    static const char prefix[] = "cluster_";
+    const size_t plen = sizeof prefix - 1;
     const char *key;
     json_t *val;
+    int cluster = 0;
+
+    json_object_foreach(result, key, val)
+    {
+        if (strncmp(key, prefix, plen) == 0)
+            cluster = 1;
+        else
+            print_value("", key, val);
+    }
+    if (!cluster)
+        return;
+    printf("cluster:\n");
+    json_object_foreach(result, key, val)
+    {
+        if (strncmp(key, prefix, plen) == 0)
+            print_value("  ", key + plen, val);
+    }
+}
+
+static void print_human(const char *cmd, json_t *result, int closed,
+                        int cluster)
+{
+    json_t *val;
     if (strcmp(cmd, "list") == 0) {
-        print_table(result, closed);
+        print_list(result, closed, cluster);
     } else if (strcmp(cmd, "stats") == 0) {
-        json_object_foreach(result, key, val)
-        {
-            if (json_is_integer(val))
-                printf("%s: %lld\n", key, (long long)json_integer_value(val));
-            else
-                printf("%s: %.3f\n", key, json_number_value(val));
-        }
+        print_stats(result);
+    } else if (strcmp(cmd, "cluster") == 0) {
+        print_instances(result);
     } else if (strcmp(cmd, "kick") == 0) {
+        /* Forwarded: the node's own instance kicks it; it is told so. */
+        const char *inst =
+            json_string_value(json_object_get(result, "instance"));
         size_t i;
         json_array_foreach(json_object_get(result, "kicked"), i, val)
-            printf("kicked %s\n", json_string_value(val));
+        {
+            if (inst)
+                printf("kicked %s (forwarded to instance %s)\n",
+                       json_string_value(val), inst);
+            else
+                printf("kicked %s\n", json_string_value(val));
+        }
     } else if (strcmp(cmd, "reload") == 0) {
         printf("reloaded %s\n", str(result, "file"));
     } else {
@@ -241,7 +387,7 @@ static void print_human(const char *cmd, json_t *result, int closed)
 
 /* The one decoding path: check the envelope, then render. */
 static int decode(const char *cmd, const char *reply, size_t len,
-                  const char *what, int closed)
+                  const char *what, int closed, int cluster)
 {
     json_error_t jerr;
     json_t *root = json_loadb(reply, len, 0, &jerr);
@@ -270,6 +416,8 @@ static int decode(const char *cmd, const char *reply, size_t len,
             rc = EX_NOPERM;
         } else if (strcmp(code, "not-found") == 0) {
             fprintf(stderr, "msgctl: no such node: %s\n", what);
+        } else if (strcmp(code, "no-cluster") == 0) {
+            fprintf(stderr, "msgctl: %s\n", err); /* names the cluster */
         } else if (strcmp(code, "config") == 0) {
             fprintf(stderr, "msgctl: reload refused: %s\n", err);
         } else if (strcmp(code, "version") == 0 ||
@@ -290,7 +438,7 @@ static int decode(const char *cmd, const char *reply, size_t len,
         printf("%s\n", s ? s : "null");
         free(s);
     } else {
-        print_human(cmd, result, closed);
+        print_human(cmd, result, closed, cluster);
     }
     json_decref(root);
     return EX_OK;
@@ -313,6 +461,25 @@ static int valid_id(const char *s)
     size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                          "0123456789._-");
     return n > 0 && n <= 64 && s[n] == '\0';
+}
+
+/* The request's key=value pairs.  An option given again replaces its
+ * value (as a key given twice does in the daemon), so repeating options
+ * cannot run past the arrays. */
+struct kvs {
+    const char *keys[8], *vals[8];
+    int n;
+};
+
+static void kv_set(struct kvs *kv, const char *key, const char *val)
+{
+    int i = 0;
+    while (i < kv->n && strcmp(kv->keys[i], key) != 0)
+        i++;
+    kv->keys[i] = key;
+    kv->vals[i] = val;
+    if (i == kv->n)
+        kv->n++;
 }
 
 /* Joins argv[from..] with spaces (the kick reason). */
@@ -363,14 +530,15 @@ int main(int argc, char **argv)
     int cargc = argc - optind;
     char **cargv = argv + optind;
 
-    const char *keys[8], *vals[8];
-    int nkv = 0, closed = 0;
+    struct kvs kv = {.n = 0};
+    int closed = 0, cluster = 0;
     char reason[ADMIN_MAX_REASON + 2] = "", limit[16];
     const char *what = "";
 
     if (strcmp(cmd, "list") == 0) {
         static const struct option lopts[] = {
             {"closed", no_argument, NULL, 'c'},
+            {"cluster", no_argument, NULL, 'C'},
             {"sort", required_argument, NULL, 'S'},
             {"prefix", required_argument, NULL, 'p'},
             {"addr", required_argument, NULL, 'a'},
@@ -384,8 +552,11 @@ int main(int argc, char **argv)
             switch (opt) {
             case 'c':
                 closed = 1;
-                keys[nkv] = "closed";
-                vals[nkv++] = "1";
+                kv_set(&kv, "closed", "1");
+                break;
+            case 'C':
+                cluster = 1;
+                kv_set(&kv, "cluster", "1");
                 break;
             case 'S':
                 if (!admin_valid_sort(optarg))
@@ -409,25 +580,24 @@ int main(int argc, char **argv)
                 if (!is_number(optarg, 0) || strlen(optarg) > 9)
                     return usage_error("--limit takes a count");
                 snprintf(limit, sizeof limit, "%s", optarg);
-                keys[nkv] = "limit";
-                vals[nkv++] = limit;
+                kv_set(&kv, "limit", limit);
                 break;
             default:
                 usage(stderr);
                 return EX_USAGE;
             }
-            if (k) {
-                keys[nkv] = k;
-                vals[nkv++] = optarg;
-            }
+            if (k)
+                kv_set(&kv, k, optarg);
         }
         if (optind != cargc)
             return usage_error("list takes no arguments besides options");
+        /* The closed ring is the daemon's own: no other instance's. */
+        if (closed && cluster)
+            return usage_error("--closed and --cluster do not go together");
     } else if (strcmp(cmd, "kick") == 0) {
         int i = 1;
         if (cargc > 2 && strcmp(cargv[1], "--addr") == 0) {
-            keys[nkv] = "addr";
-            vals[nkv++] = what = cargv[2];
+            kv_set(&kv, "addr", what = cargv[2]);
             i = 3;
         } else {
             /* "--" lets an id that starts with '-' through. */
@@ -436,20 +606,17 @@ int main(int argc, char **argv)
                 return usage_error("kick needs a node id or --addr ADDRESS");
             if (!valid_id(cargv[at]))
                 return usage_error("a node id is 1 to 64 of A-Z a-z 0-9 . _ -");
-            keys[nkv] = "id";
-            vals[nkv++] = what = cargv[at];
+            kv_set(&kv, "id", what = cargv[at]);
             i = at + 1;
         }
         join(reason, sizeof reason, cargv, i, cargc);
         if (!admin_valid_reason(reason))
             return usage_error("the reason must be at most 200 bytes, "
                                "without control characters");
-        if (reason[0]) {
-            keys[nkv] = "reason";
-            vals[nkv++] = reason;
-        }
-    } else if (strcmp(cmd, "stats") == 0 || strcmp(cmd, "reload") == 0 ||
-               strcmp(cmd, "reopen-logs") == 0) {
+        if (reason[0])
+            kv_set(&kv, "reason", reason);
+    } else if (strcmp(cmd, "stats") == 0 || strcmp(cmd, "cluster") == 0 ||
+               strcmp(cmd, "reload") == 0 || strcmp(cmd, "reopen-logs") == 0) {
         if (cargc != 1) {
             char msg[64];
             snprintf(msg, sizeof msg, "%s takes no arguments", cmd);
@@ -462,14 +629,15 @@ int main(int argc, char **argv)
     }
 
     char req[ADMIN_MAX_LINE];
-    long len = admin_format(req, sizeof req, cmd, keys, vals, nkv);
+    long len = admin_format(req, sizeof req, cmd, kv.keys, kv.vals, kv.n);
     if (len < 0)
         return usage_error("arguments too long");
     if (socket_path == NULL)
         socket_path = def = default_socket();
     size_t rlen;
     char *reply = exchange(req, (size_t)len, &rlen);
-    int rc = reply ? decode(cmd, reply, rlen, what, closed) : EX_UNAVAILABLE;
+    int rc = reply ? decode(cmd, reply, rlen, what, closed, cluster)
+                   : EX_UNAVAILABLE;
     free(reply);
     free(def);
     return rc;

@@ -1,8 +1,8 @@
 /* test_msgctl.c: integration tests of the admin socket and msgctl (SPEC
  * section 6): every command in both output forms, every exit code, the
  * socket's mode, stale and live sockets, the admin log event, access from
- * another uid, silent admin clients, and list with 2,000 nodes while
- * messages flow. */
+ * another uid, silent admin clients, list with 2,000 nodes while
+ * messages flow, and the cluster commands of a msgd not in a cluster. */
 #include <check.h>
 #include <errno.h>
 #include <jansson.h>
@@ -235,6 +235,73 @@ START_TEST(exit_codes)
 }
 END_TEST
 
+/* The cluster commands on a msgd that is not in a cluster, and what stays
+ * as it was there: no "instance" in list rows, no cluster_* stats keys. */
+START_TEST(cluster_commands_without_cluster)
+{
+    start(NULL);
+    struct tc *a = tc_hello(d.port, "alpha");
+    ck_assert_int_eq(ctl("list", "--cluster", NULL, NULL), 1);
+    ck_assert_msg(
+        strstr(out, "msgctl: cluster: this msgd is not in a cluster\n"),
+        "got %s", out);
+    ck_assert_int_eq(ctl("cluster", NULL, NULL, NULL), 1);
+    ck_assert_msg(strstr(out, "this msgd is not in a cluster"), "got %s", out);
+    ck_assert(log_wait(d.server_log, "admin", "outcome", "no-cluster", 5000));
+    const char *argv[] = {msgctl_path(), "-s",      d.admin_socket,
+                          "--json",      "cluster", NULL};
+    ck_assert_int_eq(prog_run(argv, out, sizeof out), 1);
+    ck_assert(strchr(out, '[') == NULL); /* errors are never JSON */
+    ck_assert_int_eq(ctl("cluster", "extra", NULL, NULL), 64);
+    ck_assert_int_eq(ctl("list", "--closed", "--cluster", NULL), 64);
+
+    json_t *j = ctl_json("list", NULL, NULL);
+    ck_assert_int_eq((int)json_array_size(j), 1);
+    ck_assert(json_object_get(json_array_get(j, 0), "instance") == NULL);
+    json_decref(j);
+    j = ctl_json("stats", NULL, NULL);
+    const char *key;
+    json_t *val;
+    json_object_foreach(j, key, val)
+    {
+        ck_assert_msg(strncmp(key, "cluster_", 8) != 0, "key %s", key);
+    }
+    json_decref(j);
+    ck_assert_int_eq(ctl("stats", NULL, NULL, NULL), 0);
+    ck_assert(strstr(out, "cluster") == NULL);
+    tc_close(a);
+    ck_assert_int_eq(msgd_stop(&d), 0);
+}
+END_TEST
+
+/* An option given again replaces its value, however often: the request
+ * has room for each key once. */
+START_TEST(list_options_repeated)
+{
+    start(NULL);
+    struct tc *a = tc_hello(d.port, "alpha");
+    struct tc *b = tc_hello(d.port, "beta");
+    const char *argv[32] = {msgctl_path(), "-s", d.admin_socket, "--json",
+                            "list"};
+    int n = 5;
+    for (int i = 0; i < 12; i++) {
+        argv[n++] = "--prefix";
+        argv[n++] = i < 11 ? "alpha" : "beta";
+    }
+    argv[n] = NULL;
+    ck_assert_int_eq(prog_run(argv, out, sizeof out), 0);
+    json_t *j = json_loads(out, 0, NULL);
+    ck_assert_msg(j != NULL, "not JSON: %s", out);
+    ck_assert_int_eq((int)json_array_size(j), 1);
+    ck_assert_str_eq(
+        json_string_value(json_object_get(json_array_get(j, 0), "id")), "beta");
+    json_decref(j);
+    tc_close(a);
+    tc_close(b);
+    ck_assert_int_eq(msgd_stop(&d), 0);
+}
+END_TEST
+
 START_TEST(socket_mode_whatever_umask)
 {
     mode_t old = umask(0); /* msgd inherits the loosest umask */
@@ -434,12 +501,20 @@ END_TEST
 int main(void)
 {
     const TTest *const tests[] = {
-        list_json_and_table,        list_filters_and_sort,
-        kick_and_closed_ring,       stats_keys_and_counts,
-        reload_and_reopen,          exit_codes,
-        socket_mode_whatever_umask, stale_socket_replaced_live_refused,
-        admin_event_logged,         other_uid_reads_but_cannot_change,
-        silent_admin_clients,       list_2000_nodes_while_traffic_flows,
+        list_json_and_table,
+        list_filters_and_sort,
+        kick_and_closed_ring,
+        stats_keys_and_counts,
+        reload_and_reopen,
+        exit_codes,
+        socket_mode_whatever_umask,
+        stale_socket_replaced_live_refused,
+        admin_event_logged,
+        other_uid_reads_but_cannot_change,
+        silent_admin_clients,
+        list_2000_nodes_while_traffic_flows,
+        cluster_commands_without_cluster,
+        list_options_repeated,
     };
     return run_suite("msgctl", tests, sizeof tests / sizeof *tests);
 }
