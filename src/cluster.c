@@ -558,8 +558,7 @@ static void deliver_batch(const char *buf, size_t len)
             size_t tl = r.text_len < sizeof text ? r.text_len : sizeof text - 1;
             memcpy(text, r.text ? r.text : "", tl);
             text[tl] = '\0';
-            srv.stats.kicks++;
-            conn_close(c, CR_KICKED, text);
+            conn_close(c, CR_KICKED, text); /* counted there */
         }
     }
     if (n < 0)
@@ -803,19 +802,23 @@ void cluster_each_remote(int (*fn)(void *arg, const struct cluster_node *n),
     }
 }
 
-const char *cluster_kick(const char *id, const char *reason)
+enum proto_err cluster_kick(const char *id, const char *reason,
+                            const char **instance)
 {
     if (!cluster_enabled)
-        return NULL;
+        return PERR_UNKNOWN_NODE;
     size_t len = strlen(id);
     struct rnode *r = idt_get(&cl.remote, id, len);
-    if (r == NULL || r->inst->state != INST_UP || !cl.up)
-        return NULL;
+    if (r == NULL || r->inst->state != INST_UP)
+        return PERR_UNKNOWN_NODE;
+    *instance = r->inst->name;
+    if (!cl.up)
+        return PERR_CLUSTER_UNAVAILABLE;
     char line[16 + PROTO_MAX_ID + 256];
     size_t n = cw_control(line, sizeof line, CW_KICK, id, len, reason);
     if (batch_add(r->inst, line, n, NULL, 0, 0) < 0)
-        return NULL;
-    return r->inst->name;
+        return PERR_CLUSTER_UNAVAILABLE;
+    return PERR_NONE;
 }
 
 const char *cluster_self_name(void)
@@ -874,14 +877,16 @@ size_t cluster_instances_json(char *buf, size_t cap)
                        cl.up ? "up" : "disconnected", 1,
                        (long long)router_count(), 0.0);
     for (struct inst *i = cluster_enabled ? cl.insts : NULL; i; i = i->next) {
-        if (cap - n < 600)
-            break;
-        buf[n++] = ',';
+        if (cap - n < 1200)
+            return 0; /* the caller's buffer is too small for them all */
+        if (n > 1)
+            buf[n++] = ',';
         long long nodes = i->state == INST_UP && i->hb_nodes >= 0
                               ? i->hb_nodes
                               : (long long)i->nnodes;
+        /* While we are cut off from NATS, nobody's state is known. */
         n += inst_json(buf + n, cap - n - 2, i->name, i->inc,
-                       state_names[i->state], 0, nodes,
+                       cl.up ? state_names[i->state] : "unknown", 0, nodes,
                        (double)(srv.now_ms - i->last_seen_ms) / 1000.0);
     }
     buf[n++] = ']';

@@ -49,12 +49,16 @@ enum proto_err cluster_bcast(const char *hdr, size_t hlen, const char *payload,
                              size_t plen);
 /* Nodes of other instances, for WHO and list --cluster. */
 size_t cluster_remote_count(void);
-/* Calls fn for each node of another instance; stops when fn returns < 0. */
+/* Calls fn for each node of another instance; stops when fn returns < 0.
+ * The strings in *n are valid only during the call. */
 void cluster_each_remote(int (*fn)(void *arg, const struct cluster_node *n),
                          void *arg);
-/* msgctl kick of a node held elsewhere: forwards it to its instance.
- * Returns the instance's name, or NULL when no instance has it. */
-const char *cluster_kick(const char *id, const char *reason);
+/* msgctl kick of a node held elsewhere: forwards it to its instance, whose
+ * name goes to *instance.  Returns PERR_NONE, PERR_UNKNOWN_NODE (no
+ * instance that is up has it) or PERR_CLUSTER_UNAVAILABLE (NATS is out of
+ * reach). */
+enum proto_err cluster_kick(const char *id, const char *reason,
+                            const char **instance);
 const char *cluster_self_name(void);
 /* msgctl stats: the cluster_* keys. */
 void cluster_stats(struct jsonw *jw);
@@ -109,10 +113,11 @@ static inline void cluster_each_remote(int (*fn)(void *arg,
 {
     (void)fn, (void)arg;
 }
-static inline const char *cluster_kick(const char *id, const char *reason)
+static inline enum proto_err cluster_kick(const char *id, const char *reason,
+                                          const char **instance)
 {
-    (void)id, (void)reason;
-    return NULL;
+    (void)id, (void)reason, (void)instance;
+    return PERR_UNKNOWN_NODE;
 }
 static inline const char *cluster_self_name(void)
 {

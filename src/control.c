@@ -465,11 +465,15 @@ static void cluster_reply(struct ctl_client *cl, const struct admin_req *req,
                           const char *name)
 {
     static char buf[INSTANCES_MAX];
-    size_t n =
-        cluster_self_name() ? cluster_instances_json(buf, sizeof buf) : 0;
-    if (n == 0) {
+    if (cluster_self_name() == NULL) {
         log_admin(cl, req, name, "no-cluster");
         reply_error(cl, "no-cluster", NO_CLUSTER);
+        return;
+    }
+    size_t n = cluster_instances_json(buf, sizeof buf);
+    if (n == 0) {
+        log_admin(cl, req, name, "error");
+        reply_error(cl, "error", "too many instances for one reply");
         return;
     }
     log_admin(cl, req, name, "ok");
@@ -522,8 +526,18 @@ static void handle(struct ctl_client *cl, const char *line, size_t len)
             break;
         /* Not here: the instance that holds the id kicks it, and the node
          * gets its BYE from there.  Only the hand-over is known here. */
-        const char *inst = req.id[0] ? cluster_kick(req.id, req.reason) : NULL;
-        if (inst == NULL) {
+        const char *inst = NULL;
+        enum proto_err kerr = req.id[0]
+                                  ? cluster_kick(req.id, req.reason, &inst)
+                                  : PERR_UNKNOWN_NODE;
+        if (kerr == PERR_CLUSTER_UNAVAILABLE) {
+            log_admin(cl, &req, name, "cluster-unavailable");
+            reply_error(cl, "cluster-unavailable",
+                        "the node is on another instance and NATS is out of "
+                        "reach");
+            return;
+        }
+        if (kerr != PERR_NONE) {
             log_admin(cl, &req, name, "not-found");
             reply_error(cl, "not-found", "no such node");
             return;

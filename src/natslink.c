@@ -264,33 +264,67 @@ static void stop_watcher(void)
 
 /* ---- the worker thread ---- */
 
+/* Opens the key-value bucket, making it when it is missing.  *made says
+ * which. */
+static natsStatus open_bucket(kvStore **kv, int *made)
+{
+    natsStatus s = js_KeyValue(kv, nl.js, nl.bucket);
+    *made = 0;
+    if (s == NATS_NOT_FOUND) {
+        kvConfig kc;
+        kvConfig_Init(&kc);
+        kc.Bucket = nl.bucket;
+        kc.History = 1;
+        kc.Description = "msgd node ids";
+        s = js_CreateKeyValue(kv, nl.js, &kc);
+        *made = s == NATS_OK;
+    }
+    return s;
+}
+
+static natsStatus start_watcher(void)
+{
+    kvWatchOptions wo;
+    kvWatchOptions_Init(&wo);
+    natsStatus s = kvStore_WatchAll(&nl.watch, nl.kv, &wo);
+    if (s != NATS_OK)
+        return s;
+    if (pthread_create(&nl.watcher, NULL, watch_main, nl.watch) != 0) {
+        kvWatcher_Destroy(nl.watch);
+        nl.watch = NULL;
+        return NATS_NO_MEMORY;
+    }
+    nl.have_watcher = 1;
+    return NATS_OK;
+}
+
 /* After a (re)connect: the key-value bucket (made if missing: a NATS that
- * lost its store comes back without it), the subscriptions, and a fresh
- * directory watch.  Returns 0, or -1 to be retried. */
+ * lost its store comes back without it), the subscriptions and the
+ * directory watch.  The watch is an ordered consumer that libnats resumes
+ * by itself after a reconnect, so it is kept; only a bucket made anew
+ * needs a new one (and stopping a watch that libnats is resuming is where
+ * libnats 3.4 reads freed memory).  Returns 0, or -1 to be retried. */
 static int setup(void)
 {
     natsStatus s = NATS_OK;
+    kvStore *kv = NULL;
+    int made = 0;
     atomic_store(&nl.ready, 0);
-    stop_watcher();
-    kvStore_Destroy(nl.kv);
-    nl.kv = NULL;
     if (nl.js == NULL) {
         jsOptions jo;
         jsOptions_Init(&jo);
         jo.Wait = KV_WAIT_MS;
         s = natsConnection_JetStream(&nl.js, nl.nc, &jo);
     }
-    if (s == NATS_OK) {
-        s = js_KeyValue(&nl.kv, nl.js, nl.bucket);
-        if (s == NATS_NOT_FOUND) {
-            kvConfig kc;
-            kvConfig_Init(&kc);
-            kc.Bucket = nl.bucket;
-            kc.History = 1;
-            kc.Description = "msgd node ids";
-            s = js_CreateKeyValue(&nl.kv, nl.js, &kc);
-        }
+    if (s == NATS_OK)
+        s = open_bucket(&kv, &made);
+    if (s == NATS_OK && (nl.kv == NULL || made)) {
+        stop_watcher();
+        kvStore_Destroy(nl.kv);
+        nl.kv = kv;
+        kv = NULL;
     }
+    kvStore_Destroy(kv);
     if (s == NATS_OK && nl.sub_data == NULL)
         s = natsConnection_Subscribe(&nl.sub_data, nl.nc, nl.data_subject,
                                      on_inbound, (void *)(intptr_t)NL_DATA);
@@ -298,25 +332,11 @@ static int setup(void)
         s = natsConnection_Subscribe(&nl.sub_hb, nl.nc, nl.hb_subject,
                                      on_inbound,
                                      (void *)(intptr_t)NL_HEARTBEAT);
-    if (s == NATS_OK) {
-        kvWatchOptions wo;
-        kvWatchOptions_Init(&wo);
-        s = kvStore_WatchAll(&nl.watch, nl.kv, &wo);
-    }
-    if (s == NATS_OK) {
-        if (pthread_create(&nl.watcher, NULL, watch_main, nl.watch) != 0) {
-            kvWatcher_Destroy(nl.watch);
-            nl.watch = NULL;
-            s = NATS_NO_MEMORY;
-        } else {
-            nl.have_watcher = 1;
-        }
-    }
+    if (s == NATS_OK && !nl.have_watcher)
+        s = start_watcher();
     if (s != NATS_OK) {
         post_log(LOG_LVL_ERROR,
                  "cannot set up the cluster on NATS (is JetStream on?)", s);
-        kvStore_Destroy(nl.kv);
-        nl.kv = NULL;
         return -1;
     }
     char url[256] = "";

@@ -20,6 +20,26 @@ void reload_set_path(const char *path, int is_default)
     conf_is_default = is_default;
 }
 
+static int same_str(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* The cluster group is read once, at start: its NATS connection and
+ * instance identity are not swapped under running nodes. */
+static int same_cluster(const struct config *a, const struct config *b)
+{
+    const struct config_cluster *x = &a->cluster, *y = &b->cluster;
+    if (x->enabled != y->enabled || x->n_nats != y->n_nats ||
+        x->id_hold != y->id_hold || !same_str(x->name, y->name) ||
+        !same_str(x->prefix, y->prefix))
+        return 0;
+    for (int i = 0; i < x->n_nats; i++)
+        if (!same_str(x->nats[i], y->nats[i]))
+            return 0;
+    return 1;
+}
+
 static int same_listen(const struct config *a, const struct config *b)
 {
     if (a->n_listen != b->n_listen)
@@ -55,6 +75,7 @@ int reload_config(char *err, size_t errlen)
         }
     }
     int restart = !same_listen(&cfg, &srv.cfg);
+    int cluster_restart = !same_cluster(&cfg, &srv.cfg);
     server_apply(&cfg);
     jw = log_begin(LOG_SERVER, LOG_LVL_INFO, "reload");
     if (jw) {
@@ -64,10 +85,17 @@ int reload_config(char *err, size_t errlen)
         jw_str(jw, "log_level", config_log_level_name(cfg.log_level));
         log_commit(jw);
     }
-    if (restart) {
+    if (restart || cluster_restart) {
         jw = log_begin(LOG_SERVER, LOG_LVL_WARN, "warning");
         if (jw) {
-            jw_str(jw, "msg", "listen changed; restart msgd to apply it");
+            jw_str(jw, "msg",
+                   restart && cluster_restart
+                       ? "listen and cluster changed; restart msgd "
+                         "to apply them"
+                   : restart ? "listen changed; restart msgd to "
+                               "apply it"
+                             : "cluster changed; restart msgd to "
+                               "apply it");
             log_commit(jw);
         }
     }
