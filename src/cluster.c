@@ -83,6 +83,7 @@ static struct {
     char owner[CW_MAX_NAME + 32]; /* our value under each key */
     char prefix[64];
     int up;        /* NATS connected and set up */
+    int leaving;   /* stopping: no more heartbeats after the last one */
     int dir_ready; /* the directory's initial values are in */
     int64_t id_hold_ms;
     uint64_t next_token;
@@ -265,8 +266,8 @@ static void heartbeat_in(const struct nl_msg *m)
     if (cw_hb_parse(m->b, m->blen, &o, &nodes) < 0 || o.inc == cl.inc)
         return;
     struct inst *i = inst_get(&o);
-    if (i == NULL)
-        return;
+    if (i == NULL || i->state == INST_LEFT)
+        return; /* left is final: a restart comes with a new incarnation */
     i->last_seen_ms = srv.now_ms;
     if (nodes < 0) {
         if (i->state != INST_LEFT)
@@ -335,7 +336,8 @@ static int batch_add(struct inst *i, const char *a, size_t alen, const char *b,
         i->batch = m;
     }
     memcpy(m->b + m->blen, a, alen);
-    memcpy(m->b + m->blen + alen, b, blen);
+    if (blen) /* b may be NULL */
+        memcpy(m->b + m->blen + alen, b, blen);
     if (lf)
         m->b[m->blen + alen + blen] = '\n';
     m->blen += need;
@@ -567,8 +569,22 @@ static void deliver_batch(const char *buf, size_t len)
                     NULL);
 }
 
+/* The URL without "user:password@", which does not belong in a log. */
+static const char *without_credentials(const char *url, char *buf, size_t size)
+{
+    const char *host = strstr(url, "://");
+    host = host ? host + 3 : url;
+    const char *at = strchr(host, '@');
+    if (at == NULL)
+        return url;
+    snprintf(buf, size, "%.*s%s", (int)(host - url), url, at + 1);
+    return buf;
+}
+
 static void link_up(const char *url)
 {
+    char safe[256];
+    url = without_credentials(url, safe, sizeof safe);
     /* Nobody could be heard while we were cut off: silence during our own
      * outage is no evidence, so every instance starts a fresh count. */
     for (struct inst *i = cl.insts; i; i = i->next)
@@ -650,7 +666,7 @@ static void reap(struct inst *i)
 static void on_tick(struct timer *t)
 {
     server_arm(t, srv.now_ms + TICK_MS);
-    if (cl.up)
+    if (cl.up && !cl.leaving)
         publish_heartbeat((long long)router_count());
     uint64_t failed = nl_publish_failures();
     if (failed != cl.pub_failed_logged) {
@@ -698,7 +714,8 @@ static void default_name(char *out, size_t size)
         if (colon)
             port = colon + 1;
     }
-    snprintf(out, size, "%s-%s", host, port);
+    /* A host name is at most 64 bytes on Linux; the cut is never hit. */
+    snprintf(out, size, "%.200s-%.8s", host, port);
 }
 
 int cluster_start(char *err, size_t errlen)
@@ -757,6 +774,7 @@ void cluster_leaving(void)
 {
     if (cluster_enabled && cl.up)
         publish_heartbeat(-1);
+    cl.leaving = 1;
 }
 
 void cluster_stop(void)

@@ -406,26 +406,64 @@ static void reserve(struct nl_msg *m)
     push(&nl.q_loop, nl.efd_loop, m);
 }
 
+/* Releases that could not be done yet (NATS away, or no reply): retried
+ * after every (re)connect, so that an id whose node left during an outage
+ * is not held for ever.  The worker's alone. */
+static struct nl_msg *deferred, *deferred_last;
+
+static void defer(struct nl_msg *m)
+{
+    m->node.next = NULL;
+    if (deferred_last)
+        deferred_last->node.next = &m->node;
+    else
+        deferred = m;
+    deferred_last = m;
+}
+
 /* Deletes key only while it is still at rev: once an id has moved on (taken
  * over, or freed and registered again), an old release must not remove
- * the new owner's key. */
+ * the new owner's key.  Takes m: frees it or keeps it for a retry. */
 static void release(struct nl_msg *m)
 {
     char subj[512];
     natsMsg *msg = NULL;
     jsErrCode jerr = 0;
 
-    if (!atomic_load(&nl.ready) || mono_ms() > atomic_load(&nl.deadline_ms))
+    if (mono_ms() > atomic_load(&nl.deadline_ms)) {
+        nl_msg_free(m); /* stopping: the others free it after id_hold */
         return;
+    }
+    if (!atomic_load(&nl.ready)) {
+        defer(m);
+        return;
+    }
     snprintf(subj, sizeof subj, "$KV.%s.%s", nl.bucket, m->a);
-    if (natsMsg_Create(&msg, subj, NULL, NULL, 0) != NATS_OK)
+    if (natsMsg_Create(&msg, subj, NULL, NULL, 0) != NATS_OK) {
+        defer(m);
         return;
+    }
     natsMsgHeader_Set(msg, "KV-Operation", "DEL");
     jsPubOptions po;
     jsPubOptions_Init(&po);
     po.ExpectLastSubjectSeq = m->rev;
-    js_PublishMsg(NULL, nl.js, msg, &po, &jerr);
+    natsStatus s = js_PublishMsg(NULL, nl.js, msg, &po, &jerr);
     natsMsg_Destroy(msg);
+    if (s == NATS_OK || jerr == JSStreamWrongLastSequenceErr)
+        nl_msg_free(m); /* done, or the id has moved on */
+    else
+        defer(m);
+}
+
+static void retry_deferred(void)
+{
+    struct nl_msg *m = deferred;
+    deferred = deferred_last = NULL;
+    while (m) {
+        struct nl_msg *next = (struct nl_msg *)m->node.next;
+        release(m);
+        m = next;
+    }
 }
 
 static void *worker_main(void *arg)
@@ -454,7 +492,6 @@ static void *worker_main(void *arg)
                 break;
             case NL_RELEASE:
                 release(m);
-                nl_msg_free(m);
                 break;
             default:
                 stop = 1;
@@ -466,8 +503,11 @@ static void *worker_main(void *arg)
         if (stop)
             break;
         if (setup_wanted && !atomic_load(&nl.stopping) &&
-            natsConnection_Status(nl.nc) == NATS_CONN_STATUS_CONNECTED)
+            natsConnection_Status(nl.nc) == NATS_CONN_STATUS_CONNECTED) {
             setup_wanted = setup() < 0;
+            if (!setup_wanted)
+                retry_deferred();
+        }
     }
     return NULL;
 }
@@ -605,6 +645,11 @@ void nl_stop(int deadline_ms)
         next = (struct nl_msg *)m->node.next;
         nl_msg_free(m);
     }
+    for (struct nl_msg *m = deferred, *next; m; m = next) {
+        next = (struct nl_msg *)m->node.next;
+        nl_msg_free(m);
+    }
+    deferred = deferred_last = NULL;
     free(nl.bucket);
     free(nl.data_subject);
     free(nl.hb_subject);

@@ -201,6 +201,33 @@ static int wait_count(const char *path, const char *ev, int n, int timeout_ms)
     return 1;
 }
 
+/* Clients are closed at the end of each test (the sanitizer build checks
+ * the test process for leaks too). */
+static struct tc *opened[32];
+static int nopened;
+
+static struct tc *keep(struct tc *c)
+{
+    ck_assert_int_lt(nopened, 32);
+    return opened[nopened++] = c;
+}
+
+static struct tc *hello(int port, const char *id)
+{
+    return keep(tc_hello(port, id));
+}
+
+static struct tc *topen(int port)
+{
+    return keep(tc_open(port));
+}
+
+static void close_all(void)
+{
+    while (nopened > 0)
+        tc_close(opened[--nopened]);
+}
+
 static const char *const names3[] = {"m1", "m2", "m3"};
 
 /* ---- tests ---- */
@@ -213,8 +240,8 @@ START_TEST(send_who_across_two)
     start_instance(&m[0], &n, "m1", NULL);
     start_instance(&m[1], &n, "m2", NULL);
 
-    struct tc *a = tc_hello(m[0].port, "alice");
-    struct tc *b = tc_hello(m[1].port, "bob.b");
+    struct tc *a = hello(m[0].port, "alice");
+    struct tc *b = hello(m[1].port, "bob.b");
     wait_visible(a, "bob.b");
     wait_visible(b, "alice");
 
@@ -244,6 +271,7 @@ START_TEST(send_who_across_two)
     ck_assert_msg(
         (strcmp(l1, "NODE alice") == 0 && strcmp(l2, "NODE bob.b") == 0),
         "WHO: %s / %s", l1, l2);
+    free((void *)l1);
 
     /* An id that is nowhere. */
     tc_sendf(a, "SEND nobody 1\nx\n");
@@ -260,6 +288,7 @@ START_TEST(send_who_across_two)
     json_decref(s);
     ck_assert_int_eq(msgd_stop(&m[0]), 0);
     ck_assert_int_eq(msgd_stop(&m[1]), 0);
+    close_all();
     nats_done(&n);
 }
 END_TEST
@@ -274,10 +303,10 @@ START_TEST(bcast_who_across_three)
     wait_mesh(m, names3, 3);
 
     struct tc *c[6];
-    char id[8];
+    char id[16];
     for (int i = 0; i < 6; i++) {
         snprintf(id, sizeof id, "n%d", i);
-        c[i] = tc_hello(m[i % 3].port, id);
+        c[i] = hello(m[i % 3].port, id);
     }
     for (int i = 0; i < 6; i++)
         wait_visible(c[i], i ? "n0" : "n5");
@@ -326,6 +355,7 @@ START_TEST(bcast_who_across_three)
     json_decref(arr);
     for (int i = 0; i < 3; i++)
         ck_assert_int_eq(msgd_stop(&m[i]), 0);
+    close_all();
     nats_done(&n);
 }
 END_TEST
@@ -338,8 +368,8 @@ START_TEST(duplicate_id_rejected_then_free)
     start_instance(&m[0], &n, "m1", NULL);
     start_instance(&m[1], &n, "m2", NULL);
 
-    struct tc *a = tc_hello(m[0].port, "solo");
-    struct tc *b = tc_open(m[1].port);
+    struct tc *a = hello(m[0].port, "solo");
+    struct tc *b = topen(m[1].port);
     tc_sendf(b, "HELLO solo\n");
     tc_expect(b, "ERR id-taken solo");
     ck_assert(log_wait(m[1].client_log, "reject", "code", "id-taken", 2000));
@@ -359,7 +389,7 @@ START_TEST(duplicate_id_rejected_then_free)
         usleep(50000);
     }
     /* And now held by m2: m1 refuses it. */
-    struct tc *c = tc_open(m[0].port);
+    struct tc *c = topen(m[0].port);
     long until2 = mono_ms() + 10000;
     for (;;) {
         tc_sendf(c, "HELLO solo\n");
@@ -371,6 +401,7 @@ START_TEST(duplicate_id_rejected_then_free)
     }
     ck_assert_int_eq(msgd_stop(&m[0]), 0);
     ck_assert_int_eq(msgd_stop(&m[1]), 0);
+    close_all();
     nats_done(&n);
 }
 END_TEST
@@ -383,10 +414,10 @@ START_TEST(duplicate_id_replaced_across)
     start_instance(&m[0], &n, "m1", "duplicate_id = \"replace\";\n");
     start_instance(&m[1], &n, "m2", "duplicate_id = \"replace\";\n");
 
-    struct tc *old = tc_hello(m[0].port, "dev");
-    struct tc *peer = tc_hello(m[0].port, "peer");
+    struct tc *old = hello(m[0].port, "dev");
+    struct tc *peer = hello(m[0].port, "peer");
     wait_visible(peer, "dev");
-    struct tc *nw = tc_hello(m[1].port, "dev");
+    struct tc *nw = hello(m[1].port, "dev");
     tc_expect(old, "BYE replaced");
     ck_assert(tc_eof(old, 3000));
     ck_assert(
@@ -407,6 +438,7 @@ START_TEST(duplicate_id_replaced_across)
     tc_expect_msg(nw, "peer", "dev", "ok", 2);
     ck_assert_int_eq(msgd_stop(&m[0]), 0);
     ck_assert_int_eq(msgd_stop(&m[1]), 0);
+    close_all();
     nats_done(&n);
 }
 END_TEST
@@ -418,8 +450,8 @@ START_TEST(kick_and_list_across)
     nats_start(&n);
     start_instance(&m[0], &n, "m1", NULL);
     start_instance(&m[1], &n, "m2", NULL);
-    struct tc *a = tc_hello(m[0].port, "here");
-    struct tc *b = tc_hello(m[1].port, "there");
+    struct tc *a = hello(m[0].port, "here");
+    struct tc *b = hello(m[1].port, "there");
     wait_visible(a, "there");
 
     /* list --cluster on m1 shows both, each with its instance. */
@@ -460,6 +492,7 @@ START_TEST(kick_and_list_across)
     ck_assert_int_eq(ctl(&m[0], "kick", "ghost", NULL, NULL), 1);
     ck_assert_int_eq(msgd_stop(&m[0]), 0);
     ck_assert_int_eq(msgd_stop(&m[1]), 0);
+    close_all();
     nats_done(&n);
 }
 END_TEST
@@ -500,6 +533,7 @@ START_TEST(msgsim_over_two_zero_loss)
     json_decref(s);
     ck_assert_int_eq(msgd_stop(&m[0]), 0);
     ck_assert_int_eq(msgd_stop(&m[1]), 0);
+    close_all();
     nats_done(&n);
 }
 END_TEST
@@ -511,10 +545,12 @@ START_TEST(nats_stopped_and_restarted)
     nats_start(&n);
     start_instance(&m[0], &n, "m1", NULL);
     start_instance(&m[1], &n, "m2", NULL);
-    struct tc *a = tc_hello(m[0].port, "a1");
-    struct tc *a2 = tc_hello(m[0].port, "a2");
-    struct tc *b = tc_hello(m[1].port, "b1");
+    struct tc *a = hello(m[0].port, "a1");
+    struct tc *a2 = hello(m[0].port, "a2");
+    struct tc *b = hello(m[1].port, "b1");
+    struct tc *gone = hello(m[1].port, "gone");
     wait_visible(a, "b1");
+    wait_visible(a, "gone");
 
     nats_stop(&n);
     ck_assert(log_wait(m[0].server_log, "cluster-down", NULL, NULL, 10000));
@@ -526,8 +562,11 @@ START_TEST(nats_stopped_and_restarted)
     tc_sendf(a, "BCAST 1\nz\n");
     tc_expect(a, "ERR cluster-unavailable");
     tc_expect_msg(a2, "a1", "*", "z", 1);
+    /* A node leaves meanwhile: its id is freed once NATS is back. */
+    tc_sendf(gone, "QUIT\n");
+    tc_expect(gone, "BYE quit");
     /* A new node registers locally meanwhile. */
-    struct tc *late = tc_hello(m[0].port, "late");
+    struct tc *late = hello(m[0].port, "late");
     tc_sendf(late, "SEND a1 1\nw\n");
     tc_expect_msg(a, "late", "a1", "w", 1);
 
@@ -551,11 +590,25 @@ START_TEST(nats_stopped_and_restarted)
         usleep(100000);
     }
     tc_expect_msg(b, "a1", "b1", "back", 4);
-    struct tc *dup = tc_open(m[1].port);
+    struct tc *dup = topen(m[1].port);
     tc_sendf(dup, "HELLO late\n");
     tc_expect(dup, "ERR id-taken late");
+    /* On the other instance, so that only a released key lets it in. */
+    struct tc *again = topen(m[0].port);
+    until = mono_ms() + 15000;
+    for (;;) {
+        tc_sendf(again, "HELLO gone\n");
+        const char *l = tc_line(again, 3000);
+        ck_assert_ptr_nonnull(l);
+        if (strncmp(l, "OK gone", 7) == 0)
+            break;
+        ck_assert_str_eq(l, "ERR id-taken gone");
+        ck_assert_msg(mono_ms() < until, "gone still held after the outage");
+        usleep(100000);
+    }
     ck_assert_int_eq(msgd_stop(&m[0]), 0);
     ck_assert_int_eq(msgd_stop(&m[1]), 0);
+    close_all();
     nats_done(&n);
 }
 END_TEST
@@ -568,9 +621,9 @@ START_TEST(instance_killed)
     start_instance(&m[0], &n, "m1", NULL);
     start_instance(&m[1], &n, "m2", NULL);
     wait_mesh(m, names3, 2);
-    struct tc *a = tc_hello(m[0].port, "survivor");
-    struct tc *a2 = tc_hello(m[0].port, "friend");
-    struct tc *b = tc_hello(m[1].port, "victim");
+    struct tc *a = hello(m[0].port, "survivor");
+    struct tc *a2 = hello(m[0].port, "friend");
+    struct tc *b = hello(m[1].port, "victim");
     wait_visible(a, "victim");
     (void)b;
 
@@ -581,7 +634,7 @@ START_TEST(instance_killed)
     ck_assert(log_wait(m[0].server_log, "ids-freed", "instance", "m2", 10000));
     /* Its id is free again, and nothing else broke. */
     long until = mono_ms() + 10000;
-    struct tc *c = tc_open(m[0].port);
+    struct tc *c = topen(m[0].port);
     for (;;) {
         tc_sendf(c, "HELLO victim\n");
         const char *l = tc_line(c, 3000);
@@ -606,6 +659,7 @@ START_TEST(instance_killed)
     }
     json_decref(arr);
     ck_assert_int_eq(msgd_stop(&m[0]), 0);
+    close_all();
     nats_done(&n);
 }
 END_TEST
@@ -624,8 +678,8 @@ START_TEST(nats_down_at_start)
              n.port);
     msgd_start(&m, conf);
     /* It serves at once, locally. */
-    struct tc *a = tc_hello(m.port, "x");
-    struct tc *b = tc_hello(m.port, "y");
+    struct tc *a = hello(m.port, "x");
+    struct tc *b = hello(m.port, "y");
     tc_sendf(a, "SEND y 2\nhi\n");
     tc_expect_msg(b, "x", "y", "hi", 2);
     json_t *s = ctl_json(&m, "stats", NULL);
@@ -638,6 +692,7 @@ START_TEST(nats_down_at_start)
     ck_assert(json_is_true(json_object_get(s, "cluster_connected")));
     json_decref(s);
     ck_assert_int_eq(msgd_stop(&m), 0);
+    close_all();
     nats_done(&n);
 }
 END_TEST
