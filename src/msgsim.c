@@ -21,6 +21,11 @@
  *
  * Without --connect, msgsim runs its own msgd in the foreground on a
  * loopback port with a throw-away configuration, and stops it at the end.
+ * With several --connect addresses (instances of one cluster), node i
+ * connects to address i mod N, and traffic starts only once a WHO through
+ * each address lists every node: registration reaches the other instances
+ * a little after the OK.  ERR cluster-unavailable (the cluster link down or
+ * congested) is counted apart from loss; see "ERR cluster-unavailable".
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -82,6 +87,9 @@
 #define MAX_NOTICES 10 /* anomalies reported one by one */
 #define MAX_LISTED 20  /* disconnected nodes listed in the summary */
 #define MAX_NODES 1000000
+#define CONVERGE_NS (10 * NS)      /* for every instance to see every node */
+#define WHO_RETRY_NS (NS / 50)     /* between WHOs while waiting for that */
+#define CLUSTER_SETTLE_NS (1 * NS) /* see sweep() */
 
 enum pattern { PAT_RING, PAT_RANDOM, PAT_BCAST };
 static const char *const pattern_names[] = {"ring", "random", "broadcast"};
@@ -89,7 +97,8 @@ static const char *const pattern_names[] = {"ring", "random", "broadcast"};
 static struct {
     uint32_t nodes, messages, size, window;
     enum pattern pattern;
-    const char *connect, *msgd, *id_prefix;
+    const char *msgd, *id_prefix;
+    int connect; /* --connect given: addrs holds them */
     uint64_t seed;
     double timeout_s;
     double duration_s; /* send for this long (0: until M are sent) */
@@ -105,6 +114,38 @@ static struct {
 };
 
 enum node_state { NS_HELLO, NS_READY, NS_QUITTING, NS_GONE };
+
+/* One address nodes connect to (a --connect, or our own msgd's). */
+struct addr {
+    char *text;        /* HOST:PORT as given */
+    char *buf;         /* a copy of text, split into host and port */
+    char *host, *port; /* in buf */
+    uint32_t nodes;    /* nodes connected through it */
+    uint32_t seen;     /* our nodes in its last WHO */
+    uint64_t who_at;   /* the next WHO goes out then */
+    uint8_t who_out;   /* a WHO awaits its NODES */
+    uint8_t converged; /* a WHO listed every node */
+};
+
+/* ERR cluster-unavailable for a sender's SENDs to one receiver (to =
+ * BCAST_TO: for its BCASTs) with sequence numbers in (lo, hi], not yet
+ * matched with the slots they leave pending.  The ERR names the receiver
+ * but not the message; see "ERR cluster-unavailable" below. */
+struct refusal {
+    uint32_t to;
+    uint32_t count;  /* refusals not matched yet */
+    uint32_t lo, hi; /* hi: once closed */
+    uint32_t epoch;  /* BCAST: the barrier after which local copies are in */
+    int closed;      /* the fence PONG is in: count is complete */
+};
+
+struct refusals {
+    struct refusal *e;
+    uint32_t n, cap;
+    uint32_t fence;    /* the sender's last sequence number before the fence */
+    uint32_t answered; /* the fence of the last PONG */
+    int fence_out;     /* the fence PING awaits its PONG */
+};
 
 struct slot {
     uint32_t seq;       /* 0: free */
@@ -123,6 +164,8 @@ struct node {
     uint32_t settle_at;    /* gone sender: the barrier that settles it */
     uint32_t refused;      /* ERR unknown-node naming this node */
     uint64_t last_cmd;     /* for keep-alive PINGs */
+    uint64_t settle_after; /* gone sender: and not before this time */
+    struct refusals *cu;   /* ERR cluster-unavailable; NULL until one */
     uint8_t state;
     uint8_t sending;    /* may send more */
     uint8_t queued;     /* in readyq */
@@ -131,6 +174,8 @@ struct node {
     uint8_t bye_quit;   /* BYE quit after our QUIT */
     uint8_t in_live;    /* in live[] */
     uint8_t registered; /* got OK */
+    uint8_t cu_listed;  /* in culist */
+    uint8_t cu_check;   /* its refusals may match now */
     char *gone_code;    /* why it went away before we asked it to */
     char *gone_detail;
 };
@@ -149,6 +194,11 @@ static uint32_t ngone_new;
 static uint32_t *unsettled; /* gone senders waiting for a barrier */
 static uint32_t nunsettled;
 static uint32_t *pair_last; /* last sequence seen per receiver and sender */
+static struct addr *addrs;  /* node i connects to addrs[i % naddrs] */
+static uint32_t naddrs;
+static uint32_t *culist; /* senders with closed refusals to match */
+static uint32_t nculist;
+static int barrier_moved; /* barrier_min() may have risen */
 static unsigned char *txbuf;
 static uint32_t run_tag, batch, barrier_epoch, open_conns;
 static uint64_t rng_state;
@@ -157,16 +207,20 @@ static int epfd = -1;
 static int show_progress, progress_shown;
 static volatile sig_atomic_t interrupted;
 
-enum phase { PH_REGISTER, PH_TRAFFIC, PH_QUIT, PH_END };
+enum phase { PH_REGISTER, PH_CONVERGE, PH_TRAFFIC, PH_QUIT, PH_END };
 static enum phase phase = PH_REGISTER;
 
 static struct {
     uint64_t sent, expected, delivered, lost, lost_disc, duplicated, corrupt,
         reordered, errors, unsent;
+    uint64_t refused;      /* ERR cluster-unavailable to SEND or BCAST */
+    uint64_t lost_refused; /* copies that will not come because of those */
     uint32_t registered, disconnected, quit_unclean, notices;
     uint64_t t_begin, t_start, t_last, t_end, t_progress, t_quit, t_drain;
+    uint64_t t_converge, t_converged; /* the wait for every instance */
     double cpu_start, cpu_end;
     int timed_out, stalled, aborted;
+    int unconverged;   /* an instance never listed every node */
     int duration_done; /* --duration passed: senders stopped, not failed */
     char abort_why[256];
 } st;
@@ -365,6 +419,9 @@ static uint32_t get32(const unsigned char *p)
 
 /* ---- the event loop's bookkeeping ---- */
 
+static void barrier(void);
+static void on_nodes(struct addr *ad, const struct mc_event *ev, uint64_t now);
+
 static void mark_dirty(struct node *n)
 {
     if (!n->dirty && n->mc) {
@@ -413,18 +470,20 @@ static void slot_free(struct node *s, struct slot *sl)
     maybe_ready(s);
 }
 
-/* k copies of sl will never arrive because a node went away. */
-static void settle(struct node *s, struct slot *sl, uint32_t k)
+/* k copies of sl will never arrive, for a reason counted in *why (a node
+ * went away, the server refused the message): no longer expected. */
+static void settle(struct node *s, struct slot *sl, uint32_t k, uint64_t *why)
 {
     sl->remaining -= k;
     st.expected -= k;
-    st.lost_disc += k;
+    *why += k;
     if (sl->remaining == 0)
         slot_free(s, sl);
 }
 
 static void live_remove(struct node *n)
 {
+    barrier_moved = 1; /* it may have been the one not to answer yet */
     uint32_t pos = n->live_pos, last = live[--nlive];
     live[pos] = last;
     nodes[last].live_pos = pos;
@@ -541,29 +600,137 @@ static void on_msg(struct node *r, const struct mc_event *ev, uint64_t now)
         lat_max = lat;
     st.delivered++;
     st.t_last = st.t_progress = now;
+    /* One pending fewer may be what its refusals wait for. */
+    if (s->cu_listed)
+        s->cu_check = 1;
     if (--sl->remaining == 0)
         slot_free(s, sl);
+}
+
+/* The index of the node with id s if it is one of ours, else NO_NODE. */
+static uint32_t our_index(const char *s)
+{
+    size_t plen = strlen(opt.id_prefix);
+    char *end;
+    if (strncmp(s, opt.id_prefix, plen) != 0)
+        return NO_NODE;
+    const char *num = s + plen;
+    if (*num < '0' || *num > '9')
+        return NO_NODE;
+    unsigned long i = strtoul(num, &end, 10);
+    if (*end != '\0' || i >= opt.nodes || strcmp(id_of((uint32_t)i), s) != 0)
+        return NO_NODE;
+    return (uint32_t)i;
 }
 
 /* "ERR unknown-node X" for one of ours: X went away and we have not read
  * its BYE yet.  Counted apart; an error only if X never goes away. */
 static int refused_for_ours(const struct mc_event *ev)
 {
-    size_t plen = strlen(opt.id_prefix);
-    char *end;
+    uint32_t i;
     if (strcmp(ev->code, "unknown-node") != 0 ||
-        strncmp(ev->detail, opt.id_prefix, plen) != 0)
-        return 0;
-    const char *num = ev->detail + plen;
-    if (*num < '0' || *num > '9')
-        return 0;
-    unsigned long i = strtoul(num, &end, 10);
-    if (*end != '\0' || i >= opt.nodes ||
-        strcmp(id_of((uint32_t)i), ev->detail) != 0)
+        (i = our_index(ev->detail)) == NO_NODE)
         return 0;
     if (phase == PH_TRAFFIC)
         nodes[i].refused++;
     return 1;
+}
+
+/* ---- ERR cluster-unavailable ----
+ *
+ * The server refuses a SEND or BCAST when its cluster link is down or
+ * congested: a refused SEND goes nowhere, a refused BCAST reaches the
+ * nodes of the sender's own instance only.  That is not loss, and the
+ * sender's window must not wait for copies that will not come; but the ERR
+ * names the receiver (for a SEND), not the message.  So refusals are
+ * matched by counting.  The first ERR makes the sender send a PING (the
+ * fence); the ERRs that come before its PONG are for messages between the
+ * previous fence and this one, and once the PONG is in, all of them are.
+ * When the sender has no more messages of that range pending to that
+ * receiver than it had refusals for, the pending ones are the refused ones
+ * (the others arrived).  Ranges are kept apart, so that a message lost in
+ * the link's failure (accepted, never delivered: real loss) holds up only
+ * the refusals of its own range.  For a BCAST, a barrier first makes sure
+ * that its local copies are in. */
+
+static struct refusal *refusal_add(struct refusals *cu)
+{
+    if (cu->n == cu->cap) {
+        uint32_t cap = cu->cap ? cu->cap * 2 : 4;
+        struct refusal *e = realloc(cu->e, cap * sizeof *e);
+        if (e == NULL) {
+            say("out of memory");
+            exit(EX_FAIL);
+        }
+        cu->e = e;
+        cu->cap = cap;
+    }
+    cu->e[cu->n] = (struct refusal){.lo = cu->answered};
+    return &cu->e[cu->n++];
+}
+
+static void on_unavailable(struct node *n, const struct mc_event *ev)
+{
+    st.refused++;
+    anomaly("refused: %s got ERR cluster-unavailable%s%s", id_of(index_of(n)),
+            *ev->detail ? " " : "", ev->detail);
+    uint32_t to = BCAST_TO;
+    if (opt.pattern != PAT_BCAST && (to = our_index(ev->detail)) == NO_NODE)
+        return; /* not for one of our SENDs */
+    if (n->cu == NULL)
+        n->cu = xcalloc(1, sizeof *n->cu);
+    struct refusals *cu = n->cu;
+    struct refusal *rf = NULL;
+    for (uint32_t k = 0; k < cu->n && rf == NULL; k++)
+        if (!cu->e[k].closed && cu->e[k].to == to)
+            rf = &cu->e[k];
+    if (rf == NULL) {
+        rf = refusal_add(cu);
+        rf->to = to;
+    }
+    rf->count++;
+    /* Past the traffic, reconcile_refusals settles them at the end. */
+    if (phase == PH_TRAFFIC && n->state == NS_READY && !cu->fence_out &&
+        mc_ping(n->mc, "f") == 0) {
+        cu->fence_out = 1;
+        cu->fence = n->sent;
+        mark_dirty(n);
+    }
+}
+
+/* The fence PONG: the refusals counted since the previous one are all in,
+ * for messages after that one and up to this one. */
+static void fence_done(struct node *n)
+{
+    struct refusals *cu = n->cu;
+    int bcast = 0;
+    if (cu == NULL || !cu->fence_out)
+        return;
+    cu->fence_out = 0;
+    for (uint32_t k = 0; k < cu->n; k++) {
+        struct refusal *rf = &cu->e[k];
+        if (rf->closed)
+            continue;
+        rf->closed = 1;
+        rf->hi = cu->fence;
+        bcast |= rf->to == BCAST_TO;
+    }
+    cu->answered = cu->fence;
+    if (phase != PH_TRAFFIC)
+        return;
+    if (bcast) {
+        barrier();
+        for (uint32_t k = 0; k < cu->n; k++)
+            if (cu->e[k].hi == cu->fence)
+                cu->e[k].epoch = barrier_epoch;
+    }
+    n->cu_check = 1;
+    if (!n->cu_listed) {
+        if (culist == NULL)
+            culist = xcalloc(opt.nodes, sizeof *culist);
+        n->cu_listed = 1;
+        culist[nculist++] = index_of(n);
+    }
 }
 
 static void on_err(struct node *n, const struct mc_event *ev)
@@ -578,6 +745,10 @@ static void on_err(struct node *n, const struct mc_event *ev)
                          ? " (another run with this --id-prefix?)"
                          : "");
         st.aborted = 1;
+        return;
+    }
+    if (strcmp(ev->code, "cluster-unavailable") == 0) {
+        on_unavailable(n, ev);
         return;
     }
     /* Once nodes QUIT, messages still on their way to them are refused;
@@ -605,7 +776,9 @@ static void on_event(struct node *n, const struct mc_event *ev, uint64_t now)
             live[nlive++] = index_of(n);
             st.registered++;
             st.t_progress = now;
-            if (ev->idle >= 0)
+            /* Instances may differ: keep the nodes alive for the
+             * strictest. */
+            if (ev->idle > 0 && (server_idle <= 0 || ev->idle < server_idle))
                 server_idle = ev->idle;
         }
         break;
@@ -620,11 +793,17 @@ static void on_event(struct node *n, const struct mc_event *ev, uint64_t now)
             memcpy(tok, ev->data, ev->len);
             tok[ev->len] = '\0';
             unsigned long e = strtoul(tok + 1, NULL, 10);
-            if (e > n->barrier_seen && e <= barrier_epoch)
+            if (e > n->barrier_seen && e <= barrier_epoch) {
                 n->barrier_seen = (uint32_t)e;
+                barrier_moved = 1;
+            }
+        } else if (ev->len == 1 && *(const char *)ev->data == 'f') {
+            fence_done(n);
         }
         break;
     case MC_EV_NODES:
+        if (phase == PH_CONVERGE && index_of(n) < naddrs)
+            on_nodes(&addrs[index_of(n)], ev, now);
         break;
     case MC_EV_BYE:
         if (n->state == NS_QUITTING && strcmp(ev->code, "quit") == 0)
@@ -818,7 +997,7 @@ static void sweep(void)
                 continue;
             if (sl->to != BCAST_TO) {
                 if (nodes[sl->to].state == NS_GONE)
-                    settle(n, sl, sl->remaining);
+                    settle(n, sl, sl->remaining, &st.lost_disc);
                 continue;
             }
             /* A gone receiver got every broadcast up to its last one. */
@@ -829,7 +1008,7 @@ static void sweep(void)
                     k++;
             }
             if (k)
-                settle(n, sl, k);
+                settle(n, sl, k, &st.lost_disc);
         }
     }
     int need_barrier = 0;
@@ -837,6 +1016,9 @@ static void sweep(void)
         struct node *n = &nodes[gone_new[g]];
         if (n->nfree < opt.window) {
             n->settle_at = barrier_epoch + 1;
+            /* A PONG from one instance says nothing of messages still
+             * crossing the cluster link to it: give those a moment. */
+            n->settle_after = naddrs > 1 ? mono_ns() + CLUSTER_SETTLE_NS : 0;
             unsettled[nunsettled++] = gone_new[g];
             need_barrier = 1;
         }
@@ -853,27 +1035,129 @@ static void sweep(void)
     ngone_new = 0;
 }
 
-/* Once every live node has answered the barrier that followed a sender's
- * end, whatever of it the server had routed has arrived: the rest never
- * will. */
-static void settle_unsettled(void)
+/* The last barrier every live node has answered. */
+static uint32_t barrier_min(void)
 {
-    if (nunsettled == 0)
-        return;
     uint32_t min = UINT32_MAX;
     for (uint32_t k = 0; k < nlive; k++)
         if (nodes[live[k]].barrier_seen < min)
             min = nodes[live[k]].barrier_seen;
+    return min;
+}
+
+/* Once every live node has answered the barrier that followed a sender's
+ * end, whatever of it the server had routed has arrived: the rest never
+ * will. */
+static void settle_unsettled(uint64_t now)
+{
+    if (nunsettled == 0)
+        return;
+    uint32_t min = barrier_min();
     for (uint32_t u = 0; u < nunsettled;) {
         struct node *n = &nodes[unsettled[u]];
-        if (n->settle_at > min) {
+        if (n->settle_at > min || now < n->settle_after) {
             u++;
             continue;
         }
         for (uint32_t w = 0; w < opt.window; w++)
             if (n->slots[w].seq)
-                settle(n, &n->slots[w], n->slots[w].remaining);
+                settle(n, &n->slots[w], n->slots[w].remaining, &st.lost_disc);
         unsettled[u] = unsettled[--nunsettled];
+    }
+}
+
+static int in_refusal(const struct slot *sl, const struct refusal *rf)
+{
+    return sl->seq && sl->to == rf->to && sl->seq > rf->lo &&
+           (!rf->closed || sl->seq <= rf->hi);
+}
+
+/* Matches one range of a sender's refusals to its pending slots (see "ERR
+ * cluster-unavailable" above). */
+static void match_refusal(struct node *n, struct refusal *rf, uint32_t bmin)
+{
+    uint32_t k = 0;
+    if (!rf->closed || rf->count == 0 ||
+        (rf->to == BCAST_TO && bmin < rf->epoch))
+        return;
+    for (uint32_t w = 0; w < opt.window; w++)
+        k += in_refusal(&n->slots[w], rf);
+    if (k > rf->count) {
+        /* Some accepted ones are on their way, or lost.  Unless the
+         * receiver has had a later message from this sender: then none of
+         * them will come (they arrive in order), and which of them count
+         * as refused and which stay lost does not change the counts. */
+        if (rf->to == BCAST_TO ||
+            pair_last[pair_index(rf->to, index_of(n))] <= rf->hi)
+            return;
+    }
+    for (uint32_t w = 0, left = rf->count; w < opt.window && left; w++)
+        if (in_refusal(&n->slots[w], rf)) {
+            settle(n, &n->slots[w], n->slots[w].remaining, &st.lost_refused);
+            left--;
+        }
+    /* Fewer pending than refused: the rest were settled when their
+     * receiver went away. */
+    rf->count = 0;
+}
+
+/* Once a pass, for the senders whose refusals may match now: after their
+ * fence PONG, a delivery of one of their messages, or (BCAST) a barrier
+ * PONG. */
+static void resolve_refusals(void)
+{
+    static uint32_t bmin; /* it only rises: a stale one is merely late */
+    int moved = barrier_moved;
+    if (moved)
+        bmin = barrier_min();
+    barrier_moved = 0;
+    for (uint32_t u = 0; u < nculist;) {
+        struct node *n = &nodes[culist[u]];
+        struct refusals *cu = n->cu;
+        uint32_t keep = 0, closed = 0;
+        if (!n->cu_check && !moved && n->state != NS_GONE) {
+            u++;
+            continue;
+        }
+        n->cu_check = 0;
+        /* A gone sender's slots are settled as lost to its disconnect. */
+        for (uint32_t k = 0; k < cu->n && n->state != NS_GONE; k++)
+            match_refusal(n, &cu->e[k], bmin);
+        for (uint32_t k = 0; k < cu->n; k++)
+            if (cu->e[k].count) {
+                closed += cu->e[k].closed;
+                cu->e[keep++] = cu->e[k];
+            }
+        cu->n = keep;
+        if (closed && n->state != NS_GONE) {
+            u++;
+        } else {
+            n->cu_listed = 0;
+            culist[u] = culist[--nculist];
+        }
+    }
+}
+
+/* At the end nothing more will arrive: of a sender's pending copies in a
+ * range, as many as it still had refusals for are refused rather than
+ * lost. */
+static void reconcile_refusals(void)
+{
+    for (uint32_t i = 0; i < opt.nodes; i++) {
+        struct node *n = &nodes[i];
+        if (n->cu == NULL)
+            continue;
+        for (uint32_t k = 0; k < n->cu->n; k++) {
+            struct refusal *rf = &n->cu->e[k];
+            for (uint32_t w = 0; w < opt.window && rf->count; w++) {
+                struct slot *sl = &n->slots[w];
+                if (in_refusal(sl, rf)) {
+                    settle(n, sl, sl->remaining, &st.lost_refused);
+                    rf->count--;
+                }
+            }
+        }
+        n->cu->n = 0;
     }
 }
 
@@ -894,6 +1178,68 @@ static void keep_alive(uint64_t now)
 }
 
 /* ---- the run ---- */
+
+/* With several addresses, traffic waits until a WHO through each lists
+ * every node of ours: an instance of a cluster learns of the nodes of the
+ * others a little after their OK, and a SEND before that would get ERR
+ * unknown-node.  Node a (< naddrs) is the first on address a and asks. */
+static void start_converge(uint64_t now)
+{
+    phase = PH_CONVERGE;
+    st.t_converge = st.t_progress = now;
+    for (uint32_t a = 0; a < naddrs; a++)
+        addrs[a].who_at = now;
+}
+
+static void on_nodes(struct addr *ad, const struct mc_event *ev, uint64_t now)
+{
+    uint32_t ours = 0;
+    /* Count ours only: other clients may be registered too. */
+    for (size_t k = 0; k < ev->nnodes; k++)
+        if (our_index(ev->nodes[k]) != NO_NODE)
+            ours++;
+    ad->who_out = 0;
+    ad->seen = ours;
+    if (ours == opt.nodes)
+        ad->converged = 1;
+    else
+        ad->who_at = now + WHO_RETRY_NS;
+}
+
+/* Sends the WHOs that are due; 1 once every address has seen every node,
+ * -1 if the wait is over. */
+static int converge(uint64_t now)
+{
+    uint32_t done = 0, worst = 0;
+    for (uint32_t a = 0; a < naddrs; a++) {
+        struct addr *ad = &addrs[a];
+        struct node *n = &nodes[a];
+        if (ad->converged) {
+            done++;
+            continue;
+        }
+        if (ad->seen <= addrs[worst].seen || addrs[worst].converged)
+            worst = a;
+        if (!ad->who_out && now >= ad->who_at && n->mc && mc_who(n->mc) == 0) {
+            ad->who_out = 1;
+            mark_dirty(n);
+        }
+    }
+    if (done == naddrs) {
+        st.t_converged = now;
+        return 1;
+    }
+    if (now - st.t_converge < CONVERGE_NS)
+        return 0;
+    st.aborted = st.unconverged = 1;
+    snprintf(st.abort_why, sizeof st.abort_why,
+             "after %llu s, the msgd at %s lists %" PRIu32 " of the %" PRIu32
+             " nodes (are the addresses instances of one cluster?)",
+             (unsigned long long)(CONVERGE_NS / NS), addrs[worst].text,
+             addrs[worst].seen, opt.nodes);
+    say("%s", st.abort_why);
+    return -1;
+}
 
 static void start_traffic(uint64_t now)
 {
@@ -946,19 +1292,28 @@ static void progress(uint64_t now)
     double rate = dt > 0 ? (double)(st.delivered - prev_delivered) / dt : 0;
     prev_t = now;
     prev_delivered = st.delivered;
-    if (phase == PH_REGISTER)
+    if (phase == PH_REGISTER) {
         fprintf(stderr,
                 "\rmsgsim: %.1f s  registered %" PRIu32 "/%" PRIu32 "\033[K",
                 (double)(now - st.t_begin) / 1e9, st.registered, opt.nodes);
-    else if (phase == PH_TRAFFIC)
+    } else if (phase == PH_CONVERGE) {
+        uint32_t done = 0;
+        for (uint32_t a = 0; a < naddrs; a++)
+            done += addrs[a].converged;
+        fprintf(stderr,
+                "\rmsgsim: %.1f s  every node seen at %" PRIu32 "/%" PRIu32
+                " addresses\033[K",
+                (double)(now - st.t_begin) / 1e9, done, naddrs);
+    } else if (phase == PH_TRAFFIC) {
         fprintf(stderr,
                 "\rmsgsim: %.1f s  sent %" PRIu64 "/%" PRIu64
                 "  delivered %" PRIu64 "/%" PRIu64 "  %.0f msgs/s\033[K",
                 (double)(now - st.t_begin) / 1e9, st.sent,
                 (uint64_t)opt.nodes * opt.messages, st.delivered, st.expected,
                 rate);
-    else
+    } else {
         return;
+    }
     progress_shown = 1;
 }
 
@@ -976,7 +1331,7 @@ static void timers(uint64_t now)
         st.t_drain = now + DRAIN_NS;
         for (uint32_t i = 0; i < opt.nodes; i++)
             sender_stop(&nodes[i]);
-        if (phase == PH_REGISTER)
+        if (phase == PH_REGISTER || phase == PH_CONVERGE)
             start_quit(now);
     } else if (opt.duration_s > 0 && !st.duration_done && st.t_begin &&
                now - st.t_begin > (uint64_t)(opt.duration_s * 1e9)) {
@@ -988,7 +1343,8 @@ static void timers(uint64_t now)
         st.timed_out = 1;
         say("timed out after %g s", opt.timeout_s);
         start_quit(now);
-    } else if (now - st.t_progress > STALL_NS) {
+    } else if (phase != PH_CONVERGE && now - st.t_progress > STALL_NS) {
+        /* (The wait for the cluster has a limit of its own.) */
         st.stalled = 1;
         say("stalled: no progress for %llu s",
             (unsigned long long)(STALL_NS / NS));
@@ -1003,21 +1359,37 @@ static void run_loop(void)
 
     while (phase != PH_END) {
         uint64_t now = mono_ns();
-        if (phase == PH_REGISTER) {
+        if (phase == PH_REGISTER || phase == PH_CONVERGE) {
             if (st.aborted || ngone_new) {
                 if (!st.aborted) {
                     st.aborted = 1;
-                    snprintf(st.abort_why, sizeof st.abort_why,
-                             "a node went away before all were registered");
+                    snprintf(st.abort_why, sizeof st.abort_why, "%s",
+                             phase == PH_REGISTER
+                                 ? "a node went away before all were "
+                                   "registered"
+                                 : "a node went away while waiting for "
+                                   "every instance to see every node");
                 }
                 start_quit(now);
-            } else if (st.registered == opt.nodes) {
-                start_traffic(now);
+            } else if (phase == PH_REGISTER && st.registered == opt.nodes) {
+                if (naddrs > 1)
+                    start_converge(now);
+                else
+                    start_traffic(now);
             }
+        }
+        if (phase == PH_CONVERGE) {
+            int rc = converge(now);
+            if (rc > 0)
+                start_traffic(now);
+            else if (rc < 0)
+                start_quit(now);
         }
         if (phase == PH_TRAFFIC) {
             sweep();
-            settle_unsettled();
+            settle_unsettled(now);
+            if (nculist)
+                resolve_refusals();
             generate_ready(now);
             if (traffic_done())
                 start_quit(now);
@@ -1047,6 +1419,8 @@ static void run_loop(void)
         flush_dirty(now);
 
         int timeout = nready ? 0 : (int)((next_tick - now) / 1000000) + 1;
+        if (phase == PH_CONVERGE && timeout > (int)(WHO_RETRY_NS / 1000000))
+            timeout = (int)(WHO_RETRY_NS / 1000000);
         int n = epoll_wait(epfd, evs, MAX_EVENTS, timeout);
         if (n < 0 && errno != EINTR) {
             say("epoll_wait: %s", strerror(errno));
@@ -1066,10 +1440,13 @@ static void run_loop(void)
 
 /* ---- set-up ---- */
 
-static int connect_all(const char *host, const char *port)
+static int connect_all(void)
 {
     for (uint32_t i = 0; i < opt.nodes; i++) {
         struct node *n = &nodes[i];
+        /* Round robin: every address gets nodes/naddrs, give or take one,
+         * and nodes a and a+1 of a ring sit on different instances. */
+        struct addr *ad = &addrs[i % naddrs];
         if (interrupted)
             return -1;
         n->mc = mc_new(opt.size > 65536 ? opt.size : 65536);
@@ -1077,8 +1454,8 @@ static int connect_all(const char *host, const char *port)
             say("out of memory");
             return -1;
         }
-        if (mc_connect(n->mc, host, port, CONNECT_TIMEOUT_MS) < 0) {
-            if (i == 0)
+        if (mc_connect(n->mc, ad->host, ad->port, CONNECT_TIMEOUT_MS) < 0) {
+            if (i < naddrs)
                 say("%s", mc_error(n->mc));
             else
                 say("node %s: %s", id_of(i), mc_error(n->mc));
@@ -1087,6 +1464,7 @@ static int connect_all(const char *host, const char *port)
             return -1;
         }
         open_conns++;
+        ad->nodes++;
         struct epoll_event ev = {.events = EPOLLIN, .data.u32 = i};
         if (epoll_ctl(epfd, EPOLL_CTL_ADD, mc_fd(n->mc), &ev) < 0) {
             say("epoll_ctl: %s", strerror(errno));
@@ -1411,6 +1789,7 @@ static void add_why(struct result *r, const char *fmt, ...)
 static void judge(struct result *r)
 {
     uint64_t refused = 0;
+    reconcile_refusals();
     for (uint32_t i = 0; i < opt.nodes; i++)
         if (nodes[i].gone_code == NULL)
             refused += nodes[i].refused;
@@ -1444,6 +1823,8 @@ static void judge(struct result *r)
     if (st.disconnected)
         add_why(r, "%" PRIu32 " node%s disconnected", st.disconnected,
                 st.disconnected == 1 ? "" : "s");
+    if (st.refused)
+        add_why(r, "%" PRIu64 " refused (cluster-unavailable)", st.refused);
     if (st.unsent && !st.aborted)
         add_why(r, "%" PRIu64 " messages not sent", st.unsent);
     if (st.timed_out)
@@ -1470,9 +1851,11 @@ static void report_json(const struct result *r)
            ",\"delivered\":%" PRIu64 ",\"lost\":%" PRIu64
            ",\"lost_disconnect\":%" PRIu64 ",\"duplicated\":%" PRIu64
            ",\"corrupt\":%" PRIu64 ",\"reordered\":%" PRIu64
-           ",\"unsent\":%" PRIu64,
+           ",\"unsent\":%" PRIu64 ",\"refused\":%" PRIu64
+           ",\"lost_refused\":%" PRIu64,
            st.sent, st.expected, st.delivered, st.lost, st.lost_disc,
-           st.duplicated, st.corrupt, st.reordered, st.unsent);
+           st.duplicated, st.corrupt, st.reordered, st.unsent, st.refused,
+           st.lost_refused);
     printf(",\"elapsed_s\":%.6f,\"msgs_per_s\":%.1f,\"mb_per_s\":%.3f"
            ",\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,\"max\":%.1f}"
            ",\"gen_cpu_pct\":%.1f",
@@ -1498,6 +1881,18 @@ static void report_json(const struct result *r)
            st.stalled ? "true" : "false");
     if (r->msgd_status != -2)
         printf(",\"msgd_status\":%d", r->msgd_status);
+    if (opt.connect) {
+        printf(",\"connect\":[");
+        for (uint32_t a = 0; a < naddrs; a++) {
+            printf("%s{\"addr\":", a ? "," : "");
+            json_string(stdout, addrs[a].text);
+            printf(",\"nodes\":%" PRIu32 "}", addrs[a].nodes);
+        }
+        putchar(']');
+    }
+    if (st.t_converged)
+        printf(",\"converge_s\":%.6f",
+               (double)(st.t_converged - st.t_converge) / 1e9);
     printf(",\"ok\":%s,\"problems\":", r->ok ? "true" : "false");
     json_string(stdout, r->why);
     printf("}\n");
@@ -1509,6 +1904,12 @@ static void report_text(const struct result *r)
            " bytes, window %" PRIu32 ", seed %" PRIu64 "\n",
            pattern_names[opt.pattern], opt.nodes, opt.messages, opt.size,
            opt.window, opt.seed);
+    for (uint32_t a = 0; a < naddrs && opt.connect; a++)
+        printf("connect:       %s (%" PRIu32 " node%s)\n", addrs[a].text,
+               addrs[a].nodes, addrs[a].nodes == 1 ? "" : "s");
+    if (st.t_converged)
+        printf("converged:     %.3f s\n",
+               (double)(st.t_converged - st.t_converge) / 1e9);
     printf("sent:          %" PRIu64 "\n", st.sent);
     printf("expected:      %" PRIu64 "\n", st.expected);
     printf("delivered:     %" PRIu64 "\n", st.delivered);
@@ -1518,6 +1919,11 @@ static void report_text(const struct result *r)
     printf("duplicated:    %" PRIu64 "\n", st.duplicated);
     printf("corrupt:       %" PRIu64 "\n", st.corrupt);
     printf("reordered:     %" PRIu64 "\n", st.reordered);
+    if (st.refused)
+        printf("refused:       %" PRIu64 " (ERR cluster-unavailable)\n",
+               st.refused);
+    if (st.lost_refused)
+        printf("lost to refusals: %" PRIu64 "\n", st.lost_refused);
     if (st.unsent)
         printf("not sent:      %" PRIu64 "\n", st.unsent);
     printf("errors:        %" PRIu64 "\n", st.errors);
@@ -1553,16 +1959,17 @@ static void usage(FILE *f)
         f,
         "usage: msgsim [--nodes N] [--messages M] [--size BYTES]\n"
         "              [--pattern ring|random|broadcast] [--window W]\n"
-        "              [--connect HOST:PORT | --msgd PATH] [--id-prefix P]\n"
-        "              [--seed S] [--timeout SEC] [--duration SEC] [--json] "
-        "[-q]\n"
-        "              [-h] [-V]\n"
+        "              [--connect HOST:PORT[,HOST:PORT...] ... | --msgd PATH]\n"
+        "              [--id-prefix P] [--seed S] [--timeout SEC]\n"
+        "              [--duration SEC] [--json] [-q] [-h] [-V]\n"
         "  -n, --nodes N        nodes, one connection each (default 10)\n"
         "  -m, --messages M     messages each node sends (default 1000)\n"
         "  -s, --size BYTES     payload size, at least %d (default 64)\n"
         "  -p, --pattern P      ring, random or broadcast (default ring)\n"
         "  -w, --window W       messages in flight per sender (default 64)\n"
-        "  -c, --connect H:P    use a running msgd instead of starting one\n"
+        "  -c, --connect H:P    use a running msgd instead of starting one;\n"
+        "                       repeat it, or list H:P,H:P, for instances\n"
+        "                       of a cluster: node i uses address i mod N\n"
         "      --msgd PATH      the msgd to start\n"
         "      --id-prefix P    node ids are P0, P1, ... (default sim-PID-)\n"
         "      --seed S         seed for the random pattern and filler\n"
@@ -1624,6 +2031,34 @@ static int split_hostport(char *s, char **host, char **port)
         if (*p < '0' || *p > '9')
             return -1;
     return 0;
+}
+
+/* Adds the addresses of one --connect: HOST:PORT, or several separated by
+ * commas (no host or port holds one).  0, or the usage error's status. */
+static int add_connect(const char *arg)
+{
+    const char *p = arg;
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        char *text = xcalloc(len + 1, 1), *buf = xcalloc(len + 1, 1);
+        memcpy(text, p, len);
+        memcpy(buf, p, len);
+        struct addr *grown = realloc(addrs, (naddrs + 1) * sizeof *addrs);
+        if (grown == NULL) {
+            say("out of memory");
+            exit(EX_FAIL);
+        }
+        addrs = grown;
+        /* In the array before the check: reachable, not leaked, when the
+         * usage error ends the program. */
+        addrs[naddrs++] = (struct addr){.text = text, .buf = buf};
+        struct addr *ad = &addrs[naddrs - 1];
+        if (split_hostport(buf, &ad->host, &ad->port) < 0)
+            return usage_error("--connect: '%s' is not HOST:PORT", text);
+        if (p[len] == '\0')
+            return 0;
+        p += len + 1;
+    }
 }
 
 enum {
@@ -1702,7 +2137,9 @@ static int parse_options(int argc, char **argv, int *exit_now)
                                    optarg);
             break;
         case 'c':
-            opt.connect = optarg;
+            opt.connect = 1;
+            if ((c = add_connect(optarg)) != 0)
+                return c;
             break;
         case OPT_MSGD:
             opt.msgd = optarg;
@@ -1768,6 +2205,10 @@ static int parse_options(int argc, char **argv, int *exit_now)
     }
     if (opt.connect && opt.msgd)
         return usage_error("--connect and --msgd exclude each other");
+    if (naddrs > opt.nodes)
+        return usage_error("--nodes: %" PRIu32 " nodes for %" PRIu32
+                           " --connect addresses; each needs at least one",
+                           opt.nodes, naddrs);
     if (!seed_set) {
         uint64_t x = mono_ns() ^ ((uint64_t)getpid() << 32);
         opt.seed = splitmix64(&x) >> 1;
@@ -1826,21 +2267,14 @@ int main(int argc, char **argv)
 {
     struct own_msgd own = {.pid = 0};
     struct result res = {.msgd_status = -2};
-    char *host = NULL, *port = NULL, portbuf[16];
-    static char hp[512]; /* --connect, split in place */
+    static char loopback[] = "127.0.0.1", portbuf[16], text[32];
+    static struct addr own_addr = {.host = loopback, .port = portbuf};
     int exit_now, rc;
 
     if ((rc = parse_options(argc, argv, &exit_now)) != 0 || exit_now)
         return rc;
     if ((rc = check_prefix()) != 0)
         return rc;
-    if (opt.connect) {
-        if (strlen(opt.connect) >= sizeof hp)
-            return usage_error("--connect: '%s' is too long", opt.connect);
-        memcpy(hp, opt.connect, strlen(opt.connect) + 1);
-        if (split_hostport(hp, &host, &port) < 0)
-            return usage_error("--connect: '%s' is not HOST:PORT", opt.connect);
-    }
 
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
@@ -1869,11 +2303,13 @@ int main(int argc, char **argv)
                 remove_dir(own.dir);
             return EX_UNAVAILABLE;
         }
-        host = "127.0.0.1";
         snprintf(portbuf, sizeof portbuf, "%d", own.port);
-        port = portbuf;
+        snprintf(text, sizeof text, "127.0.0.1:%d", own.port);
+        own_addr.text = text;
+        addrs = &own_addr;
+        naddrs = 1;
     }
-    if (connect_all(host, port) < 0) {
+    if (connect_all() < 0) {
         for (uint32_t i = 0; i < opt.nodes; i++)
             node_close(&nodes[i]);
         if (!opt.connect) {
@@ -1899,5 +2335,7 @@ int main(int argc, char **argv)
     else
         report_text(&res);
     fflush(stdout);
-    return res.ok ? 0 : EX_FAIL;
+    /* An instance that never saw every node is a set-up failure, as an
+     * address that cannot be reached. */
+    return res.ok ? 0 : st.unconverged ? EX_UNAVAILABLE : EX_FAIL;
 }

@@ -1,6 +1,7 @@
 /* test_msgsim.c: integration tests of msgsim (SPEC section 8): each
  * pattern against a msgd of its own, the human summary, --connect to a
- * running msgd (two runs at once), a node kicked mid-run in each pattern,
+ * running msgd (two runs at once), nodes spread over two addresses of one
+ * msgd, a node kicked mid-run in each pattern,
  * the daemon stopped mid-run, a server that stops answering, large
  * payloads, usage errors, and a server that cannot be reached or started.
  * Summaries are read with --json and jansson. */
@@ -367,6 +368,80 @@ START_TEST(connect_to_running_msgd)
 }
 END_TEST
 
+static int occurrences(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}
+
+START_TEST(two_addresses_one_msgd)
+{
+    /* Two addresses that reach the same daemon: the spreading of the
+     * nodes, the wait until each address lists them all, and the report
+     * of the split, without a cluster (tests of those are elsewhere). */
+    start_daemon();
+    const char *args[] = {"--connect",   addr,   "--connect", addr, "-n",
+                          "7",           "-m",   "300",       "-p", "random",
+                          "--id-prefix", "two-", "--json",    NULL};
+    int rc = sim(args);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, out);
+    json_t *j = summary_of(out);
+    assert_clean_deliveries(j);
+    ck_assert_int_eq(jint(j, "delivered"), 7 * 300);
+    ck_assert_int_eq(jint(j, "errors"), 0);
+    ck_assert_int_eq(jint(j, "refused"), 0);
+    ck_assert_int_eq(jint(j, "lost_refused"), 0);
+    ck_assert_int_eq(jint(j, "disconnected"), 0);
+    ck_assert(json_is_true(json_object_get(j, "ok")));
+    ck_assert(jnum(j, "converge_s") >= 0);
+    /* Round robin: nodes 0, 2, 4, 6 on the first, 1, 3, 5 on the second. */
+    json_t *conn = json_object_get(j, "connect");
+    ck_assert_int_eq((int)json_array_size(conn), 2);
+    for (size_t a = 0; a < 2; a++) {
+        json_t *e = json_array_get(conn, a);
+        ck_assert_str_eq(json_string_value(json_object_get(e, "addr")), addr);
+        ck_assert_int_eq(jint(e, "nodes"), a == 0 ? 4 : 3);
+    }
+    json_decref(j);
+    j = ctl_json("stats");
+    ck_assert_int_eq(jint(j, "msgs_routed"), 7 * 300);
+    json_decref(j);
+    j = ctl_json("list");
+    ck_assert_int_eq((int)json_array_size(j), 0);
+    json_decref(j);
+
+    /* One option with a comma list, broadcasts, the human summary. */
+    char both[3 * sizeof addr + 4], line[sizeof addr + 32];
+    snprintf(both, sizeof both, "%s,%s", addr, addr);
+    const char *bc[] = {"--connect", both,          "-n",   "6",
+                        "-m",        "200",         "-p",   "broadcast",
+                        "-q",        "--id-prefix", "two-", NULL};
+    rc = sim(bc);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, out);
+    snprintf(line, sizeof line, "\nconnect:       %s (3 nodes)\n", addr);
+    ck_assert_msg(occurrences(out, line) == 2, "no split in: %s", out);
+    ck_assert_msg(strstr(out, "\nconverged:     "), "%s", out);
+    ck_assert_msg(strstr(out, "\ndelivered:     6000\n"), "%s", out);
+    ck_assert_msg(strstr(out, "\nlost:          0\n"), "%s", out);
+    ck_assert_msg(strstr(out, "\nresult:        ok\n"), "%s", out);
+    ck_assert_msg(strstr(out, "refused") == NULL, "%s", out);
+
+    /* Each address needs a node, and each must be HOST:PORT. */
+    snprintf(both, sizeof both, "%s,%s,%s", addr, addr, addr);
+    const char *few[] = {"--connect", both, "-n", "2", NULL};
+    ck_assert_int_eq(sim(few), 64);
+    ck_assert_msg(strstr(out, "--nodes: 2 nodes for 3 --connect addresses"),
+                  "%s", out);
+    snprintf(both, sizeof both, "%s,", addr);
+    const char *empty[] = {"--connect", both, NULL};
+    ck_assert_int_eq(sim(empty), 64);
+    ck_assert_msg(strstr(out, "--connect: '' is not HOST:PORT"), "%s", out);
+    ck_assert_int_eq(msgd_stop(&d), 0);
+}
+END_TEST
+
 /* msgctl kick, retried until the node is registered. */
 static long kick(const char *id, const char *reason)
 {
@@ -565,6 +640,7 @@ int main(void)
         human_summary,
         large_payloads_and_window_one,
         connect_to_running_msgd,
+        two_addresses_one_msgd,
         kick_mid_run_ring,
         kick_mid_run_random,
         kick_mid_run_broadcast,
