@@ -580,6 +580,11 @@ int nl_start(const struct nl_config *cfg, char *err, size_t errlen)
         s = natsOptions_SetName(nl.opts, cfg->name);
     if (s == NATS_OK)
         s = natsOptions_SetNoEcho(nl.opts, true);
+    /* The loop already batches a pass's frames per instance, so each
+     * publish goes out at once (libnats would otherwise hold it up to a
+     * millisecond for more); the write is the publisher thread's. */
+    if (s == NATS_OK)
+        s = natsOptions_SetSendAsap(nl.opts, true);
     if (s == NATS_OK)
         s = natsOptions_SetMaxReconnect(nl.opts, -1);
     if (s == NATS_OK)
