@@ -133,6 +133,26 @@ static void start_instance(struct msgd_proc *p, const struct nats_proc *n,
                   "%s never joined", name);
 }
 
+/* A nats-server and two instances m1 and m2 with the same extra lines. */
+static void pair_up(struct nats_proc *n, struct msgd_proc m[2],
+                    const char *extra)
+{
+    nats_start(n);
+    start_instance(&m[0], n, "m1", extra);
+    start_instance(&m[1], n, "m2", extra);
+}
+
+static void close_all(void);
+
+/* Stops the instances (each must exit 0), the clients and nats-server. */
+static void all_down(struct nats_proc *n, struct msgd_proc *m, int count)
+{
+    for (int i = 0; i < count; i++)
+        ck_assert_int_eq(msgd_stop(&m[i]), 0);
+    close_all();
+    nats_done(n);
+}
+
 /* Waits until every instance has heard every other one. */
 static void wait_mesh(struct msgd_proc *ps, const char *const *names, int n)
 {
@@ -189,6 +209,45 @@ static json_t *ctl_json(const struct msgd_proc *p, const char *a1,
     return j;
 }
 
+/* HELLO id on c until it is OK (ids are freed asynchronously); anything
+ * but "ERR id-taken id" meanwhile fails the test. */
+static void hello_eventually(struct tc *c, const char *id, int timeout_ms)
+{
+    char ok[80], taken[96];
+    snprintf(ok, sizeof ok, "OK %s ", id);
+    snprintf(taken, sizeof taken, "ERR id-taken %s", id);
+    long until = mono_ms() + timeout_ms;
+    for (;;) {
+        tc_sendf(c, "HELLO %s\n", id);
+        const char *l = tc_line(c, 3000);
+        ck_assert_ptr_nonnull(l);
+        if (strncmp(l, ok, strlen(ok)) == 0)
+            return;
+        ck_assert_str_eq(l, taken);
+        ck_assert_msg(mono_ms() < until, "%s never freed", id);
+        usleep(50000);
+    }
+}
+
+/* SEND payload to id from c until it is accepted (no ERR before the
+ * PONG); refused is the ERR line allowed meanwhile. */
+static void send_eventually(struct tc *c, const char *id, const char *payload,
+                            const char *refused, int timeout_ms)
+{
+    long until = mono_ms() + timeout_ms;
+    for (;;) {
+        tc_sendf(c, "SEND %s %zu\n%s\nPING e\n", id, strlen(payload), payload);
+        const char *l = tc_line(c, 3000);
+        ck_assert_ptr_nonnull(l);
+        if (strcmp(l, "PONG e") == 0)
+            return;
+        ck_assert_str_eq(l, refused);
+        tc_expect(c, "PONG e");
+        ck_assert_msg(mono_ms() < until, "%s never reachable", id);
+        usleep(50000);
+    }
+}
+
 /* Waits until the log has at least n lines of event ev. */
 static int wait_count(const char *path, const char *ev, int n, int timeout_ms)
 {
@@ -236,9 +295,7 @@ START_TEST(send_who_across_two)
 {
     struct nats_proc n = {0};
     struct msgd_proc m[2];
-    nats_start(&n);
-    start_instance(&m[0], &n, "m1", NULL);
-    start_instance(&m[1], &n, "m2", NULL);
+    pair_up(&n, m, NULL);
 
     struct tc *a = hello(m[0].port, "alice");
     struct tc *b = hello(m[1].port, "bob.b");
@@ -286,10 +343,7 @@ START_TEST(send_who_across_two)
     ck_assert_int_ge(json_integer_value(json_object_get(s, "cluster_msgs_in")),
                      1);
     json_decref(s);
-    ck_assert_int_eq(msgd_stop(&m[0]), 0);
-    ck_assert_int_eq(msgd_stop(&m[1]), 0);
-    close_all();
-    nats_done(&n);
+    all_down(&n, m, 2);
 }
 END_TEST
 
@@ -353,10 +407,7 @@ START_TEST(bcast_who_across_three)
     }
     ck_assert_int_eq(self, 1);
     json_decref(arr);
-    for (int i = 0; i < 3; i++)
-        ck_assert_int_eq(msgd_stop(&m[i]), 0);
-    close_all();
-    nats_done(&n);
+    all_down(&n, m, 3);
 }
 END_TEST
 
@@ -364,9 +415,7 @@ START_TEST(duplicate_id_rejected_then_free)
 {
     struct nats_proc n = {0};
     struct msgd_proc m[2];
-    nats_start(&n);
-    start_instance(&m[0], &n, "m1", NULL);
-    start_instance(&m[1], &n, "m2", NULL);
+    pair_up(&n, m, NULL);
 
     struct tc *a = hello(m[0].port, "solo");
     struct tc *b = topen(m[1].port);
@@ -377,17 +426,7 @@ START_TEST(duplicate_id_rejected_then_free)
     /* Once the holder leaves, the id is free everywhere. */
     tc_sendf(a, "QUIT\n");
     tc_expect(a, "BYE quit");
-    long until = mono_ms() + 10000;
-    for (;;) {
-        tc_sendf(b, "HELLO solo\n");
-        const char *l = tc_line(b, 3000);
-        ck_assert_ptr_nonnull(l);
-        if (strncmp(l, "OK solo", 7) == 0)
-            break;
-        ck_assert_str_eq(l, "ERR id-taken solo");
-        ck_assert_msg(mono_ms() < until, "solo never freed");
-        usleep(50000);
-    }
+    hello_eventually(b, "solo", 10000);
     /* And now held by m2: m1 refuses it. */
     struct tc *c = topen(m[0].port);
     long until2 = mono_ms() + 10000;
@@ -399,10 +438,7 @@ START_TEST(duplicate_id_rejected_then_free)
             break;
         ck_assert_msg(mono_ms() < until2, "m1 accepted a held id: %s", l);
     }
-    ck_assert_int_eq(msgd_stop(&m[0]), 0);
-    ck_assert_int_eq(msgd_stop(&m[1]), 0);
-    close_all();
-    nats_done(&n);
+    all_down(&n, m, 2);
 }
 END_TEST
 
@@ -410,9 +446,7 @@ START_TEST(duplicate_id_replaced_across)
 {
     struct nats_proc n = {0};
     struct msgd_proc m[2];
-    nats_start(&n);
-    start_instance(&m[0], &n, "m1", "duplicate_id = \"replace\";\n");
-    start_instance(&m[1], &n, "m2", "duplicate_id = \"replace\";\n");
+    pair_up(&n, m, "duplicate_id = \"replace\";\n");
 
     struct tc *old = hello(m[0].port, "dev");
     struct tc *peer = hello(m[0].port, "peer");
@@ -423,23 +457,9 @@ START_TEST(duplicate_id_replaced_across)
     ck_assert(
         log_wait(m[0].client_log, "disconnect", "reason", "replaced", 3000));
     /* Messages to dev now go to the new holder on m2. */
-    long until = mono_ms() + 10000;
-    for (;;) {
-        tc_sendf(peer, "SEND dev 2\nok\nPING t\n");
-        const char *l = tc_line(peer, 3000);
-        ck_assert_ptr_nonnull(l);
-        if (strcmp(l, "PONG t") == 0)
-            break;
-        ck_assert_str_eq(l, "ERR unknown-node dev");
-        tc_expect(peer, "PONG t");
-        ck_assert_msg(mono_ms() < until, "dev never reachable on m2");
-        usleep(20000);
-    }
+    send_eventually(peer, "dev", "ok", "ERR unknown-node dev", 10000);
     tc_expect_msg(nw, "peer", "dev", "ok", 2);
-    ck_assert_int_eq(msgd_stop(&m[0]), 0);
-    ck_assert_int_eq(msgd_stop(&m[1]), 0);
-    close_all();
-    nats_done(&n);
+    all_down(&n, m, 2);
 }
 END_TEST
 
@@ -447,9 +467,7 @@ START_TEST(kick_and_list_across)
 {
     struct nats_proc n = {0};
     struct msgd_proc m[2];
-    nats_start(&n);
-    start_instance(&m[0], &n, "m1", NULL);
-    start_instance(&m[1], &n, "m2", NULL);
+    pair_up(&n, m, NULL);
     struct tc *a = hello(m[0].port, "here");
     struct tc *b = hello(m[1].port, "there");
     wait_visible(a, "there");
@@ -490,10 +508,7 @@ START_TEST(kick_and_list_across)
         log_wait(m[1].client_log, "disconnect", "reason", "kicked", 3000));
     /* Nowhere: exit 1. */
     ck_assert_int_eq(ctl(&m[0], "kick", "ghost", NULL, NULL), 1);
-    ck_assert_int_eq(msgd_stop(&m[0]), 0);
-    ck_assert_int_eq(msgd_stop(&m[1]), 0);
-    close_all();
-    nats_done(&n);
+    all_down(&n, m, 2);
 }
 END_TEST
 
@@ -501,9 +516,7 @@ START_TEST(msgsim_over_two_zero_loss)
 {
     struct nats_proc n = {0};
     struct msgd_proc m[2];
-    nats_start(&n);
-    start_instance(&m[0], &n, "m1", NULL);
-    start_instance(&m[1], &n, "m2", NULL);
+    pair_up(&n, m, NULL);
     wait_mesh(m, names3, 2);
     char c1[64], c2[64];
     snprintf(c1, sizeof c1, "127.0.0.1:%d", m[0].port);
@@ -531,10 +544,7 @@ START_TEST(msgsim_over_two_zero_loss)
     ck_assert_int_gt(json_integer_value(json_object_get(s, "cluster_msgs_in")),
                      0);
     json_decref(s);
-    ck_assert_int_eq(msgd_stop(&m[0]), 0);
-    ck_assert_int_eq(msgd_stop(&m[1]), 0);
-    close_all();
-    nats_done(&n);
+    all_down(&n, m, 2);
 }
 END_TEST
 
@@ -542,9 +552,7 @@ START_TEST(nats_stopped_and_restarted)
 {
     struct nats_proc n = {0};
     struct msgd_proc m[2];
-    nats_start(&n);
-    start_instance(&m[0], &n, "m1", NULL);
-    start_instance(&m[1], &n, "m2", NULL);
+    pair_up(&n, m, NULL);
     struct tc *a = hello(m[0].port, "a1");
     struct tc *a2 = hello(m[0].port, "a2");
     struct tc *b = hello(m[1].port, "b1");
@@ -578,38 +586,15 @@ START_TEST(nats_stopped_and_restarted)
 
     /* Traffic resumes; ids held before and during the outage stay held. */
     wait_visible(b, "late");
-    long until = mono_ms() + 15000;
-    for (;;) {
-        tc_sendf(a, "SEND b1 4\nback\nPING r\n");
-        const char *l = tc_line(a, 3000);
-        ck_assert_ptr_nonnull(l);
-        if (strcmp(l, "PONG r") == 0)
-            break;
-        tc_expect(a, "PONG r");
-        ck_assert_msg(mono_ms() < until, "b1 unreachable after restart: %s", l);
-        usleep(100000);
-    }
+    send_eventually(a, "b1", "back", "ERR cluster-unavailable b1", 15000);
     tc_expect_msg(b, "a1", "b1", "back", 4);
     struct tc *dup = topen(m[1].port);
     tc_sendf(dup, "HELLO late\n");
     tc_expect(dup, "ERR id-taken late");
     /* On the other instance, so that only a released key lets it in. */
     struct tc *again = topen(m[0].port);
-    until = mono_ms() + 15000;
-    for (;;) {
-        tc_sendf(again, "HELLO gone\n");
-        const char *l = tc_line(again, 3000);
-        ck_assert_ptr_nonnull(l);
-        if (strncmp(l, "OK gone", 7) == 0)
-            break;
-        ck_assert_str_eq(l, "ERR id-taken gone");
-        ck_assert_msg(mono_ms() < until, "gone still held after the outage");
-        usleep(100000);
-    }
-    ck_assert_int_eq(msgd_stop(&m[0]), 0);
-    ck_assert_int_eq(msgd_stop(&m[1]), 0);
-    close_all();
-    nats_done(&n);
+    hello_eventually(again, "gone", 15000);
+    all_down(&n, m, 2);
 }
 END_TEST
 
@@ -617,9 +602,7 @@ START_TEST(instance_killed)
 {
     struct nats_proc n = {0};
     struct msgd_proc m[2];
-    nats_start(&n);
-    start_instance(&m[0], &n, "m1", NULL);
-    start_instance(&m[1], &n, "m2", NULL);
+    pair_up(&n, m, NULL);
     wait_mesh(m, names3, 2);
     struct tc *a = hello(m[0].port, "survivor");
     struct tc *a2 = hello(m[0].port, "friend");
@@ -633,18 +616,8 @@ START_TEST(instance_killed)
         log_wait(m[0].server_log, "instance-down", "instance", "m2", 10000));
     ck_assert(log_wait(m[0].server_log, "ids-freed", "instance", "m2", 10000));
     /* Its id is free again, and nothing else broke. */
-    long until = mono_ms() + 10000;
     struct tc *c = topen(m[0].port);
-    for (;;) {
-        tc_sendf(c, "HELLO victim\n");
-        const char *l = tc_line(c, 3000);
-        ck_assert_ptr_nonnull(l);
-        if (strncmp(l, "OK victim", 9) == 0)
-            break;
-        ck_assert_str_eq(l, "ERR id-taken victim");
-        ck_assert_msg(mono_ms() < until, "victim never freed");
-        usleep(100000);
-    }
+    hello_eventually(c, "victim", 10000);
     tc_sendf(a, "SEND friend 2\nok\n");
     tc_expect_msg(a2, "survivor", "friend", "ok", 2);
     tc_sendf(a, "SEND victim 1\nv\n");
@@ -658,9 +631,7 @@ START_TEST(instance_killed)
                              "up");
     }
     json_decref(arr);
-    ck_assert_int_eq(msgd_stop(&m[0]), 0);
-    close_all();
-    nats_done(&n);
+    all_down(&n, m, 1);
 }
 END_TEST
 
