@@ -397,10 +397,13 @@ static int valid_nats(const char *s)
     return strncmp(s, "nats://", 7) == 0 && s[7];
 }
 
+/* A subject token and part of a bucket name; short enough for both. */
 static int valid_prefix(const char *s)
 {
-    return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                     "0123456789_-") == strlen(s);
+    size_t n = strlen(s);
+    return n >= 1 && n <= 32 &&
+           strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                     "0123456789_-") == n;
 }
 
 static const struct key cluster_keys[] = {
@@ -409,7 +412,7 @@ static const struct key cluster_keys[] = {
     {"cluster.name", apply_string, OFF(cluster.name), 0, 0, 0, NULL, NULL,
      NULL},
     {"cluster.prefix", apply_string, OFF(cluster.prefix), 0, 0, 0, valid_prefix,
-     "may contain only A-Z a-z 0-9 _ -", NULL},
+     "must be 1 to 32 of A-Z a-z 0-9 _ -", NULL},
     {"cluster.id_hold", apply_seconds, OFF(cluster.id_hold), 0, 0, MAX_SECONDS,
      NULL, NULL, NULL},
     {NULL, NULL, 0, 0, 0, 0, NULL, NULL, NULL},

@@ -349,7 +349,12 @@ static const struct bad {
     {"user = \"a\";\ncluster = {\n  name = \"\";\n};\n", 3,
      "'cluster.name' must not be empty"},
     {"user = \"a\";\ncluster = {\n  prefix = \"a.b\";\n};\n", 3,
-     "'cluster.prefix' may contain only"},
+     "'cluster.prefix' must be 1 to 32 of"},
+    {"user = \"a\";\ncluster = {\n  prefix = \"\";\n};\n", 3,
+     "'cluster.prefix' must not be empty"},
+    {"user = \"a\";\ncluster = {\n  prefix = "
+     "\"abcdefghijklmnopqrstuvwxyz0123456\";\n};\n",
+     3, "'cluster.prefix' must be 1 to 32 of"},
     {"user = \"a\";\ncluster = {\n  id_hold = -1;\n};\n", 3,
      "'cluster.id_hold' must be between"},
     {"user = \"a\";\ncluster = {\n  id_hold = \"1\";\n};\n", 3,
