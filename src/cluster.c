@@ -82,13 +82,13 @@ static struct {
     char name[CW_MAX_NAME + 1];
     char owner[CW_MAX_NAME + 32]; /* our value under each key */
     char prefix[64];
+    char hb_subject[96];
     int up;        /* NATS connected and set up */
     int leaving;   /* stopping: no more heartbeats after the last one */
     int dir_ready; /* the directory's initial values are in */
     int64_t id_hold_ms;
     uint64_t next_token;
     struct inst *insts;
-    size_t ninsts;
     struct idtable remote;  /* id -> struct rnode */
     struct idtable pending; /* id -> struct pending */
     size_t remote_live;     /* nodes of instances that are up */
@@ -113,6 +113,12 @@ static void log_cluster(int level, const char *event, const char *k1,
 }
 
 /* ---- instances and the directory ---- */
+
+/* Where an instance's batches go: PREFIX.i.<incarnation>. */
+static void data_subject(char *out, size_t size, uint64_t inc)
+{
+    snprintf(out, size, "%s.i.%016llx", cl.prefix, (unsigned long long)inc);
+}
 
 static struct inst *inst_find(uint64_t inc)
 {
@@ -145,14 +151,12 @@ static struct inst *inst_get(const struct cw_owner *o)
     i->inc = o->inc;
     memcpy(i->name, o->name, o->name_len);
     i->name[o->name_len] = '\0';
-    snprintf(i->subject, sizeof i->subject, "%s.i.%016llx", cl.prefix,
-             (unsigned long long)o->inc);
+    data_subject(i->subject, sizeof i->subject, o->inc);
     i->state = INST_DOWN;
     i->last_seen_ms = srv.now_ms;
     i->hb_nodes = -2; /* no heartbeat yet */
     i->next = cl.insts;
     cl.insts = i;
-    cl.ninsts++;
     return i;
 }
 
@@ -164,7 +168,6 @@ static void inst_free(struct inst *i)
             break;
         }
     }
-    cl.ninsts--;
     nl_msg_free(i->batch);
     free(i);
 }
@@ -270,9 +273,8 @@ static void heartbeat_in(const struct nl_msg *m)
         return; /* left is final: a restart comes with a new incarnation */
     i->last_seen_ms = srv.now_ms;
     if (nodes < 0) {
-        if (i->state != INST_LEFT)
-            log_cluster(LOG_LVL_INFO, "instance-down", "instance", i->name,
-                        "why", "left");
+        log_cluster(LOG_LVL_INFO, "instance-down", "instance", i->name, "why",
+                    "left");
         set_state(i, INST_LEFT);
         return;
     }
@@ -383,11 +385,10 @@ enum proto_err cluster_bcast(const char *hdr, size_t hlen, const char *payload,
 
 static void publish_heartbeat(long long nodes)
 {
-    char hb[CW_MAX_NAME + 64], subj[96];
+    char hb[CW_MAX_NAME + 64];
     int n = cw_hb_format(hb, sizeof hb, cl.inc, nodes, cl.name);
-    int sn = snprintf(subj, sizeof subj, "%s.hb", cl.prefix);
-    struct nl_msg *m =
-        nl_msg_new(NL_PUBLISH, subj, (size_t)sn, hb, (size_t)n, 0);
+    struct nl_msg *m = nl_msg_new(NL_PUBLISH, cl.hb_subject,
+                                  strlen(cl.hb_subject), hb, (size_t)n, 0);
     if (m)
         nl_submit(m);
 }
@@ -399,9 +400,12 @@ static void submit_key_job(enum nl_kind kind, const char *id, size_t len,
 {
     char key[CW_MAX_KEY + 1];
     size_t klen = cw_key_encode(key, id, len);
-    struct nl_msg *m =
-        nl_msg_new(kind, key, klen, kind == NL_RESERVE ? cl.owner : NULL,
-                   kind == NL_RESERVE ? strlen(cl.owner) : 0, CW_MAX_NAME + 32);
+    int reserve = kind == NL_RESERVE;
+    /* A reservation carries our owner value, and room for the one it may
+     * take over to come back in. */
+    struct nl_msg *m = nl_msg_new(kind, key, klen, reserve ? cl.owner : NULL,
+                                  reserve ? strlen(cl.owner) : 0,
+                                  reserve ? CW_MAX_NAME + 32 : 0);
     if (m == NULL)
         return;
     m->rev = rev;
@@ -741,17 +745,16 @@ int cluster_start(char *err, size_t errlen)
         return -1;
     }
 
-    char bucket[96], data[96], hb[96];
+    char bucket[96], data[96];
     snprintf(bucket, sizeof bucket, "%s-ids", cl.prefix);
-    snprintf(data, sizeof data, "%s.i.%016llx", cl.prefix,
-             (unsigned long long)cl.inc);
-    snprintf(hb, sizeof hb, "%s.hb", cl.prefix);
+    data_subject(data, sizeof data, cl.inc);
+    snprintf(cl.hb_subject, sizeof cl.hb_subject, "%s.hb", cl.prefix);
     struct nl_config nc = {
         .urls = (const char *const *)cc->nats,
         .nurls = cc->n_nats,
         .bucket = bucket,
         .data_subject = data,
-        .hb_subject = hb,
+        .hb_subject = cl.hb_subject,
         .name = cl.name,
     };
     int fd = nl_start(&nc, err, errlen);

@@ -406,6 +406,22 @@ static void render_more(struct ctl_client *cl)
 
 /* ---- the other commands ---- */
 
+/* Appends name to the JSON array being built in list[0..*n) of cap bytes
+ * (a name that does not fit is left out). */
+static void list_add(char *list, size_t *n, size_t cap, const char *name)
+{
+    size_t at = *n + (*n > 1) + 1; /* after the comma and the quote */
+    long e =
+        at < cap ? jw_escape(list + at, cap - at - 1, name, strlen(name)) : -1;
+    if (e < 0)
+        return;
+    if (*n > 1)
+        list[(*n)++] = ',';
+    list[(*n)++] = '"';
+    *n += (size_t)e;
+    list[(*n)++] = '"';
+}
+
 /* Kicks the matching local connections; returns how many, and only then
  * adds "kicked" to jw. */
 static int kick(const struct admin_req *req, struct jsonw *jw)
@@ -421,16 +437,7 @@ static int kick(const struct admin_req *req, struct jsonw *jw)
         if (req->id[0] ? !(c->registered && strcmp(c->id, req->id) == 0)
                        : !addr_matches(c->addr, req->addr))
             continue;
-        if (n < sizeof list - 80) {
-            if (count)
-                list[n++] = ',';
-            list[n++] = '"';
-            const char *name = c->registered ? c->id : c->addr;
-            long e =
-                jw_escape(list + n, sizeof list - n - 4, name, strlen(name));
-            n += e > 0 ? (size_t)e : 0;
-            list[n++] = '"';
-        }
+        list_add(list, &n, sizeof list - 1, c->registered ? c->id : c->addr);
         count++;
         conn_close(c, CR_KICKED, req->reason);
     }
@@ -542,14 +549,12 @@ static void handle(struct ctl_client *cl, const char *line, size_t len)
             reply_error(cl, "not-found", "no such node");
             return;
         }
-        char list[4 + 6 * sizeof req.id];
-        long e = jw_escape(list + 2, sizeof list - 4, req.id, strlen(req.id));
-        list[0] = '[';
-        list[1] = '"';
-        e = e > 0 ? e : 0;
-        list[2 + e] = '"';
-        list[3 + e] = ']';
-        jw_raw(&jw, "kicked", list, (size_t)e + 4);
+        char list[8 + 6 * sizeof req.id];
+        size_t n = 0;
+        list[n++] = '[';
+        list_add(list, &n, sizeof list - 1, req.id);
+        list[n++] = ']';
+        jw_raw(&jw, "kicked", list, n);
         jw_str(&jw, "instance", inst);
         log_admin_at(cl, &req, name, "forwarded", inst);
         reply_ok(cl, &jw);

@@ -116,14 +116,11 @@ static void post(enum nl_kind kind, const char *a, const char *b, size_t blen)
 
 static void post_log(int level, const char *msg, natsStatus s)
 {
-    struct nl_msg *m = nl_msg_new(NL_LOG, msg, strlen(msg), NULL, 0, 0);
-    if (m == NULL)
-        return;
     const char *detail = nats_GetLastError(NULL);
     if (detail == NULL || *detail == '\0')
         detail = natsStatus_GetText(s);
-    free(m);
-    m = nl_msg_new(NL_LOG, msg, strlen(msg), detail, strlen(detail), 0);
+    struct nl_msg *m =
+        nl_msg_new(NL_LOG, msg, strlen(msg), detail, strlen(detail), 0);
     if (m == NULL)
         return;
     m->status = (uint8_t)level;

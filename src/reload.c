@@ -4,6 +4,7 @@
 #include "reload.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -25,29 +26,29 @@ static int same_str(const char *a, const char *b)
     return a == b || (a && b && strcmp(a, b) == 0);
 }
 
+static int same_list(char *const *a, int na, char *const *b, int nb)
+{
+    if (na != nb)
+        return 0;
+    for (int i = 0; i < na; i++)
+        if (!same_str(a[i], b[i]))
+            return 0;
+    return 1;
+}
+
 /* The cluster group is read once, at start: its NATS connection and
  * instance identity are not swapped under running nodes. */
 static int same_cluster(const struct config *a, const struct config *b)
 {
     const struct config_cluster *x = &a->cluster, *y = &b->cluster;
-    if (x->enabled != y->enabled || x->n_nats != y->n_nats ||
-        x->id_hold != y->id_hold || !same_str(x->name, y->name) ||
-        !same_str(x->prefix, y->prefix))
-        return 0;
-    for (int i = 0; i < x->n_nats; i++)
-        if (!same_str(x->nats[i], y->nats[i]))
-            return 0;
-    return 1;
+    return x->enabled == y->enabled && x->id_hold == y->id_hold &&
+           same_str(x->name, y->name) && same_str(x->prefix, y->prefix) &&
+           same_list(x->nats, x->n_nats, y->nats, y->n_nats);
 }
 
 static int same_listen(const struct config *a, const struct config *b)
 {
-    if (a->n_listen != b->n_listen)
-        return 0;
-    for (int i = 0; i < a->n_listen; i++)
-        if (strcmp(a->listen[i], b->listen[i]) != 0)
-            return 0;
-    return 1;
+    return same_list(a->listen, a->n_listen, b->listen, b->n_listen);
 }
 
 const char *reload_path(void)
@@ -88,14 +89,13 @@ int reload_config(char *err, size_t errlen)
     if (restart || cluster_restart) {
         jw = log_begin(LOG_SERVER, LOG_LVL_WARN, "warning");
         if (jw) {
-            jw_str(jw, "msg",
-                   restart && cluster_restart
-                       ? "listen and cluster changed; restart msgd "
-                         "to apply them"
-                   : restart ? "listen changed; restart msgd to "
-                               "apply it"
-                             : "cluster changed; restart msgd to "
-                               "apply it");
+            char msg[80];
+            snprintf(msg, sizeof msg, "%s changed; restart msgd to apply %s",
+                     restart && cluster_restart ? "listen and cluster"
+                     : restart                  ? "listen"
+                                                : "cluster",
+                     restart && cluster_restart ? "them" : "it");
+            jw_str(jw, "msg", msg);
             log_commit(jw);
         }
     }

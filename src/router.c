@@ -169,13 +169,17 @@ void router_hello_done(struct conn *c, enum proto_err err, uint64_t kv_rev)
 {
     if (c->state != CONN_OPEN)
         return;
-    if (err == PERR_NONE && router_find(c->id, c->idlen) == NULL) {
+    if (err == PERR_NONE) {
         c->kv_rev = kv_rev;
-        do_register(c);
-        return;
+        if (router_find(c->id, c->idlen) == NULL) {
+            do_register(c);
+            return;
+        }
+        /* Registered here meanwhile (cluster_hello's pending entry should
+         * prevent it): the reservation goes back. */
+        cluster_forget(c);
+        err = PERR_ID_TAKEN;
     }
-    if (err == PERR_NONE) /* registered here meanwhile: give it back */
-        err = PERR_ID_TAKEN, c->kv_rev = kv_rev, cluster_forget(c);
     refuse_hello(c, err, c->id, c->idlen, err == PERR_ID_TAKEN);
 }
 
