@@ -356,6 +356,8 @@ static const struct key top_keys[] = {
      NULL, NULL, NULL},
     {"max_output_buffer", apply_int, OFF(max_output_buffer), 0, 4096,
      1099511627776, NULL, NULL, NULL},
+    {"client_log_rate", apply_int, OFF(client_log_rate), 0, 0, 1000000, NULL,
+     NULL, NULL},
     {"duplicate_id", apply_word, OFF(duplicate_id), 0, 0, 0, NULL,
      "reject or replace", dup_words},
     {"user", apply_string, OFF(user), 0, 0, 0, NULL, NULL, NULL},
@@ -526,6 +528,7 @@ static int fill_defaults(struct config *cfg)
     cfg->max_message_size = 65536;
     cfg->max_output_buffer = 8388608;
     cfg->duplicate_id = DUP_REJECT;
+    cfg->client_log_rate = 20;
     cfg->cluster.prefix = strdup("msgd");
     cfg->cluster.id_hold = 30;
     return cfg->listen[0] && cfg->admin_socket && cfg->pidfile &&

@@ -37,6 +37,7 @@ struct config {
     int64_t max_message_size;
     int64_t max_output_buffer;
     enum dup_policy duplicate_id;
+    int64_t client_log_rate; /* lines/s per address and event; 0 = no cap */
     char *user;  /* NULL when unset */
     char *group; /* NULL when unset */
     struct config_cluster cluster;

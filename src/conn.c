@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cluster.h"
+#include "clientlog.h"
 #include "history.h"
 #include "log.h"
 #include "router.h"
@@ -94,11 +95,9 @@ struct conn *conn_new(int fd, const char *addr)
     srv.stats.connections_total++;
     arm_idle(c);
 
-    struct jsonw *jw = log_begin(LOG_CLIENT, LOG_LVL_INFO, "connect");
-    if (jw) {
-        jw_str(jw, "addr", c->addr);
+    struct jsonw *jw = clientlog_begin(c->addr, LOG_LVL_INFO, CL_CONNECT);
+    if (jw)
         log_commit(jw);
-    }
     return c;
 }
 
@@ -235,11 +234,10 @@ static void remember(const struct conn *c, enum conn_reason why)
 
 static void log_disconnect(struct conn *c, enum conn_reason why)
 {
-    struct jsonw *jw = log_begin(LOG_CLIENT, LOG_LVL_INFO, "disconnect");
+    struct jsonw *jw = clientlog_begin(c->addr, LOG_LVL_INFO, CL_DISCONNECT);
     if (jw == NULL)
         return;
     jw_str(jw, "node", c->registered ? c->id : NULL);
-    jw_str(jw, "addr", c->addr);
     jw_str(jw, "reason", reason_names[why]);
     jw_uint(jw, "msgs_in", c->msgs_in);
     jw_uint(jw, "msgs_out", c->msgs_out);

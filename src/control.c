@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "clientlog.h"
 #include "cluster.h"
 #include "conn.h"
 #include "fsutil.h"
@@ -463,6 +464,7 @@ static void stats(struct jsonw *jw)
     jw_uint(jw, "protocol_errors", s->protocol_errors);
     jw_uint(jw, "slow_consumers", s->slow_consumers);
     jw_uint(jw, "log_lines_lost", log_lost());
+    jw_uint(jw, "log_lines_suppressed", clientlog_suppressed());
     cluster_stats(jw); /* the cluster_* keys, in a cluster only */
 }
 

@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "clientlog.h"
 #include "cluster.h"
 #include "config.h"
 #include "control.h"
@@ -89,6 +90,7 @@ static void log_start(void)
 
 static void log_stop(void)
 {
+    clientlog_flush(); /* what was held back is said before the end */
     struct jsonw *jw = log_begin(LOG_SERVER, LOG_LVL_INFO, "stop");
     if (jw) {
         jw_str(jw, "reason", srv.stop_reason ? srv.stop_reason : "error");

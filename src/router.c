@@ -9,6 +9,7 @@
 #include <sys/random.h>
 
 #include "cluster.h"
+#include "clientlog.h"
 #include "conn.h"
 #include "idtable.h"
 #include "log.h"
@@ -70,10 +71,9 @@ static void log_reject(struct conn *c, enum proto_err err, const char *id,
                        size_t len)
 {
     srv.stats.rejects++;
-    struct jsonw *jw = log_begin(LOG_CLIENT, LOG_LVL_INFO, "reject");
+    struct jsonw *jw = clientlog_begin(c->addr, LOG_LVL_INFO, CL_REJECT);
     if (jw == NULL)
         return;
-    jw_str(jw, "addr", c->addr);
     jw_str(jw, "code", proto_err_name(err));
     if (id)
         jw_strn(jw, "node", id, len);
@@ -113,10 +113,9 @@ static void do_register(struct conn *c)
                      idle, (long long)srv.cfg.max_message_size);
     conn_send(c, line, (size_t)n);
 
-    struct jsonw *jw = log_begin(LOG_CLIENT, LOG_LVL_INFO, "register");
+    struct jsonw *jw = clientlog_begin(c->addr, LOG_LVL_INFO, CL_REGISTER);
     if (jw) {
         jw_str(jw, "node", c->id);
-        jw_str(jw, "addr", c->addr);
         log_commit(jw);
     }
 }

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clientlog.h"
 #include "cluster.h"
 #include "conn.h"
 #include "control.h"
@@ -89,7 +90,9 @@ void server_apply(const struct config *cfg)
     srv.cfg.max_message_size = cfg->max_message_size;
     srv.cfg.max_output_buffer = cfg->max_output_buffer;
     srv.cfg.duplicate_id = cfg->duplicate_id;
+    srv.cfg.client_log_rate = cfg->client_log_rate;
     log_set_level(cfg->log_level);
+    clientlog_set_rate((uint32_t)cfg->client_log_rate);
     if (idle != srv.idle_ms) {
         srv.idle_ms = idle;
         conn_rearm_all();
@@ -164,6 +167,7 @@ int server_init(const struct config *cfg, char *err, size_t errlen)
     srv.idle_ms = idle_ms_of(cfg->idle_timeout);
     log_set_level(cfg->log_level);
     tw_init(&srv.wheel, (uint64_t)srv.now_ms);
+    clientlog_init((uint32_t)cfg->client_log_rate);
     chunk_pool_init(&srv.pool, POOL_CHUNKS);
     srv.rbuf_size = RBUF_SIZE;
     srv.rbuf = malloc(srv.rbuf_size);

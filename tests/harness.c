@@ -131,7 +131,7 @@ void msgd_write_conf(struct msgd_proc *p, const char *extra)
     ck_assert_ptr_nonnull(f);
     if (extra == NULL || strstr(extra, "listen") == NULL)
         fprintf(f, "listen = [ \"127.0.0.1:0\" ];\n");
-    if (extra && strstr(extra, "client_log"))
+    if (extra && strstr(extra, "client_log ="))
         snprintf(p->client_log, sizeof p->client_log, "(set by the test)");
     else
         fprintf(f, "client_log = \"%s\";\n", p->client_log);
@@ -521,7 +521,7 @@ static int line_matches(json_t *o, const char *ev, const char *key,
                         const char *val)
 {
     const char *e = json_string_value(json_object_get(o, "event"));
-    if (e == NULL || strcmp(e, ev) != 0)
+    if (e == NULL || (ev != NULL && strcmp(e, ev) != 0))
         return 0;
     if (key == NULL)
         return 1;
@@ -544,6 +544,22 @@ int log_count(const char *path, const char *ev, const char *key,
     }
     free(s);
     return n;
+}
+
+long log_sum(const char *path, const char *ev, const char *key,
+             const char *val, const char *num)
+{
+    char *s = slurp(path);
+    long sum = 0;
+    for (char *line = s ? strtok(s, "\n") : NULL; line;
+         line = strtok(NULL, "\n")) {
+        json_t *o = json_loads(line, 0, NULL);
+        if (o && line_matches(o, ev, key, val))
+            sum += (long)json_integer_value(json_object_get(o, num));
+        json_decref(o);
+    }
+    free(s);
+    return sum;
 }
 
 int log_wait(const char *path, const char *ev, const char *key, const char *val,

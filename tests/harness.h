@@ -78,13 +78,17 @@ int tc_eof(struct tc *c, int timeout_ms);
  * must have been read by the caller (asserts the next line is the PONG). */
 void tc_sync(struct tc *c);
 
-/* Waits until a line of the JSON log has event=ev and, when key is given,
+/* Waits until a line of the JSON log has event=ev (any event when ev is
+ * NULL) and, when key is given,
  * key=val (string) ; returns 1 if found within timeout. */
 int log_wait(const char *path, const char *ev, const char *key, const char *val,
              int timeout_ms);
 /* How many lines match (as log_wait). */
 int log_count(const char *path, const char *ev, const char *key,
               const char *val);
+/* The sum of the integer key num over the matching lines. */
+long log_sum(const char *path, const char *ev, const char *key,
+             const char *val, const char *num);
 /* Asserts every line of the file is a JSON object with ts, level, event. */
 void log_check_all(const char *path);
 /* 1 if the file contains needle anywhere. */

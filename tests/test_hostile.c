@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "harness.h"
 
 static struct msgd_proc d;
@@ -268,6 +270,96 @@ START_TEST(log_directory_removed)
 }
 END_TEST
 
+/* client_log lines of ev written, plus those the summaries say were held
+ * back: every event is accounted for. */
+static long accounted(const char *ev)
+{
+    return log_count(d.client_log, ev, NULL, NULL) +
+           log_sum(d.client_log, "suppressed", "of", ev, "lines");
+}
+
+static long stat_of(const char *key)
+{
+    char out[8192];
+    const char *argv[] = {msgctl_path(), "-s", d.admin_socket, "--json",
+                          "stats", NULL};
+    ck_assert_int_eq(prog_run(argv, out, sizeof out), 0);
+    json_t *j = json_loads(out, 0, NULL);
+    ck_assert_ptr_nonnull(j);
+    long v = (long)json_integer_value(json_object_get(j, key));
+    json_decref(j);
+    return v;
+}
+
+/* One local client churning connections and bad HELLOs (what a fuzzer
+ * does) gets a bounded share of client_log; the rest is counted, said in
+ * "suppressed" lines, and in stats; nothing is lost without a trace. */
+START_TEST(one_address_cannot_fill_client_log)
+{
+    enum { CHURN = 3000, BAD = 20000 };
+    msgd_start(&d, "client_log_rate = 20;");
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < CHURN; i++) {
+        struct tc *c = tc_open(d.port);
+        tc_sendf(c, "HELLO !\n");
+        tc_close(c);
+    }
+    /* One connection repeating a refused HELLO. */
+    struct tc *c = tc_open(d.port);
+    static char bad[BAD * 8];
+    for (int i = 0; i < BAD; i++)
+        memcpy(bad + i * 8, "HELLO !\n", 8);
+    tc_send(c, bad, sizeof bad);
+    for (int i = 0; i < BAD; i++) {
+        const char *l = tc_line(c, 10000);
+        ck_assert_ptr_nonnull(l);
+        ck_assert_str_eq(l, "ERR bad-id");
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) +
+                  (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    ck_assert(log_wait(d.client_log, "suppressed", "of", "reject", 5000));
+    long held = stat_of("log_lines_suppressed");
+    ck_assert_int_gt(held, 0);
+    tc_close(c);
+    still_routes();
+    ck_assert_int_eq(msgd_stop(&d), 0); /* writes what is still pending */
+
+    /* Written: at most the burst (5 s of rate) and the rate for the time
+     * it took, per event, plus a summary a second. */
+    long cap = (long)(20 * (5 + secs + 3));
+    ck_assert_int_le(log_count(d.client_log, "reject", NULL, NULL), cap);
+    ck_assert_int_le(log_count(d.client_log, "connect", NULL, NULL), cap + 5);
+    ck_assert_int_lt(log_count(d.client_log, NULL, NULL, NULL),
+                     5 * cap + 4 * (long)(secs + 3));
+    /* Accounted: 1 + CHURN + still_routes' 2 nodes connected, ... */
+    ck_assert_int_eq(accounted("reject"), CHURN + BAD);
+    ck_assert_int_eq(accounted("connect"), CHURN + 1 + 2);
+    ck_assert_int_eq(accounted("disconnect"), CHURN + 1 + 2);
+    ck_assert_int_ge(log_sum(d.client_log, "suppressed", NULL, NULL, "lines"),
+                     held);
+    log_check_all(d.client_log);
+}
+END_TEST
+
+/* client_log_rate = 0 writes every line, as before. */
+START_TEST(client_log_rate_zero_writes_all)
+{
+    msgd_start(&d, "client_log_rate = 0;");
+    for (int i = 0; i < 500; i++) {
+        struct tc *c = tc_open(d.port);
+        tc_sendf(c, "HELLO !\n");
+        ck_assert_str_eq(tc_line(c, 5000), "ERR bad-id");
+        tc_close(c);
+    }
+    ck_assert_int_eq(stat_of("log_lines_suppressed"), 0);
+    ck_assert_int_eq(msgd_stop(&d), 0);
+    ck_assert_int_eq(log_count(d.client_log, "reject", NULL, NULL), 500);
+    ck_assert_int_eq(log_count(d.client_log, "suppressed", NULL, NULL), 0);
+}
+END_TEST
+
 int main(void)
 {
     const TTest *const tests[] = {
@@ -279,6 +371,8 @@ int main(void)
         five_thousand_silent_clients,
         out_of_descriptors_backs_off,
         log_directory_removed,
+        one_address_cannot_fill_client_log,
+        client_log_rate_zero_writes_all,
     };
     return run_suite("hostile", tests, sizeof tests / sizeof *tests);
 }
