@@ -76,6 +76,13 @@ static size_t run(const char *data, size_t len, const uint8_t *splits,
                 r->payload_hash = hash(cmd.payload, cmd.payload_len);
                 if (cmd.payload_len > max)
                     abort();
+                /* An argument comes back on server lines (PONG, ERR): no
+                 * space or control byte may be in it. */
+                for (size_t i = 0; i < cmd.arg_len; i++) {
+                    unsigned char ch = (unsigned char)cmd.arg[i];
+                    if (ch <= ' ' || ch == 0x7f)
+                        abort();
+                }
             }
             off += cmd.consumed;
             if (off == have)
