@@ -199,8 +199,7 @@ static enum proto_status parse_payload_cmd(const char *buf, size_t len,
 
     if (sh->ntok < want)
         return refuse(cmd, PERR_BAD_COMMAND, hdr_len);
-    if (parse_length(buf + sh->last_sp + 1, line_len - sh->last_sp - 1, &n) <
-        0)
+    if (parse_length(buf + sh->last_sp + 1, line_len - sh->last_sp - 1, &n) < 0)
         return fatal(cmd, PERR_BAD_FRAME);
     if (n > max_payload)
         return fatal(cmd, PERR_TOO_LARGE);
@@ -276,6 +275,33 @@ enum proto_status proto_parse(const char *buf, size_t len, uint64_t max_payload,
     }
     cmd->consumed = hdr_len;
     return PROTO_COMMAND;
+}
+
+int proto_out_piece(const char *buf, size_t avail, uint64_t *len,
+                    uint64_t *lines)
+{
+    const char *lf = memchr(buf, '\n', avail);
+    if (lf == NULL)
+        return -1;
+    size_t line = (size_t)(lf - buf) + 1;
+    *len = line;
+    *lines = 0;
+    int msg = line > 4 && memcmp(buf, "MSG ", 4) == 0;
+    int nodes = line > 6 && memcmp(buf, "NODES ", 6) == 0;
+    if (!msg && !nodes)
+        return 0;
+    /* The number is the last token of either. */
+    size_t end = line - 1, start = end;
+    while (start > 0 && buf[start - 1] != ' ')
+        start--;
+    uint64_t n;
+    if (parse_length(buf + start, end - start, &n) < 0)
+        return -1;
+    if (nodes)
+        *lines = n;
+    else
+        *len = n > UINT64_MAX - line - 1 ? UINT64_MAX : line + n + 1;
+    return 0;
 }
 
 static size_t put_u64(char *out, uint64_t v)

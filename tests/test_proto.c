@@ -1081,6 +1081,45 @@ static void check_whole(const struct stream *s)
     REQUIRE(proto_parse(s->data + off, 0, MAX, &cmd) == PROTO_INCOMPLETE);
 }
 
+/* The server's own output read back, as a close that drops output does. */
+static void check_piece(const char *in, size_t n, int rc, uint64_t len,
+                        uint64_t lines)
+{
+    uint64_t l = 12345, k = 12345;
+    free(pbuf);
+    pbuf = malloc(n ? n : 1);
+    ck_assert_ptr_nonnull(pbuf);
+    memcpy(pbuf, in, n);
+    ck_assert_int_eq(proto_out_piece(pbuf, n, &l, &k), rc);
+    if (rc == 0) {
+        ck_assert_uint_eq(l, len);
+        ck_assert_uint_eq(k, lines);
+    }
+}
+
+START_TEST(test_out_piece)
+{
+    check_piece(L("PONG x\nMSG"), 0, 7, 0);
+    check_piece(L("BYE kicked a b c\n"), 0, 17, 0);
+    check_piece(L("NODE a\n"), 0, 7, 0);
+    /* A MSG covers its payload and LF, which need not be at hand. */
+    check_piece(L("MSG a b 5\nhel"), 0, 10 + 5 + 1, 0);
+    check_piece(L("MSG a * 0\n"), 0, 11, 0);
+    check_piece(L("MSG a b 007\n"), 0, 12 + 7 + 1, 0);
+    check_piece(L("MSG a b 18446744073709551615\n"), 0, UINT64_MAX, 0);
+    /* NODES: the NODE lines that follow belong to it. */
+    check_piece(L("NODES 3\nNODE a\n"), 0, 8, 3);
+    check_piece(L("NODES 0\n"), 0, 8, 0);
+    /* Not a line yet, or a number that is not one. */
+    check_piece(L("MSG a b 5"), -1, 0, 0);
+    check_piece(L(""), -1, 0, 0);
+    check_piece(L("MSG a b x\n"), -1, 0, 0);
+    check_piece(L("MSG a b \n"), -1, 0, 0);
+    check_piece(L("NODES\n"), 0, 6, 0); /* not "NODES ": a line */
+    check_piece(L("NODES -1\n"), -1, 0, 0);
+}
+END_TEST
+
 START_TEST(test_split_every_point)
 {
     struct stream s;
@@ -1206,6 +1245,7 @@ static Suite *proto_suite(void)
     tcase_add_test(tc, test_names);
     tcase_add_test(tc, test_valid_id);
     tcase_add_test(tc, test_msg_header);
+    tcase_add_test(tc, test_out_piece);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("split");
