@@ -2,7 +2,8 @@
  * byte stream plus a split pattern (its first byte seeds the chunk sizes);
  * the stream is fed in those chunks the way a connection receives it, and
  * must parse exactly as it does in one piece, with the parser's own
- * invariants holding at every step. */
+ * invariants holding at every step.  The same bytes also go through the
+ * reader of the server's own output (proto_out_piece). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +77,13 @@ static size_t run(const char *data, size_t len, const uint8_t *splits,
                 r->payload_hash = hash(cmd.payload, cmd.payload_len);
                 if (cmd.payload_len > max)
                     abort();
+                /* An argument comes back on server lines (PONG, ERR): no
+                 * space or control byte may be in it. */
+                for (size_t i = 0; i < cmd.arg_len; i++) {
+                    unsigned char ch = (unsigned char)cmd.arg[i];
+                    if (ch <= ' ' || ch == 0x7f)
+                        abort();
+                }
             }
             off += cmd.consumed;
             if (off == have)
@@ -103,6 +111,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const uint8_t *splits = data + 1;
     const char *stream = (const char *)data + 1 + nsplits;
     size_t len = size - 1 - nsplits;
+
+    /* A piece is at least its line; without an LF there is none. */
+    uint64_t plen, plines;
+    const char *lf = memchr(stream, '\n', len);
+    if (proto_out_piece(stream, len, &plen, &plines) == 0) {
+        if (lf == NULL || plen < (uint64_t)(lf - stream) + 1)
+            abort();
+    } else if (lf != NULL && memcmp(stream, "MSG ", len < 4 ? len : 4) != 0 &&
+               memcmp(stream, "NODES ", len < 6 ? len : 6) != 0) {
+        abort(); /* any other whole line is a piece */
+    }
 
     size_t a = run(stream, len, NULL, 0, max, whole);
     size_t b = run(stream, len, splits, nsplits, max, split);

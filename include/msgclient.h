@@ -77,7 +77,8 @@ int mc_hello(struct mc_client *c, const char *id);
 int mc_send(struct mc_client *c, const char *to, const void *data, size_t len);
 int mc_bcast(struct mc_client *c, const void *data, size_t len);
 int mc_who(struct mc_client *c);
-/* token: NULL, or one word (no space, CR or LF) of at most 1000 bytes */
+/* token: NULL, or one word (no space, no control byte) of at most 1000
+ * bytes */
 int mc_ping(struct mc_client *c, const char *token);
 int mc_quit(struct mc_client *c);
 

@@ -368,7 +368,12 @@ int mc_ping(struct mc_client *c, const char *token)
 {
     if (token == NULL || *token == '\0')
         return queue(c, "PING\n");
-    if (strlen(token) > 1000 || strpbrk(token, " \n\r"))
+    /* What the server would refuse: a space, or a control byte. */
+    size_t n = 0;
+    while (token[n] && token[n] != ' ' && (unsigned char)token[n] >= 0x20 &&
+           token[n] != 0x7f)
+        n++;
+    if (n > 1000 || token[n] != '\0')
         return fail(c, "a PING token is one word");
     return queue(c, "PING %s\n", token);
 }
@@ -558,8 +563,9 @@ static int parse_nodes(struct mc_client *c, const char *start, size_t avail,
     return 1;
 }
 
-/* Parses one event from the input buffer: 1, 0 (incomplete), -1. */
-static int parse_event(struct mc_client *c, struct mc_event *ev)
+/* Parses one line or frame from the input buffer: 1 (an event), 2 (a
+ * line to ignore), 0 (incomplete), -1. */
+static int parse_one(struct mc_client *c, struct mc_event *ev)
 {
     const char *start = c->in + c->in_off;
     size_t avail = c->in_len - c->in_off;
@@ -662,10 +668,21 @@ static int parse_event(struct mc_client *c, struct mc_event *ev)
         ev->code = tok[1];
         ev->detail = n == 3 ? tok[2] : "";
     } else {
-        return protocol_error(c, "unknown reply");
+        /* A verb of a later server: skipped, as msgd-protocol(7) asks. */
+        c->in_off += hdr;
+        return 2;
     }
     c->in_off += hdr;
     return 1;
+}
+
+/* Parses one event from the input buffer: 1, 0 (incomplete), -1. */
+static int parse_event(struct mc_client *c, struct mc_event *ev)
+{
+    int rc;
+    while ((rc = parse_one(c, ev)) == 2)
+        ;
+    return rc;
 }
 
 /* Copies ev and its strings so that it outlives the input buffer. */

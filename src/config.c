@@ -212,6 +212,22 @@ static int apply_seconds(struct loader *ld, const config_setting_t *s,
     return 0;
 }
 
+/* idle_timeout is kept and announced to the millisecond: a value that
+ * would be announced as idle=0 ("never") must not evict. */
+static int apply_timeout(struct loader *ld, const config_setting_t *s,
+                         const struct key *k)
+{
+    if (apply_seconds(ld, s, k) < 0)
+        return -1;
+    double v = *(double *)field(ld, k->off);
+    if (v > 0 && v < 0.001)
+        return fail(ld, s,
+                    "'%s' must be 0 or at least 0.001 seconds, a millisecond "
+                    "(got %g)",
+                    k->name, v);
+    return 0;
+}
+
 static const char *get_string(struct loader *ld, const config_setting_t *s,
                               const struct key *k)
 {
@@ -349,7 +365,7 @@ static const struct key top_keys[] = {
     {"client_log", apply_string, OFF(client_log), 0, 0, 0, NULL, NULL, NULL},
     {"log_level", apply_word, OFF(log_level), 0, 0, 0, NULL,
      "error, warn, info or debug", log_words},
-    {"idle_timeout", apply_seconds, OFF(idle_timeout), 0, 0, MAX_SECONDS, NULL,
+    {"idle_timeout", apply_timeout, OFF(idle_timeout), 0, 0, MAX_SECONDS, NULL,
      NULL, NULL},
     {"max_nodes", apply_int, OFF(max_nodes), 0, 1, 16777216, NULL, NULL, NULL},
     {"max_message_size", apply_int, OFF(max_message_size), 0, 0, 1073741824,

@@ -143,9 +143,13 @@ static int make_room(struct conn *c, size_t n)
     return -1;
 }
 
-static int append(struct conn *c, const void *data, size_t n)
+/* frame: data begins a frame (a line, or a MSG header), which is where a
+ * close that drops output may cut. */
+static int append(struct conn *c, const void *data, size_t n, int frame)
 {
-    if (outq_append(&c->out, &srv.pool, data, n) < 0) {
+    int rc = frame ? outq_append_frame(&c->out, &srv.pool, data, n)
+                   : outq_append(&c->out, &srv.pool, data, n);
+    if (rc < 0) {
         struct jsonw *jw = log_begin(LOG_SERVER, LOG_LVL_ERROR, "error");
         if (jw) {
             jw_str(jw, "msg", "out of memory queueing output");
@@ -163,7 +167,7 @@ int conn_send(struct conn *c, const void *data, size_t n)
 {
     if (make_room(c, n) < 0)
         return -1;
-    return append(c, data, n);
+    return append(c, data, n, 1);
 }
 
 int conn_deliver(struct conn *c, const char *hdr, size_t hlen,
@@ -171,8 +175,8 @@ int conn_deliver(struct conn *c, const char *hdr, size_t hlen,
 {
     if (make_room(c, hlen + plen + 1) < 0)
         return -1;
-    if (append(c, hdr, hlen) < 0 || append(c, payload, plen) < 0 ||
-        append(c, "\n", 1) < 0)
+    if (append(c, hdr, hlen, 1) < 0 || append(c, payload, plen, 0) < 0 ||
+        append(c, "\n", 1, 0) < 0)
         return -1;
     c->msgs_out++;
     c->bytes_out += plen;
@@ -266,6 +270,12 @@ static void count(enum conn_reason why)
     }
 }
 
+/* Drops c's queued output but the rest of the frame being written. */
+static int drop_output(struct conn *c)
+{
+    return outq_keep_frame(&c->out, &srv.pool, proto_out_piece);
+}
+
 void conn_close(struct conn *c, enum conn_reason why, const char *text)
 {
     if (c->state != CONN_OPEN)
@@ -285,11 +295,15 @@ void conn_close(struct conn *c, enum conn_reason why, const char *text)
         return;
     }
     /* A slow consumer's backlog is what got it cut; drop it so that the
-     * BYE has a chance to get through. */
-    if (why == CR_SLOW)
-        outq_clear(&c->out, &srv.pool);
+     * BYE has a chance to get through, but not the rest of a frame already
+     * begun on the wire: the client must be able to read up to the BYE.
+     * If that rest cannot be sent by the flush deadline, neither is the
+     * BYE. */
+    int bye = reason_bye[why] >= 0;
+    if (why == CR_SLOW && drop_output(c) < 0)
+        bye = 0;
     c->state = CONN_CLOSING;
-    if (reason_bye[why] >= 0) {
+    if (bye) {
         char line[32 + 256];
         const char *name = proto_bye_name((enum proto_bye)reason_bye[why]);
         int n;
@@ -299,8 +313,8 @@ void conn_close(struct conn *c, enum conn_reason why, const char *text)
             n = snprintf(line, sizeof line, "BYE %s\n", name);
         if (n >= (int)sizeof line)
             n = (int)sizeof line - 1, line[n - 1] = '\n';
-        if (outq_append(&c->out, &srv.pool, line, (size_t)n) < 0)
-            outq_clear(&c->out, &srv.pool);
+        if (outq_append_frame(&c->out, &srv.pool, line, (size_t)n) < 0)
+            drop_output(c); /* no memory: at least free what can be */
     }
     server_arm(&c->timer, srv.now_ms + FLUSH_MS);
     set_events(c, 0);

@@ -63,6 +63,7 @@ static struct chunk *chunk_get(struct chunk_pool *p)
     }
     c->next = NULL;
     c->start = c->end = 0;
+    c->first = OUTQ_NO_FRAME;
     c->ref = NULL;
     p->nlive++;
     return c;
@@ -92,8 +93,8 @@ static void chunk_put(struct chunk_pool *p, struct chunk *c)
     }
 }
 
-int outq_append(struct outq *q, struct chunk_pool *p, const void *data,
-                size_t n)
+static int append(struct outq *q, struct chunk_pool *p, const void *data,
+                  size_t n, int frame)
 {
     const char *src = data;
     struct chunk *first_new = NULL;
@@ -124,6 +125,11 @@ int outq_append(struct outq *q, struct chunk_pool *p, const void *data,
     if (q->head == NULL)
         q->head = first_new;
     struct chunk *c = q->tail && !q->tail->ref ? q->tail : first_new;
+    if (frame && n) {
+        struct chunk *at = c->end < OUTQ_CHUNK_DATA ? c : c->next;
+        if (at->first == OUTQ_NO_FRAME)
+            at->first = at->end;
+    }
     size_t left = n;
     while (left) {
         size_t take = c->ref ? 0 : OUTQ_CHUNK_DATA - c->end;
@@ -144,6 +150,18 @@ int outq_append(struct outq *q, struct chunk_pool *p, const void *data,
     return 0;
 }
 
+int outq_append(struct outq *q, struct chunk_pool *p, const void *data,
+                size_t n)
+{
+    return append(q, p, data, n, 0);
+}
+
+int outq_append_frame(struct outq *q, struct chunk_pool *p, const void *data,
+                      size_t n)
+{
+    return append(q, p, data, n, 1);
+}
+
 int outq_append_shared(struct outq *q, struct chunk_pool *p, struct shared *sh)
 {
     struct chunk *c = p->free_refs;
@@ -157,6 +175,7 @@ int outq_append_shared(struct outq *q, struct chunk_pool *p, struct shared *sh)
     c->next = NULL;
     c->start = 0;
     c->end = sh->len;
+    c->first = 0; /* one whole frame */
     c->ref = sh;
     sh->refs++;
     if (q->tail)
@@ -226,4 +245,125 @@ void outq_clear(struct outq *q, struct chunk_pool *p)
     }
     q->tail = NULL;
     q->bytes = 0;
+}
+
+/* A place in the queue: byte off of c's bytes, sent ones included; c NULL
+ * is the end of the queue. */
+struct cursor {
+    struct chunk *c;
+    uint64_t off;
+};
+
+static const char *bytes_of(const struct chunk *c)
+{
+    return c->ref ? c->ref->data : c->data;
+}
+
+/* Moves k n bytes on; -1 if that is past the end of the queue.  Only the
+ * head chunk has sent bytes, so a later chunk's bytes start at 0. */
+static int advance(struct cursor *k, uint64_t n)
+{
+    if (n > UINT64_MAX - k->off)
+        return -1;
+    k->off += n;
+    while (k->c && k->off >= k->c->end) {
+        k->off -= k->c->end;
+        k->c = k->c->next;
+    }
+    return k->c == NULL && k->off > 0 ? -1 : 0;
+}
+
+static size_t peek(struct cursor k, char *buf, size_t max)
+{
+    size_t n = 0;
+    for (; k.c && n < max; k.c = k.c->next, k.off = 0) {
+        size_t take = k.c->end - (size_t)k.off;
+        if (take > max - n)
+            take = max - n;
+        memcpy(buf + n, bytes_of(k.c) + k.off, take);
+        n += take;
+    }
+    return n;
+}
+
+/* Where the frame that holds the head's first unsent byte ends; k.off ==
+ * head->start if that byte begins a frame.  -1 if it cannot be told. */
+static int frame_end(const struct outq *q, outq_piece_fn piece,
+                     struct cursor *k)
+{
+    struct chunk *h = q->head;
+    k->c = h;
+    if (h->ref) { /* a whole frame: cut in two unless none of it went */
+        k->off = h->start ? h->end : 0;
+        return advance(k, 0);
+    }
+    if (h->first == OUTQ_NO_FRAME || h->first > h->start) {
+        /* Within a frame begun before: it ends where the next begins. */
+        if (h->first != OUTQ_NO_FRAME) {
+            k->off = h->first;
+            return 0;
+        }
+        for (k->c = h->next; k->c && k->c->first == OUTQ_NO_FRAME;)
+            k->c = k->c->next;
+        k->off = k->c ? k->c->first : 0;
+        return 0;
+    }
+    /* Read the frames back from the first one begun here. */
+    uint64_t lines = 0;
+    k->off = h->first;
+    while (lines > 0 || (k->c == h && k->off < h->start)) {
+        char buf[OUTQ_PEEK];
+        uint64_t len, more;
+        size_t n = peek(*k, buf, sizeof buf);
+        if (n == 0 || piece(buf, n, &len, &more) < 0 || len == 0)
+            return -1;
+        lines = lines ? lines - 1 : more;
+        if (advance(k, len) < 0)
+            return -1;
+    }
+    /* A shared frame is whole: no frame read back ends inside one. */
+    return k->c && k->c->ref && k->off ? -1 : 0;
+}
+
+int outq_keep_frame(struct outq *q, struct chunk_pool *p, outq_piece_fn piece)
+{
+    struct cursor k;
+
+    if (q->head == NULL)
+        return 0;
+    if (frame_end(q, piece, &k) < 0) {
+        outq_clear(q, p);
+        return -1;
+    }
+    if (k.c == NULL)
+        return 0; /* the frame in progress is the last one queued */
+    if (k.c == q->head && k.off == q->head->start) {
+        outq_clear(q, p);
+        return 0;
+    }
+    /* Keep up to k: the chunks before it, and k.off bytes of its own. */
+    struct chunk **pp = &q->head, *last = NULL;
+    size_t bytes = 0;
+    for (; *pp != k.c; pp = &(*pp)->next) {
+        last = *pp;
+        bytes += last->end - last->start;
+    }
+    if (k.off > 0) {
+        last = k.c;
+        last->end = (uint32_t)k.off;
+        if (last->first >= last->end)
+            last->first = OUTQ_NO_FRAME;
+        bytes += last->end - last->start;
+        pp = &last->next;
+    }
+    struct chunk *drop = *pp;
+    *pp = NULL;
+    q->tail = last;
+    q->bytes = bytes;
+    while (drop) {
+        struct chunk *next = drop->next;
+        chunk_put(p, drop);
+        drop = next;
+    }
+    return 0;
 }

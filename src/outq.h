@@ -20,13 +20,18 @@ struct shared {
 };
 
 /* A piece of a queue: either its own bytes (data[]) or a reference to a
- * shared frame (ref), in which case the node is small and has no data[]. */
+ * shared frame (ref), in which case the node is small and has no data[].
+ * Sent bytes stay in place until the chunk is freed, so a queue can be
+ * read back from the first frame of its head chunk. */
 struct chunk {
     struct chunk *next;
     uint32_t start, end; /* unsent bytes are bytes[start..end) */
+    uint32_t first;      /* where the first frame begun here begins */
     struct shared *ref;
     char data[];
 };
+
+#define OUTQ_NO_FRAME UINT32_MAX /* chunk.first: no frame begins here */
 
 #define OUTQ_CHUNK_DATA (OUTQ_CHUNK_BYTES - sizeof(struct chunk))
 
@@ -47,6 +52,10 @@ void chunk_pool_drain(struct chunk_pool *p);
 /* Appends n bytes; returns 0, or -1 when no memory (nothing appended). */
 int outq_append(struct outq *q, struct chunk_pool *p, const void *data,
                 size_t n);
+/* The same, the bytes being the start of a frame (what outq_keep_frame
+ * cuts at); the rest of the frame, if any, follows with outq_append. */
+int outq_append_frame(struct outq *q, struct chunk_pool *p, const void *data,
+                      size_t n);
 /* Writes as much as fd takes (one writev of up to 64 chunks, repeated while
  * the kernel accepts everything).  Returns bytes written, or -1 with errno
  * (EAGAIN included when nothing could be written). */
@@ -60,5 +69,20 @@ void shared_release_if_unused(struct shared *sh);
 int outq_append_shared(struct outq *q, struct chunk_pool *p, struct shared *sh);
 /* Drops everything pending. */
 void outq_clear(struct outq *q, struct chunk_pool *p);
+
+/* How long the piece at buf is, given avail (at least OUTQ_PEEK, or what
+ * is left) of its bytes: *len bytes, and *lines more lines that belong to
+ * the same frame.  0, or -1 when buf holds no such piece. */
+#define OUTQ_PEEK 1024
+typedef int (*outq_piece_fn)(const char *buf, size_t avail, uint64_t *len,
+                             uint64_t *lines);
+/*
+ * Drops everything pending after the frame whose first bytes have been
+ * written and whose last have not, or everything if no frame is cut in
+ * two, so that what the reader gets is still whole frames.  Frames are
+ * read back with piece from the first frame begun in the head chunk.
+ * Returns 0, or -1 (everything dropped) if the frame cannot be completed.
+ */
+int outq_keep_frame(struct outq *q, struct chunk_pool *p, outq_piece_fn piece);
 
 #endif

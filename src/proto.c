@@ -5,8 +5,6 @@
 
 #include <string.h>
 
-#define MAX_TOKENS 4
-
 struct verb_name {
     const char *name;
     size_t len;
@@ -160,6 +158,68 @@ static enum proto_status take_payload(const char *buf, size_t len,
     return PROTO_COMMAND;
 }
 
+/* What one pass over a header line learns. */
+struct line_shape {
+    size_t first_sp, last_sp; /* first and last space; line_len if none */
+    size_t ntok;              /* spaces + 1: empty tokens count */
+    int ctl;                  /* a control byte (< 0x20, 0x7f) in the line */
+};
+
+static void shape_of(const char *line, size_t len, struct line_shape *sh)
+{
+    sh->first_sp = sh->last_sp = len;
+    sh->ntok = 1;
+    sh->ctl = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)line[i];
+        if (ch == ' ') {
+            if (sh->ntok++ == 1)
+                sh->first_sp = i;
+            sh->last_sp = i;
+        } else if (ch < 0x20 || ch == 0x7f) {
+            sh->ctl = 1;
+        }
+    }
+}
+
+/*
+ * SEND and BCAST: the last token is the payload length, whatever comes
+ * before it, so that a client always knows whether its payload is read.
+ * A decimal length within max_payload means the payload is read and then
+ * the command is judged; anything else in that place loses the stream.
+ */
+static enum proto_status parse_payload_cmd(const char *buf, size_t len,
+                                           size_t hdr_len, size_t line_len,
+                                           const struct line_shape *sh,
+                                           uint64_t max_payload,
+                                           struct proto_cmd *cmd)
+{
+    size_t want = cmd->verb == PROTO_SEND ? 3 : 2;
+    uint64_t n;
+
+    if (sh->ntok < want)
+        return refuse(cmd, PERR_BAD_COMMAND, hdr_len);
+    if (parse_length(buf + sh->last_sp + 1, line_len - sh->last_sp - 1, &n) < 0)
+        return fatal(cmd, PERR_BAD_FRAME);
+    if (n > max_payload)
+        return fatal(cmd, PERR_TOO_LARGE);
+    enum proto_status st = take_payload(buf, len, hdr_len, n, cmd);
+    if (st != PROTO_COMMAND)
+        return st;
+    /* SEND's target sits between the first and the last space. */
+    size_t arg_len = sh->last_sp - sh->first_sp - 1;
+    if (sh->ctl || sh->ntok != want || (want == 3 && arg_len == 0)) {
+        cmd->payload = NULL;
+        cmd->payload_len = 0;
+        return refuse(cmd, PERR_BAD_COMMAND, cmd->consumed);
+    }
+    if (want == 3) {
+        cmd->arg = buf + sh->first_sp + 1;
+        cmd->arg_len = arg_len;
+    }
+    return PROTO_COMMAND;
+}
+
 enum proto_status proto_parse(const char *buf, size_t len, uint64_t max_payload,
                               struct proto_cmd *cmd)
 {
@@ -179,70 +239,69 @@ enum proto_status proto_parse(const char *buf, size_t len, uint64_t max_payload,
     if (line_len > 0 && buf[line_len - 1] == '\r')
         line_len--;
 
-    /* Split on single spaces; an empty token (two spaces, a leading or
-     * trailing space) is kept as empty so that it can be refused. */
-    const char *tok[MAX_TOKENS];
-    size_t tlen[MAX_TOKENS];
-    int ntok = 0;
-    size_t start = 0;
-    for (size_t i = 0; i <= line_len; i++) {
-        if (i == line_len || buf[i] == ' ') {
-            if (ntok == MAX_TOKENS)
-                return refuse(cmd, PERR_BAD_COMMAND, hdr_len);
-            tok[ntok] = buf + start;
-            tlen[ntok] = i - start;
-            ntok++;
-            start = i + 1;
-        }
-    }
-
-    if (!match_verb(tok[0], tlen[0], &cmd->verb))
+    /* Tokens are split on single spaces; an empty token (two spaces, a
+     * leading or trailing space) is kept as empty so that it is refused. */
+    struct line_shape sh;
+    shape_of(buf, line_len, &sh);
+    if (!match_verb(buf, sh.first_sp, &cmd->verb))
+        return refuse(cmd, PERR_BAD_COMMAND, hdr_len);
+    if (cmd->verb == PROTO_SEND || cmd->verb == PROTO_BCAST)
+        return parse_payload_cmd(buf, len, hdr_len, line_len, &sh, max_payload,
+                                 cmd);
+    /* The only CR a line may hold is the one before its LF: a token with
+     * a control byte would come back on a server line (PONG) and break
+     * the rule that those end in a lone LF. */
+    if (sh.ctl)
         return refuse(cmd, PERR_BAD_COMMAND, hdr_len);
 
-    uint64_t n;
+    size_t arg_len = sh.ntok == 2 ? line_len - sh.first_sp - 1 : 0;
     switch (cmd->verb) {
     case PROTO_HELLO:
-        if (ntok > 2)
+        if (sh.ntok > 2)
             return refuse(cmd, PERR_BAD_COMMAND, hdr_len);
-        if (ntok == 2) {
-            cmd->arg = tok[1];
-            cmd->arg_len = tlen[1];
-        }
         break;
-    case PROTO_SEND:
-        if (ntok != 3 || tlen[1] == 0)
-            return refuse(cmd, PERR_BAD_COMMAND, hdr_len);
-        if (parse_length(tok[2], tlen[2], &n) < 0)
-            return fatal(cmd, PERR_BAD_FRAME);
-        if (n > max_payload)
-            return fatal(cmd, PERR_TOO_LARGE);
-        cmd->arg = tok[1];
-        cmd->arg_len = tlen[1];
-        return take_payload(buf, len, hdr_len, n, cmd);
-    case PROTO_BCAST:
-        if (ntok != 2)
-            return refuse(cmd, PERR_BAD_COMMAND, hdr_len);
-        if (parse_length(tok[1], tlen[1], &n) < 0)
-            return fatal(cmd, PERR_BAD_FRAME);
-        if (n > max_payload)
-            return fatal(cmd, PERR_TOO_LARGE);
-        return take_payload(buf, len, hdr_len, n, cmd);
     case PROTO_PING:
-        if (ntok > 2 || (ntok == 2 && tlen[1] == 0))
-            return refuse(cmd, PERR_BAD_COMMAND, hdr_len);
-        if (ntok == 2) {
-            cmd->arg = tok[1];
-            cmd->arg_len = tlen[1];
-        }
-        break;
-    case PROTO_WHO:
-    case PROTO_QUIT:
-        if (ntok != 1)
+        if (sh.ntok > 2 || (sh.ntok == 2 && arg_len == 0))
             return refuse(cmd, PERR_BAD_COMMAND, hdr_len);
         break;
+    default: /* WHO, QUIT */
+        if (sh.ntok != 1)
+            return refuse(cmd, PERR_BAD_COMMAND, hdr_len);
+        break;
+    }
+    if (sh.ntok == 2) {
+        cmd->arg = buf + sh.first_sp + 1;
+        cmd->arg_len = arg_len;
     }
     cmd->consumed = hdr_len;
     return PROTO_COMMAND;
+}
+
+int proto_out_piece(const char *buf, size_t avail, uint64_t *len,
+                    uint64_t *lines)
+{
+    const char *lf = memchr(buf, '\n', avail);
+    if (lf == NULL)
+        return -1;
+    size_t line = (size_t)(lf - buf) + 1;
+    *len = line;
+    *lines = 0;
+    int msg = line > 4 && memcmp(buf, "MSG ", 4) == 0;
+    int nodes = line > 6 && memcmp(buf, "NODES ", 6) == 0;
+    if (!msg && !nodes)
+        return 0;
+    /* The number is the last token of either. */
+    size_t end = line - 1, start = end;
+    while (start > 0 && buf[start - 1] != ' ')
+        start--;
+    uint64_t n;
+    if (parse_length(buf + start, end - start, &n) < 0)
+        return -1;
+    if (nodes)
+        *lines = n;
+    else
+        *len = n > UINT64_MAX - line - 1 ? UINT64_MAX : line + n + 1;
+    return 0;
 }
 
 static size_t put_u64(char *out, uint64_t v)

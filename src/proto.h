@@ -77,6 +77,15 @@ int proto_valid_id(const char *s, size_t n);
 const char *proto_err_name(enum proto_err err);
 const char *proto_bye_name(enum proto_bye bye);
 
+/*
+ * Reads back the server's own output (outq_piece_fn): the piece at buf is
+ * a line, or a MSG line with its payload and LF; a NODES line has *lines
+ * NODE lines after it in the same frame.  0, or -1 when buf[0..avail)
+ * holds no whole line or a MSG line without a length.
+ */
+int proto_out_piece(const char *buf, size_t avail, uint64_t *len,
+                    uint64_t *lines);
+
 /* Writes "MSG from to n\n" into out (PROTO_MAX_MSG_HEADER bytes);
  * returns its length. */
 size_t proto_msg_header(char *out, const char *from, size_t from_len,

@@ -261,6 +261,9 @@ START_TEST(test_values)
     ck_assert_int_eq(cfg.max_nodes, 16);
     ck_assert_int_eq(cfg.max_output_buffer, 65792);
     ck_assert_int_eq(cfg.log_level, LOG_LVL_ERROR);
+    /* The shortest idle_timeout: one millisecond. */
+    ck_assert_msg(load(&cfg, "idle_timeout = 0.001;\n") == 0, "%s", err);
+    ck_assert_double_eq(cfg.idle_timeout, 0.001);
     config_free(&cfg);
 }
 END_TEST
@@ -317,6 +320,12 @@ static const struct bad {
     {"user = \"a\";\nidle_timeout = 31536000.5;\n", 2, "between"},
     {"user = \"a\";\nidle_timeout = 1e999;\n", 2, "between"},
     {"user = \"a\";\nidle_timeout = 4294967596;\n", 2, "L suffix"},
+    /* Under a millisecond would be announced as idle=0, "never". */
+    {"user = \"a\";\nidle_timeout = 0.0004;\n", 2,
+     "'idle_timeout' must be 0 or at least 0.001 seconds, a millisecond "
+     "(got 0.0004)"},
+    {"user = \"a\";\n\nidle_timeout = 0.000999;\n", 3, "at least 0.001"},
+    {"user = \"a\";\nidle_timeout = 1e-300;\n", 2, "at least 0.001"},
     {"user = \"a\";\nmax_nodes = 1.5;\n", 2, "'max_nodes' must be an integer"},
     {"user = \"a\";\nmax_nodes = 0;\n", 2, "between 1 and 16777216 (got 0)"},
     {"user = \"a\";\nmax_nodes = 16777217;\n", 2, "between 1 and 16777216"},

@@ -3,8 +3,11 @@
  * daemon's descriptors and memory are back where they were, and it still
  * routes.  Also: running out of descriptors (EMFILE) backs off instead of
  * spinning, and a log directory removed under a running daemon. */
+#include <arpa/inet.h>
 #include <check.h>
 #include <dirent.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,6 +116,147 @@ START_TEST(never_reads_while_flooded)
     ck_assert_int_eq(fd_count(), fds);
     rss_back_to(base);
     still_routes();
+    ck_assert_int_eq(msgd_stop(&d), 0);
+}
+END_TEST
+
+/* A registered node whose receive buffer is small from the handshake on,
+ * so that the server's writes to it stop at any byte, mid-frame too. */
+static struct tc *small_reader(const char *id)
+{
+    struct tc *c = malloc(sizeof *c);
+    ck_assert_ptr_nonnull(c);
+    c->len = 0;
+    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(c->fd, 0);
+    int small = 4096;
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)d.port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    ck_assert_int_eq(connect(c->fd, (struct sockaddr *)&a, sizeof a), 0);
+    tc_sendf(c, "HELLO %s\n", id);
+    const char *l = tc_line(c, 5000);
+    ck_assert_ptr_nonnull(l);
+    ck_assert_msg(strncmp(l, "OK ", 3) == 0, "HELLO %s got '%s'", id, l);
+    ck_assert_uint_eq(c->len, 0); /* what follows is read from fd */
+    return c;
+}
+
+#define CUT_PAYLOAD 60000
+
+static char cut_byte(size_t k, size_t i)
+{
+    return (char)('a' + (k * 7 + i) % 26);
+}
+
+/* Reads everything c gets until EOF and parses it as a client reading by
+ * length does: only whole "MSG from to n" frames with the payloads sent,
+ * in order, then exactly one BYE slow-consumer line, then EOF. */
+static void expect_whole_frames_then_bye(struct tc *c, const char *from,
+                                         const char *to)
+{
+    size_t cap = 1 << 20, len = 0;
+    char *buf = malloc(cap);
+    ck_assert_ptr_nonnull(buf);
+    for (;;) {
+        struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+        ck_assert_msg(poll(&pfd, 1, 10000) == 1, "no EOF from the server");
+        if (len == cap) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+            ck_assert_ptr_nonnull(buf);
+        }
+        ssize_t n = read(c->fd, buf + len, cap - len);
+        ck_assert_int_ge(n, 0);
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    char want[128];
+    int wl =
+        snprintf(want, sizeof want, "MSG %s %s %d\n", from, to, CUT_PAYLOAD);
+    size_t off = 0, k = 0;
+    for (;;) {
+        char *lf = memchr(buf + off, '\n', len - off);
+        ck_assert_msg(lf != NULL, "%zu frames, then %zu bytes without LF", k,
+                      len - off);
+        size_t line = (size_t)(lf - (buf + off)) + 1;
+        if (line == sizeof "BYE slow-consumer" &&
+            memcmp(buf + off, "BYE slow-consumer\n", line) == 0) {
+            ck_assert_msg(off + line == len, "%zu bytes after the BYE",
+                          len - off - line);
+            break;
+        }
+        ck_assert_msg(line == (size_t)wl && memcmp(buf + off, want, line) == 0,
+                      "frame %zu: '%.*s'", k, (int)(line > 60 ? 60 : line),
+                      buf + off);
+        off += line;
+        ck_assert_msg(len - off >= CUT_PAYLOAD + 1,
+                      "frame %zu: EOF within its payload", k);
+        /* Checked without ck_assert per byte, which writes each time. */
+        size_t bad = 0;
+        while (bad < CUT_PAYLOAD && buf[off + bad] == cut_byte(k, bad))
+            bad++;
+        ck_assert_msg(bad == CUT_PAYLOAD, "frame %zu: byte %zu of its payload",
+                      k, bad);
+        off += CUT_PAYLOAD;
+        ck_assert_msg(buf[off] == '\n', "frame %zu: no LF after it", k);
+        off++;
+        k++;
+    }
+    ck_assert_uint_gt(k, 0);
+    free(buf);
+}
+
+/* A receiver cut as a slow consumer has had the first bytes of a frame
+ * written when it is cut: the rest of that frame goes before the BYE, so a
+ * client reading by length never takes the BYE for payload.  Direct
+ * messages (copied) and broadcasts (shared frames) both. */
+START_TEST(slow_consumer_gets_whole_frames)
+{
+    msgd_start(&d, "max_output_buffer = 262144;");
+    struct tc *a = tc_hello(d.port, "a");
+    static char frame[CUT_PAYLOAD + 64];
+    for (int round = 0; round < 4; round++) {
+        int bcast = round % 2;
+        struct tc *r = small_reader("r");
+        struct tc *x = bcast ? small_reader("x") : NULL;
+        /* Until the receivers are cut, which is soon after the kernel's
+         * buffers and max_output_buffer are full; they read at once, well
+         * within the time the server gives a closing connection. */
+        int cut =
+            log_count(d.client_log, "disconnect", "reason", "slow-consumer") +
+            (bcast ? 2 : 1);
+        for (size_t k = 0; log_count(d.client_log, "disconnect", "reason",
+                                     "slow-consumer") < cut;
+             k++) {
+            ck_assert_uint_lt(k, 1000);
+            int hl = bcast ? sprintf(frame, "BCAST %d\n", CUT_PAYLOAD)
+                           : sprintf(frame, "SEND r %d\n", CUT_PAYLOAD);
+            for (size_t i = 0; i < CUT_PAYLOAD; i++)
+                frame[hl + i] = cut_byte(k, i);
+            frame[hl + CUT_PAYLOAD] = '\n';
+            tc_send(a, frame, (size_t)hl + CUT_PAYLOAD + 1);
+        }
+        expect_whole_frames_then_bye(r, "a", bcast ? "*" : "r");
+        if (x)
+            expect_whole_frames_then_bye(x, "a", "*");
+        tc_close(r);
+        tc_close(x);
+        /* a's ERR unknown-node lines for the SENDs after the cut */
+        tc_sendf(a, "PING round%d\n", round);
+        char pong[32];
+        snprintf(pong, sizeof pong, "PONG round%d", round);
+        for (;;) {
+            const char *l = tc_line(a, 5000);
+            ck_assert_ptr_nonnull(l);
+            if (strcmp(l, pong) == 0)
+                break;
+            ck_assert_str_eq(l, "ERR unknown-node r");
+        }
+    }
+    tc_close(a);
     ck_assert_int_eq(msgd_stop(&d), 0);
 }
 END_TEST
@@ -364,6 +508,7 @@ int main(void)
 {
     const TTest *const tests[] = {
         never_reads_while_flooded,
+        slow_consumer_gets_whole_frames,
         megabyte_header_without_lf,
         length_of_two_to_the_63,
         a_byte_a_second,

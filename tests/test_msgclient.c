@@ -1,7 +1,8 @@
 /* test_msgclient.c: libmsgclient against the real msgd: the blocking
  * calls, the non-blocking poll loop, events kept in order around
  * mc_sync/mc_register, binary and large payloads, WHO, BYE and CLOSED,
- * IPv6, connection failures and a server that breaks the protocol. */
+ * IPv6, connection failures, a later server's lines (skipped) and a server
+ * that breaks the protocol. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <netinet/in.h>
@@ -105,6 +106,11 @@ START_TEST(register_refusals_and_local_checks)
     ck_assert_str_eq(code, "bad-id");
     ck_assert_int_eq(mc_send(b, "", "x", 1), -1);
     ck_assert_int_eq(mc_ping(b, "two words"), -1);
+    /* Control bytes the server would refuse, CR among them. */
+    ck_assert_int_eq(mc_ping(b, "abc\r"), -1);
+    ck_assert_int_eq(mc_ping(b, "a\tb"), -1);
+    ck_assert_int_eq(mc_ping(b, "a\x7f"), -1);
+    ck_assert_int_eq(mc_ping(b, "caf\xc3\xa9"), 0);
     char *big = calloc(1, 65537);
     ck_assert_int_eq(mc_send(b, "a", big, 65537), -1);
     free(big);
@@ -273,8 +279,29 @@ START_TEST(server_breaking_protocol)
     struct mc_client *a = mc_new(0);
     ck_assert_int_eq(mc_connect(a, "127.0.0.1", port, 2000), 0);
     int s = accept(l, NULL, NULL);
-    ck_assert_int_gt(write(s, "HTTP/1.0 200 OK\r\n", 17), 0);
-    ck_assert_int_eq(mc_register(a, "a", NULL, 2000), -1);
+    /* Lines with verbs it does not know are skipped, and tokens it does
+     * not know on OK, ERR and BYE lines are ignored. */
+    static const char later[] = "HTTP/1.0 200 OK\r\nWELCOME to v2\n"
+                                "OK a idle=1 max=100 color=blue\n"
+                                "ERR unknown-node b and more\nBYE quit now\n";
+    ck_assert_int_gt(write(s, later, sizeof later - 1), 0);
+    ck_assert_int_eq(mc_register(a, "a", NULL, 2000), 0);
+    ck_assert(mc_server_idle(a) == 1);
+    struct mc_event ev;
+    ck_assert_int_eq(mc_wait_event(a, &ev, 2000), 1);
+    ck_assert_int_eq(ev.type, MC_EV_ERR);
+    ck_assert_str_eq(ev.code, "unknown-node");
+    ck_assert_int_eq(mc_wait_event(a, &ev, 2000), 1);
+    ck_assert_int_eq(ev.type, MC_EV_BYE);
+    ck_assert_str_eq(ev.code, "quit");
+    mc_free(a);
+    /* but a line that claims to be a MSG and is not one breaks it */
+    a = mc_new(0);
+    ck_assert_int_eq(mc_connect(a, "127.0.0.1", port, 2000), 0);
+    close(s);
+    s = accept(l, NULL, NULL);
+    ck_assert_int_gt(write(s, "MSG x y z\n", 10), 0);
+    ck_assert_int_eq(mc_wait_event(a, &ev, 2000), -1);
     ck_assert_msg(strstr(mc_error(a), "protocol error"), "%s", mc_error(a));
     mc_free(a);
     /* and a MSG that claims more than max_message */
@@ -283,7 +310,6 @@ START_TEST(server_breaking_protocol)
     close(s);
     s = accept(l, NULL, NULL);
     ck_assert_int_gt(write(s, "MSG x y 11\nhello world\n", 23), 0);
-    struct mc_event ev;
     ck_assert_int_eq(mc_wait_event(a, &ev, 2000), -1);
     ck_assert(strstr(mc_error(a), "larger than max_message"));
     ck_assert_int_eq(mc_next_event(a, &ev), 1); /* then the end, once */

@@ -270,10 +270,73 @@ START_TEST(bad_command_stays_open)
 {
     start(NULL);
     struct tc *a = tc_hello(d.port, "a");
-    tc_sendf(a, "FOO\n\nWHO x\nPING a b\nSEND b\nQUIT now\nSEND  b 1\n");
+    tc_sendf(a, "FOO\n\nWHO x\nPING a b\nSEND b\nQUIT now\nSEND  b 1\nx\n");
     for (int i = 0; i < 7; i++)
         tc_expect(a, "ERR bad-command");
     tc_sync(a);
+    tc_close(a);
+    stop_ok();
+}
+END_TEST
+
+/* Whether a refused SEND/BCAST has a payload depends only on its last
+ * token: a client that follows that rule stays in step whatever else is
+ * wrong with the line.  The payloads here would be commands if the server
+ * did not read them. */
+START_TEST(refused_send_reads_payload)
+{
+    start(NULL);
+    struct tc *u = tc_open(d.port);
+    /* Before HELLO, a malformed SEND is bad-command, not not-registered;
+     * a well-formed one is not-registered; both payloads are read. */
+    tc_sendf(u, "SEND  3\nWHO\nSEND b 3\nWHO\nPING 1\n");
+    tc_expect(u, "ERR bad-command");
+    tc_expect(u, "ERR not-registered");
+    tc_expect(u, "PONG 1");
+
+    struct tc *a = tc_hello(d.port, "a");
+    tc_sendf(a, "SEND  3\nWHO\n"          /* empty target */
+                "SEND a b 4\nQUIT\n"      /* too many tokens */
+                "send a  1\nQ\n"          /* two spaces: an empty token */
+                "SEND a\x01 3\nWHO\n"     /* a control byte */
+                "BCAST  4\nQUIT\n"        /* empty token before the length */
+                "BCAST x 3\nWHO\n"        /* too many tokens */
+                "SEND a*b 3\nWHO\n"       /* a bad id: routed, unknown */
+                "SEND a 007\nQUIT\r\n\n\n" /* leading zeros: decimal */
+                "PING 2\n");
+    for (int i = 0; i < 6; i++)
+        tc_expect(a, "ERR bad-command");
+    tc_expect(a, "ERR unknown-node");
+    tc_expect_msg(a, "a", "a", "QUIT\r\n\n", 7);
+    tc_expect(a, "PONG 2");
+
+    /* Too few tokens announce no payload: the next line is a command. */
+    tc_sendf(a, "SEND a\nPING 3\nBCAST\nPING 4\n");
+    tc_expect(a, "ERR bad-command");
+    tc_expect(a, "PONG 3");
+    tc_expect(a, "ERR bad-command");
+    tc_expect(a, "PONG 4");
+
+    /* A last token that is not a length loses the stream. */
+    tc_sendf(a, "SEND a 1 x\nPING 5\n");
+    expect_protocol_error(a, "ERR bad-frame");
+    tc_close(a);
+    tc_close(u);
+    stop_ok();
+}
+END_TEST
+
+/* A token with a CR (or another control byte) would come back in a PONG
+ * line that does not end in a lone LF. */
+START_TEST(ping_token_with_cr_refused)
+{
+    start(NULL);
+    struct tc *a = tc_open(d.port);
+    tc_sendf(a, "PING abc\r\r\nPING a\tb\nPING abc\r\nPING x\n");
+    tc_expect(a, "ERR bad-command");
+    tc_expect(a, "ERR bad-command");
+    tc_expect(a, "PONG abc");
+    tc_expect(a, "PONG x");
     tc_close(a);
     stop_ok();
 }
@@ -653,12 +716,12 @@ START_TEST(logs_are_json_and_hold_no_payload)
     tc_expect_msg(b, "a", "b", "SECRET-PAYLD\n", 13);
     tc_expect_msg(b, "a", "*", "SECRT", 5);
     struct tc *u = tc_open(d.port);
-    const char evil[] = "HELLO \x01\"\\\xff\n";
+    /* A control byte never gets this far: the line is refused whole. */
+    const char evil[] = "HELLO \"\\\xff\n";
     tc_send(u, evil, sizeof evil - 1);
     tc_expect(u, "ERR bad-id");
     ck_assert(log_wait(d.client_log, "message", "to", "*", 5000));
-    ck_assert(
-        log_wait(d.client_log, "reject", "node", "\x01\"\\\xef\xbf\xbd", 5000));
+    ck_assert(log_wait(d.client_log, "reject", "node", "\"\\\xef\xbf\xbd", 5000));
     tc_close(u);
     tc_close(a);
     tc_close(b);
@@ -822,6 +885,8 @@ int main(void)
         who,
         ping_quit,
         bad_command_stays_open,
+        refused_send_reads_payload,
+        ping_token_with_cr_refused,
         line_too_long,
         line_of_1024_is_fine,
         bad_frame_length,

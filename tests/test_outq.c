@@ -1,8 +1,11 @@
 /* test_outq.c: Check unit tests for the output queue and its chunk pool
  * (src/outq.c): data appended in any sizes comes out of a socketpair byte
  * for byte, through short writes and EAGAIN; bytes, clear and the pool's
- * accounting stay right at every step. */
+ * accounting stay right at every step; a queue cut at a close keeps the
+ * rest of the frame being written and nothing else. */
 #include "outq.h"
+
+#include "proto.h"
 
 #include <check.h>
 #include <errno.h>
@@ -21,6 +24,11 @@
     do {                                                                       \
         if (!(expr))                                                           \
             ck_abort_msg("line %d: %s", __LINE__, #expr);                      \
+    } while (0)
+#define REQUIRE_MSG(expr, ...)                                                 \
+    do {                                                                       \
+        if (!(expr))                                                           \
+            ck_abort_msg(__VA_ARGS__);                                         \
     } while (0)
 
 static uint64_t rng_state;
@@ -114,7 +122,7 @@ static size_t check_queue(const struct outq *q)
     }
     for (const struct chunk *c = q->head; c; c = c->next) {
         REQUIRE(c->start < c->end); /* no empty chunk is kept */
-        REQUIRE(c->end <= OUTQ_CHUNK_DATA);
+        REQUIRE(c->ref || c->end <= OUTQ_CHUNK_DATA);
         bytes += c->end - c->start;
         last = c;
         n++;
@@ -672,6 +680,192 @@ START_TEST(test_shared)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* Keeping the frame in progress                                        */
+/* ------------------------------------------------------------------ */
+
+/* What was queued, and where its frames begin. */
+struct expect {
+    char *data;
+    size_t len, cap;
+    size_t *starts;
+    size_t nstarts, scap;
+};
+
+static void ex_put(struct expect *e, const void *p, size_t n, int frame)
+{
+    if (frame) {
+        if (e->nstarts == e->scap) {
+            e->scap = e->scap ? e->scap * 2 : 64;
+            e->starts = realloc(e->starts, e->scap * sizeof *e->starts);
+            REQUIRE(e->starts != NULL);
+        }
+        e->starts[e->nstarts++] = e->len;
+    }
+    if (e->len + n > e->cap) {
+        e->cap = (e->len + n) * 2;
+        e->data = realloc(e->data, e->cap);
+        REQUIRE(e->data != NULL);
+    }
+    memcpy(e->data + e->len, p, n);
+    e->len += n;
+}
+
+static void q_put(struct outq *q, struct chunk_pool *p, struct expect *e,
+                  const void *data, size_t n, int frame)
+{
+    REQUIRE((frame ? outq_append_frame : outq_append)(q, p, data, n) == 0);
+    ex_put(e, data, n, frame);
+}
+
+/* One random server frame: a line, a MSG (copied or shared), or a NODES
+ * reply whose NODE lines belong to it. */
+static void put_frame(struct outq *q, struct chunk_pool *p, struct expect *e)
+{
+    static char buf[40000];
+    char hdr[64];
+    size_t n;
+    int h;
+    switch (rnd_below(5)) {
+    case 0: /* a PONG line, up to the longest a server sends */
+        n = 5 + rnd_below(1019);
+        memcpy(buf, "PONG ", 5);
+        memset(buf + 5, 'p', n - 5);
+        buf[n - 1] = '\n';
+        q_put(q, p, e, buf, n, 1);
+        break;
+    case 1:
+    case 2: /* a MSG in three appends, as conn_deliver does */
+        n = rnd_below(4) ? rnd_below(300) : rnd_below(sizeof buf);
+        fill_pattern(buf, n, e->len);
+        h = snprintf(hdr, sizeof hdr, "MSG a b %zu\n", n);
+        q_put(q, p, e, hdr, (size_t)h, 1);
+        q_put(q, p, e, buf, n, 0);
+        q_put(q, p, e, "\n", 1, 0);
+        break;
+    case 3: { /* a broadcast's shared frame */
+        n = rnd_below(20000);
+        fill_pattern(buf, n, e->len);
+        h = snprintf(hdr, sizeof hdr, "MSG a * %zu\n", n);
+        struct shared *sh = shared_new(hdr, (size_t)h, buf, n);
+        REQUIRE(sh != NULL);
+        REQUIRE(outq_append_shared(q, p, sh) == 0);
+        ex_put(e, sh->data, sh->len, 1);
+        break;
+    }
+    default: { /* WHO's reply */
+        size_t k = rnd_below(300);
+        h = snprintf(hdr, sizeof hdr, "NODES %zu\n", k);
+        q_put(q, p, e, hdr, (size_t)h, 1);
+        for (size_t i = 0; i < k; i++) {
+            h = snprintf(hdr, sizeof hdr, "NODE n%zu\n", i);
+            q_put(q, p, e, hdr, (size_t)h, 0);
+        }
+        break;
+    }
+    }
+}
+
+/* A pipe of one page: each write takes at most 4096 bytes. */
+static void make_pipe(int fds[2])
+{
+    ck_assert_int_eq(pipe2(fds, O_NONBLOCK), 0);
+    ck_assert_int_ge(fcntl(fds[1], F_SETPIPE_SZ, 4096), 4096);
+}
+
+/* Writes what the pipe takes, pages times, keeping it in s. */
+static void write_pages(struct outq *q, struct chunk_pool *p, int fds[2],
+                        struct sink *s, size_t pages)
+{
+    for (size_t i = 0; i < pages && q->bytes; i++) {
+        REQUIRE(outq_write(q, p, fds[1]) > 0);
+        drain(fds[0], s, 0);
+    }
+}
+
+START_TEST(test_keep_frame)
+{
+    struct chunk_pool p;
+    int fds[2];
+    make_pipe(fds);
+    chunk_pool_init(&p, 4);
+    for (uint64_t seed = 1; seed <= 400; seed++) {
+        struct outq q = {0};
+        struct expect e = {0};
+        struct sink s = {0};
+        rng_state = seed * 7919;
+        size_t nframes = 1 + rnd_below(40);
+        for (size_t i = 0; i < nframes; i++)
+            put_frame(&q, &p, &e);
+        write_pages(&q, &p, fds, &s, rnd_below(e.len / 4096 + 2));
+        size_t w = s.len;
+        /* The first frame start after what was written, or the end. */
+        size_t end = e.len;
+        for (size_t i = 0; i < e.nstarts; i++) {
+            if (e.starts[i] >= w) {
+                end = e.starts[i];
+                break;
+            }
+        }
+        REQUIRE(outq_keep_frame(&q, &p, proto_out_piece) == 0);
+        check_queue(&q);
+        REQUIRE_MSG(q.bytes == end - w,
+                    "seed %llu: %zu written of %zu, kept %zu, want %zu",
+                    (unsigned long long)seed, w, e.len, q.bytes, end - w);
+        /* A BYE goes after it, and the reader gets whole frames. */
+        REQUIRE(outq_append_frame(&q, &p, "BYE x\n", 6) == 0);
+        while (q.bytes)
+            write_pages(&q, &p, fds, &s, 1);
+        REQUIRE(s.len == end + 6);
+        REQUIRE(memcmp(s.data, e.data, end) == 0);
+        REQUIRE(memcmp(s.data + end, "BYE x\n", 6) == 0);
+        REQUIRE(p.nlive == 0);
+        free(s.data);
+        free(e.data);
+        free(e.starts);
+    }
+    chunk_pool_drain(&p);
+    close(fds[0]);
+    close(fds[1]);
+}
+END_TEST
+
+/* A frame that is not all queued cannot be completed: everything goes,
+ * and the caller sends no BYE. */
+START_TEST(test_keep_frame_incomplete)
+{
+    struct chunk_pool p;
+    struct outq q = {0};
+    struct sink s = {0};
+    int fds[2];
+    char line[4090];
+    make_pipe(fds);
+    chunk_pool_init(&p, 4);
+    memcpy(line, "PONG ", 5);
+    memset(line + 5, 'x', sizeof line - 5);
+    line[sizeof line - 1] = '\n';
+    ck_assert_int_eq(outq_append_frame(&q, &p, line, sizeof line), 0);
+    ck_assert_int_eq(outq_append_frame(&q, &p, "NODES 3\n", 8), 0);
+    ck_assert_int_eq(outq_append(&q, &p, "NODE a\n", 7), 0);
+    write_pages(&q, &p, fds, &s, 1);
+    ck_assert_uint_eq(s.len, 4096); /* 6 bytes into the NODES line */
+    ck_assert_int_eq(outq_keep_frame(&q, &p, proto_out_piece), -1);
+    ck_assert_uint_eq(q.bytes, 0);
+    ck_assert_uint_eq(p.nlive, 0);
+
+    /* Nothing written yet, or nothing at all: nothing is kept. */
+    ck_assert_int_eq(outq_keep_frame(&q, &p, proto_out_piece), 0);
+    ck_assert_int_eq(outq_append_frame(&q, &p, "PONG\n", 5), 0);
+    ck_assert_int_eq(outq_keep_frame(&q, &p, proto_out_piece), 0);
+    ck_assert_uint_eq(q.bytes, 0);
+    ck_assert_ptr_null(q.head);
+    chunk_pool_drain(&p);
+    free(s.data);
+    close(fds[0]);
+    close(fds[1]);
+}
+END_TEST
+
 static Suite *outq_suite(void)
 {
     Suite *s = suite_create("outq");
@@ -691,6 +885,8 @@ static Suite *outq_suite(void)
     tcase_add_test(tc, test_large);
     tcase_add_test(tc, test_eagain);
     tcase_add_test(tc, test_random_interleave);
+    tcase_add_test(tc, test_keep_frame);
+    tcase_add_test(tc, test_keep_frame_incomplete);
     tcase_set_timeout(tc, 300);
     suite_add_tcase(s, tc);
 

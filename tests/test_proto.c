@@ -227,7 +227,11 @@ START_TEST(test_hello_args)
                   13);
     /* Ids are not validated by the parser. */
     CMD("HELLO bad/id!\n", PROTO_HELLO, "bad/id!");
-    check_cmd_max(L("HELLO a\0b\n"), MAX, PROTO_HELLO, "a\0b", 3, NULL, 0, 10);
+    /* A control byte anywhere in a line refuses it before the id is
+     * looked at. */
+    REFUSED("HELLO a\0b\n", PERR_BAD_COMMAND, 10);
+    REFUSED("HELLO a\tb\n", PERR_BAD_COMMAND, 10);
+    REFUSED("HELLO a\x7f\n", PERR_BAD_COMMAND, 9);
     char line[128];
     memcpy(line, "HELLO ", 6);
     memset(line + 6, 'x', 100);
@@ -242,9 +246,18 @@ START_TEST(test_ping_token)
     CMD("PING 1\n", PROTO_PING, "1");
     CMD("PING x-y.z\n", PROTO_PING, "x-y.z");
     check_cmd_max(L("PING tok\r\n"), MAX, PROTO_PING, "tok", 3, NULL, 0, 10);
-    /* A token is echoed byte for byte: anything but space and LF. */
-    check_cmd_max(L("PING a\0\xff\r\x01z\n"), MAX, PROTO_PING, "a\0\xff\r\x01z",
-                  6, NULL, 0, 12);
+    /* A token is echoed byte for byte: anything but space and control
+     * bytes; bytes from 0x80 up are fine. */
+    check_cmd_max(L("PING a\x80\xff~z\n"), MAX, PROTO_PING, "a\x80\xff~z", 5,
+                  NULL, 0, 11);
+    /* A token that ends in CR: the line would come back as "PONG abc\r\n",
+     * which no server line may be. */
+    REFUSED("PING abc\r\r\n", PERR_BAD_COMMAND, 11);
+    REFUSED("PING a\rb\n", PERR_BAD_COMMAND, 9);
+    REFUSED("PING a\0b\n", PERR_BAD_COMMAND, 9);
+    REFUSED("PING a\x01z\n", PERR_BAD_COMMAND, 9);
+    REFUSED("PING \x7f\n", PERR_BAD_COMMAND, 7);
+    REFUSED("PING \t\n", PERR_BAD_COMMAND, 7);
     REFUSED("PING \n", PERR_BAD_COMMAND, 6);
     REFUSED("PING \r\n", PERR_BAD_COMMAND, 7);
     REFUSED("PING a b\n", PERR_BAD_COMMAND, 9);
@@ -259,14 +272,8 @@ START_TEST(test_token_counts)
     REFUSED("HELLO a \n", PERR_BAD_COMMAND, 9);
     REFUSED("SEND\n", PERR_BAD_COMMAND, 5);
     REFUSED("SEND b\n", PERR_BAD_COMMAND, 7);
-    REFUSED("SEND b 1 x\n", PERR_BAD_COMMAND, 11);
-    REFUSED("SEND b 1 x y\n", PERR_BAD_COMMAND, 13);
-    REFUSED("SEND  1\n", PERR_BAD_COMMAND, 8); /* empty target */
-    REFUSED("SEND b 1 \n", PERR_BAD_COMMAND, 10);
     REFUSED("SEND \n", PERR_BAD_COMMAND, 6);
     REFUSED("BCAST\n", PERR_BAD_COMMAND, 6);
-    REFUSED("BCAST 1 2\n", PERR_BAD_COMMAND, 10);
-    REFUSED("BCAST 1 \n", PERR_BAD_COMMAND, 9);
     REFUSED("WHO x\n", PERR_BAD_COMMAND, 6);
     REFUSED("WHO \n", PERR_BAD_COMMAND, 5);
     REFUSED("QUIT now\n", PERR_BAD_COMMAND, 9);
@@ -274,18 +281,66 @@ START_TEST(test_token_counts)
     REFUSED("a b c d e f g h\n", PERR_BAD_COMMAND, 16);
     REFUSED("WHO x\r\n", PERR_BAD_COMMAND, 7);
     REFUSED("SEND b\r\n", PERR_BAD_COMMAND, 8);
-    /* A length with a space in it is two tokens: the token count (two
-     * spaces in a row) is refused before the length is looked at. */
-    REFUSED("SEND b  \n", PERR_BAD_COMMAND, 9);
-    REFUSED("BCAST  \n", PERR_BAD_COMMAND, 8);
-    REFUSED("SEND b 1 2\n", PERR_BAD_COMMAND, 11);
 
-    /* A wrong SEND/BCAST expects no payload: the next line is a command. */
+    /* A SEND with under three tokens, a BCAST with one, announces no
+     * payload: the next line is a command. */
     static const char two[] = "SEND b\nWHO\n";
     REFUSED("SEND b\nWHO\n", PERR_BAD_COMMAND, 7);
     check_cmd_max(two + 7, sizeof two - 1 - 7, MAX, PROTO_WHO, NULL, 0, NULL, 0,
                   4);
-    REFUSED("BCAST 1 2\nxx", PERR_BAD_COMMAND, 10);
+}
+END_TEST
+
+/* The rule a client applies to know whether its payload is read: a SEND
+ * of three tokens or more, a BCAST of two or more, ends in its length. */
+START_TEST(test_refused_payload)
+{
+    /* A decimal last token: the payload is read, then the command is
+     * refused, and the stream goes on after it. */
+    REFUSED("SEND  3\nabc\n", PERR_BAD_COMMAND, 12); /* empty target */
+    REFUSED("SEND  3\r\nabc\r\n", PERR_BAD_COMMAND, 14);
+    REFUSED("SEND a b 3\nabc\n", PERR_BAD_COMMAND, 15);
+    REFUSED("SEND a b c d e 3\nabc\n", PERR_BAD_COMMAND, 21);
+    REFUSED("SEND  b 1\nx\n", PERR_BAD_COMMAND, 12);
+    REFUSED("SEND b  1\nx\n", PERR_BAD_COMMAND, 12);
+    REFUSED("BCAST  1\nx\n", PERR_BAD_COMMAND, 11);
+    REFUSED("BCAST 1 2\nab\n", PERR_BAD_COMMAND, 13);
+    REFUSED("send a b 0\n\n", PERR_BAD_COMMAND, 12);
+    /* A control byte in the header is refused, after the payload. */
+    REFUSED("SEND a\x01 3\nabc\n", PERR_BAD_COMMAND, 14);
+    REFUSED("SEND a\tb 3\nabc\n", PERR_BAD_COMMAND, 15);
+    REFUSED("BCAST 2\x7f 2\nab\n", PERR_BAD_COMMAND, 14);
+    /* What follows the refused frame is the next command, not payload. */
+    static const char next[] = "SEND  3\nWHO\nWHO\n";
+    REFUSED("SEND  3\nWHO\nWHO\n", PERR_BAD_COMMAND, 12);
+    check_cmd_max(next + 12, sizeof next - 1 - 12, MAX, PROTO_WHO, NULL, 0,
+                  NULL, 0, 4);
+    /* The payload is waited for like any other. */
+    INCOMPLETE("SEND  3\n", 12);
+    INCOMPLETE("SEND a b 3\nab", 15);
+    INCOMPLETE("BCAST 1 2\nxx", 13);
+    /* Its terminator is checked like any other. */
+    FATAL("SEND  3\nabcd\n", PERR_BAD_FRAME);
+    /* And the length limit holds. */
+    FATAL("SEND a b 65537\n", PERR_TOO_LARGE);
+    FATAL("BCAST  65537\n", PERR_TOO_LARGE);
+
+    /* A last token that is not a decimal number loses the stream, however
+     * many tokens come before it. */
+    FATAL("SEND b 1 x\n", PERR_BAD_FRAME);
+    FATAL("SEND b 1 x y\n", PERR_BAD_FRAME);
+    FATAL("SEND b 1 \n", PERR_BAD_FRAME);
+    FATAL("SEND b  \n", PERR_BAD_FRAME);
+    FATAL("BCAST 1 \n", PERR_BAD_FRAME);
+    FATAL("BCAST  \n", PERR_BAD_FRAME);
+    FATAL("BCAST 1 x\n", PERR_BAD_FRAME);
+    /* Only the CR right before the LF is taken off: one more is part of
+     * the length token. */
+    FATAL("SEND b 3\r\r\n", PERR_BAD_FRAME);
+    FATAL("BCAST 3\r\r\nabc\n", PERR_BAD_FRAME);
+
+    /* An unknown verb announces nothing, whatever follows it. */
+    REFUSED("SEND\x01 a 3\nabc\n", PERR_BAD_COMMAND, 10);
 }
 END_TEST
 
@@ -308,9 +363,9 @@ START_TEST(test_empty_unknown_spaces)
     /* Double space anywhere is refused. */
     REFUSED("HELLO  alice\n", PERR_BAD_COMMAND, 13);
     REFUSED("PING  x\n", PERR_BAD_COMMAND, 8);
-    REFUSED("SEND  b 1\n", PERR_BAD_COMMAND, 10);
-    REFUSED("SEND b  1\n", PERR_BAD_COMMAND, 10);
-    REFUSED("BCAST  1\n", PERR_BAD_COMMAND, 9);
+    REFUSED("SEND  b 1\nx\n", PERR_BAD_COMMAND, 12);
+    REFUSED("SEND b  1\nx\n", PERR_BAD_COMMAND, 12);
+    REFUSED("BCAST  1\nx\n", PERR_BAD_COMMAND, 11);
     /* An unknown verb is refused even if a payload-like length follows. */
     REFUSED("SENDX b 1\nx\n", PERR_BAD_COMMAND, 10);
 }
@@ -893,11 +948,26 @@ static void gen_stream(struct stream *s, uint64_t seed, size_t nframes)
         default: {
             /* Refused frames keep the stream going. */
             static const char *const bad[] = {
-                "FOO bar",   "WHO x",     "SEND b",  "",        "PING ",
-                "BCAST 1 2", "HELLO a b", "SEND  3", "QUIT now"};
+                "FOO bar", "WHO x",     "SEND b",  "",
+                "PING ",   "HELLO a b", "QUIT now", "PING a\tb"};
+            /* Refused, but with a length last: the payload is read. */
+            static const char *const bad_payload[] = {"SEND  ", "SEND a b ",
+                                                      "BCAST  ", "BCAST a "};
             f->st = PROTO_REFUSED;
             f->err = PERR_BAD_COMMAND;
-            puts_(s, bad[rnd_below(sizeof bad / sizeof bad[0])]);
+            if (rnd() & 1) {
+                puts_(s, bad[rnd_below(sizeof bad / sizeof bad[0])]);
+                put_eol(s);
+                break;
+            }
+            n = payload_size();
+            puts_(s, bad_payload[rnd_below(sizeof bad_payload /
+                                           sizeof bad_payload[0])]);
+            snprintf(num, sizeof num, " %zu", n);
+            puts_(s, num + 1);
+            put_eol(s);
+            put_payload(s, f, n);
+            f->pay_off = SIZE_MAX;
             put_eol(s);
             break;
         }
@@ -1011,6 +1081,45 @@ static void check_whole(const struct stream *s)
     REQUIRE(proto_parse(s->data + off, 0, MAX, &cmd) == PROTO_INCOMPLETE);
 }
 
+/* The server's own output read back, as a close that drops output does. */
+static void check_piece(const char *in, size_t n, int rc, uint64_t len,
+                        uint64_t lines)
+{
+    uint64_t l = 12345, k = 12345;
+    free(pbuf);
+    pbuf = malloc(n ? n : 1);
+    ck_assert_ptr_nonnull(pbuf);
+    memcpy(pbuf, in, n);
+    ck_assert_int_eq(proto_out_piece(pbuf, n, &l, &k), rc);
+    if (rc == 0) {
+        ck_assert_uint_eq(l, len);
+        ck_assert_uint_eq(k, lines);
+    }
+}
+
+START_TEST(test_out_piece)
+{
+    check_piece(L("PONG x\nMSG"), 0, 7, 0);
+    check_piece(L("BYE kicked a b c\n"), 0, 17, 0);
+    check_piece(L("NODE a\n"), 0, 7, 0);
+    /* A MSG covers its payload and LF, which need not be at hand. */
+    check_piece(L("MSG a b 5\nhel"), 0, 10 + 5 + 1, 0);
+    check_piece(L("MSG a * 0\n"), 0, 11, 0);
+    check_piece(L("MSG a b 007\n"), 0, 12 + 7 + 1, 0);
+    check_piece(L("MSG a b 18446744073709551615\n"), 0, UINT64_MAX, 0);
+    /* NODES: the NODE lines that follow belong to it. */
+    check_piece(L("NODES 3\nNODE a\n"), 0, 8, 3);
+    check_piece(L("NODES 0\n"), 0, 8, 0);
+    /* Not a line yet, or a number that is not one. */
+    check_piece(L("MSG a b 5"), -1, 0, 0);
+    check_piece(L(""), -1, 0, 0);
+    check_piece(L("MSG a b x\n"), -1, 0, 0);
+    check_piece(L("MSG a b \n"), -1, 0, 0);
+    check_piece(L("NODES\n"), 0, 6, 0); /* not "NODES ": a line */
+    check_piece(L("NODES -1\n"), -1, 0, 0);
+}
+END_TEST
+
 START_TEST(test_split_every_point)
 {
     struct stream s;
@@ -1117,6 +1226,7 @@ static Suite *proto_suite(void)
     tcase_add_test(tc, test_hello_args);
     tcase_add_test(tc, test_ping_token);
     tcase_add_test(tc, test_token_counts);
+    tcase_add_test(tc, test_refused_payload);
     tcase_add_test(tc, test_empty_unknown_spaces);
     tcase_add_test(tc, test_crlf_headers);
     suite_add_tcase(s, tc);
@@ -1135,6 +1245,7 @@ static Suite *proto_suite(void)
     tcase_add_test(tc, test_names);
     tcase_add_test(tc, test_valid_id);
     tcase_add_test(tc, test_msg_header);
+    tcase_add_test(tc, test_out_piece);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("split");
