@@ -5,6 +5,7 @@
  * message (-t/-m).  Every protocol exchange goes through libmsgclient;
  * this file only turns lines into commands and events into text. */
 #include <errno.h>
+#include <getopt.h>
 #include <langinfo.h>
 #include <locale.h>
 #include <poll.h>
@@ -977,7 +978,7 @@ static int register_now(void)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: msgnode [-H host] [-p port] [-i id] [-t id] [-m text]\n"
-               "       msgnode -h | -V\n"
+               "       msgnode -h | --help | -V | --version\n"
                "In a session, /help lists the commands.\n");
 }
 
@@ -991,8 +992,7 @@ static int usage_error(const char *fmt, ...)
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fputs("\n", stderr);
-    usage(stderr);
+    fputs("\ntry 'msgnode --help'\n", stderr);
     return EX_USAGE;
 }
 
@@ -1005,7 +1005,19 @@ int main(int argc, char **argv)
     g.utf8 = strcmp(nl_langinfo(CODESET), "UTF-8") == 0;
     g.host = "127.0.0.1";
     g.port = "2004";
-    while ((opt = getopt(argc, argv, "H:p:i:t:m:hV")) != -1) {
+    static const struct option longopts[] = {
+        {"host", required_argument, NULL, 'H'},
+        {"port", required_argument, NULL, 'p'},
+        {"id", required_argument, NULL, 'i'},
+        {"to", required_argument, NULL, 't'},
+        {"message", required_argument, NULL, 'm'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    opterr = 0; /* our own words, under our own name */
+    while ((opt = getopt_long(argc, argv, ":H:p:i:t:m:hV", longopts, NULL)) !=
+           -1) {
         switch (opt) {
         case 'H':
             g.host = optarg;
@@ -1028,9 +1040,13 @@ int main(int argc, char **argv)
         case 'V':
             printf("msgnode %s\n", PACKAGE_VERSION);
             return EX_OK;
+        case ':':
+            return usage_error("option '%s' needs an argument",
+                               argv[optind - 1]);
         default:
-            usage(stderr);
-            return EX_USAGE;
+            if (optopt)
+                return usage_error("unknown option '-%c'", optopt);
+            return usage_error("unknown option '%s'", argv[optind - 1]);
         }
     }
     if (optind < argc)

@@ -1993,8 +1993,7 @@ static int usage_error(const char *fmt, ...)
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
-    usage(stderr);
+    fputs("\ntry 'msgsim --help'\n", stderr);
     return EX_USAGE;
 }
 

@@ -223,6 +223,18 @@ START_TEST(exit_codes)
     ck_assert_int_eq(ctl("kick", NULL, NULL, NULL), 64);
     ck_assert_int_eq(ctl("stats", "extra", NULL, NULL), 64);
     ck_assert_int_eq(ctl("list", "--bogus", NULL, NULL), 64);
+    /* One line that starts with the program's name, and a hint. */
+    ck_assert_str_eq(out, "msgctl: list: unknown option '--bogus'\n"
+                          "try 'msgctl --help'\n");
+    const char *bad[] = {msgctl_path(), "--bogus", "stats", NULL};
+    ck_assert_int_eq(prog_run(bad, out, sizeof out), 64);
+    ck_assert_str_eq(out, "msgctl: unknown option '--bogus'\n"
+                          "try 'msgctl --help'\n");
+    /* Global options after the command, as most tools allow. */
+    const char *after[] = {msgctl_path(), "stats", "--json", "-s",
+                           d.admin_socket, NULL};
+    ck_assert_int_eq(prog_run(after, out, sizeof out), 0);
+    ck_assert(out[0] == '{' && strstr(out, "\"uptime_s\""));
     const char *gone[] = {msgctl_path(), "-s", "/nonexistent/admin.sock",
                           "stats", NULL};
     ck_assert_int_eq(prog_run(gone, out, sizeof out), 69);
