@@ -277,6 +277,15 @@ static int apply_list(struct loader *ld, const config_setting_t *s,
     return 0;
 }
 
+static int apply_bool(struct loader *ld, const config_setting_t *s,
+                      const struct key *k)
+{
+    if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+        return fail(ld, s, "'%s' must be true or false", k->name);
+    *(int *)field(ld, k->off) = config_setting_get_bool(s);
+    return 0;
+}
+
 static int apply_mode(struct loader *ld, const config_setting_t *s,
                       const struct key *k)
 {
@@ -350,6 +359,7 @@ static const struct key top_keys[] = {
     {"client_log", apply_string, OFF(client_log), 0, 0, 0, NULL, NULL, NULL},
     {"log_level", apply_word, OFF(log_level), 0, 0, 0, NULL,
      "error, warn, info or debug", log_words},
+    {"log_stderr", apply_bool, OFF(log_stderr), 0, 0, 0, NULL, NULL, NULL},
     {"idle_timeout", apply_seconds, OFF(idle_timeout), 0, 0, MAX_SECONDS, NULL,
      NULL, NULL},
     {"max_nodes", apply_int, OFF(max_nodes), 0, 1, 16777216, NULL, NULL, NULL},
@@ -547,6 +557,7 @@ static int fill_defaults(struct config *cfg)
     cfg->server_log = default_path(CONFIG_SERVER_LOG, "server.log");
     cfg->client_log = default_path(CONFIG_CLIENT_LOG, "client.log");
     cfg->log_level = LOG_LVL_INFO;
+    cfg->log_stderr = 1;
     cfg->idle_timeout = 300;
     cfg->max_nodes = 10000;
     cfg->max_message_size = 65536;

@@ -32,6 +32,7 @@ struct config {
     char *server_log;
     char *client_log;
     enum log_level log_level;
+    int log_stderr; /* with -f, server_log lines go to stderr too */
     double idle_timeout; /* seconds; 0 = never */
     int64_t max_nodes;
     int64_t max_message_size;

@@ -166,7 +166,9 @@ static int start(struct config *cfg, const char *path, int is_default,
         config_free(cfg);
         return 1;
     }
-    log_set_stderr(foreground && isatty(STDERR_FILENO));
+    /* In the foreground, what the daemon says goes to stderr as well: a
+     * person at a terminal, or systemd's journal, sees it. */
+    log_set_stderr(foreground && cfg->log_stderr);
     reload_set_path(path, is_default);
     struct config keep = *cfg; /* server_init takes the strings */
     if (server_init(cfg, err, sizeof err) < 0 ||
