@@ -563,16 +563,31 @@ static void handle(struct ctl_client *cl, const char *line, size_t len)
     case ADM_STATS:
         stats(&jw);
         break;
-    case ADM_RELOAD:
-        /* As SIGHUP: the logs first, so the reload lands in the new file. */
-        reload_logs(err, sizeof err);
+    case ADM_RELOAD: {
+        /* As SIGHUP: the logs first, so the reload lands in the new file.
+         * What could not be done is said to the operator, not only to
+         * server_log. */
+        char logs_err[sizeof err], warn[sizeof err + 32];
+        int logs_rc = reload_logs(logs_err, sizeof logs_err);
         if (reload_config(err, sizeof err) < 0) {
             log_admin(cl, &req, name, "config-error");
             reply_error(cl, "config", err);
             return;
         }
         jw_str(&jw, "file", reload_path());
+        size_t wn = 0;
+        char list[2 * sizeof warn + 8];
+        list[wn++] = '[';
+        if (*reload_warning())
+            list_add(list, &wn, sizeof list - 1, reload_warning());
+        if (logs_rc < 0) {
+            snprintf(warn, sizeof warn, "logs not reopened: %s", logs_err);
+            list_add(list, &wn, sizeof list - 1, warn);
+        }
+        list[wn++] = ']';
+        jw_raw(&jw, "warnings", list, wn);
         break;
+    }
     case ADM_REOPEN_LOGS:
         if (reload_logs(err, sizeof err) < 0) {
             log_admin(cl, &req, name, "error");

@@ -436,7 +436,12 @@ static void print_human(const char *cmd, json_t *result, int closed,
                 printf("kicked %s\n", json_string_value(val));
         }
     } else if (strcmp(cmd, "reload") == 0) {
+        size_t i;
         printf("reloaded %s\n", str(result, "file"));
+        /* Done, but not all of it: the operator is told here, not only
+         * in server_log. */
+        json_array_foreach(json_object_get(result, "warnings"), i, val)
+            fprintf(stderr, "msgctl: warning: %s\n", json_string_value(val));
     } else {
         printf("logs reopened\n");
     }

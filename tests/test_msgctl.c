@@ -201,6 +201,18 @@ START_TEST(reload_and_reopen)
     start("idle_timeout = 42;");
     ck_assert_int_eq(ctl("reload", NULL, NULL, NULL), 0);
     ck_assert(strstr(out, "reloaded"));
+    ck_assert_msg(!strstr(out, "warning"), "%s", out);
+    /* A change that needs a restart: done, and said to the operator. */
+    char cmd[600];
+    snprintf(cmd, sizeof cmd,
+             "sed -i 's/\"127.0.0.1:0\" ]/\"127.0.0.1:0\", \"127.0.0.2:0\" ]/' %s",
+             d.conf);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(ctl("reload", NULL, NULL, NULL), 0);
+    ck_assert_msg(strstr(out, "reloaded") &&
+                      strstr(out, "msgctl: warning: listen changed; restart "
+                                  "msgd to apply it"),
+                  "%s", out);
     FILE *f = fopen(d.conf, "a");
     fprintf(f, "max_nodes = \"x\";\n");
     fclose(f);
