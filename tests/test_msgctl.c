@@ -5,6 +5,7 @@
  * messages flow, and the cluster commands of a msgd not in a cluster. */
 #include <check.h>
 #include <errno.h>
+#include <grp.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -442,6 +443,56 @@ static int admin_connect(void)
     return s;
 }
 
+/* One local user allowed to reach the socket holds as many admin
+ * connections as it can: root (and the daemon's uid) still get in. */
+START_TEST(admin_slots_kept_for_root)
+{
+    if (geteuid() != 0)
+        return; /* needs root to become someone else */
+    start("admin_socket_mode = \"0666\";");
+    chmod(d.dir, 0755);
+    char run[400];
+    snprintf(run, sizeof run, "%s/run", d.dir);
+    chmod(run, 0755);
+    int ready[2];
+    ck_assert_int_eq(pipe(ready), 0);
+    pid_t hog = fork();
+    ck_assert_int_ge(hog, 0);
+    if (hog == 0) {
+        if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+            _exit(1);
+        int s[100];
+        for (int i = 0; i < 100; i++) {
+            s[i] = socket(AF_UNIX, SOCK_STREAM, 0);
+            struct sockaddr_un sa = {.sun_family = AF_UNIX};
+            set_path(&sa, d.admin_socket);
+            (void)!connect(s[i], (struct sockaddr *)&sa, sizeof sa);
+        }
+        (void)!write(ready[1], "x", 1);
+        pause(); /* holds them until killed */
+        _exit(0);
+    }
+    char c;
+    ck_assert_int_eq(read(ready[0], &c, 1), 1);
+    /* msgd has taken what it allows nobody, and turned the rest away. */
+    ck_assert(log_wait(d.server_log, "admin", "outcome", "busy", 5000));
+    ck_assert_int_eq(ctl("stats", NULL, NULL, NULL), 0);
+    ck_assert(strstr(out, "uptime"));
+    /* nobody's own msgctl finds nobody's share used up. */
+    const char *as_nobody[] = {
+        "setpriv",        "--reuid=65534", "--regid=65534",
+        "--clear-groups", msgctl_path(),   "-s",
+        d.admin_socket,   "stats",         NULL};
+    ck_assert_int_ne(prog_run(as_nobody, out, sizeof out), 0);
+    ck_assert_msg(strstr(out, "too many admin connections"), "%s", out);
+    kill(hog, SIGKILL);
+    waitpid(hog, NULL, 0);
+    close(ready[0]);
+    close(ready[1]);
+    ck_assert_int_eq(msgd_stop(&d), 0);
+}
+END_TEST
+
 START_TEST(silent_admin_clients)
 {
     start(NULL);
@@ -535,6 +586,7 @@ int main(void)
         stale_socket_replaced_live_refused,
         admin_event_logged,
         other_uid_reads_but_cannot_change,
+        admin_slots_kept_for_root,
         silent_admin_clients,
         list_2000_nodes_while_traffic_flows,
         cluster_commands_without_cluster,
