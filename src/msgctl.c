@@ -31,6 +31,7 @@
 
 static const char *socket_path;
 static int json_out;
+static int kick_by_addr; /* kick --addr: "what" is an address, not an id */
 
 static void usage(FILE *f)
 {
@@ -140,8 +141,12 @@ static char *exchange(const char *req, size_t len, size_t *out_len)
     strcpy(sa.sun_path, socket_path);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        struct stat st;
+        /* ECONNREFUSED on a regular file says nothing useful. */
+        int not_sock = errno == ECONNREFUSED && stat(socket_path, &st) == 0 &&
+                       !S_ISSOCK(st.st_mode);
         fprintf(stderr, "msgctl: cannot reach msgd at %s: %s\n", socket_path,
-                strerror(errno));
+                not_sock ? "not a socket" : strerror(errno));
         if (fd >= 0)
             close(fd);
         return NULL;
@@ -477,7 +482,10 @@ static int decode(const char *cmd, const char *reply, size_t len,
             fprintf(stderr, "msgctl: %s: permission denied\n", cmd);
             rc = EX_NOPERM;
         } else if (strcmp(code, "not-found") == 0) {
-            fprintf(stderr, "msgctl: no such node: %s\n", what);
+            if (kick_by_addr)
+                fprintf(stderr, "msgctl: no node at %s\n", what);
+            else
+                fprintf(stderr, "msgctl: no such node: %s\n", what);
         } else if (strcmp(code, "no-cluster") == 0) {
             fprintf(stderr, "msgctl: %s\n", err); /* names the cluster */
         } else if (strcmp(code, "config") == 0) {
@@ -661,6 +669,7 @@ int main(int argc, char **argv)
         int i = 1;
         if (cargc > 2 && strcmp(cargv[1], "--addr") == 0) {
             kv_set(&kv, "addr", what = cargv[2]);
+            kick_by_addr = 1;
             i = 3;
         } else {
             /* "--" lets an id that starts with '-' through. */

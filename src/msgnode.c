@@ -424,27 +424,42 @@ static void on_msg(const struct mc_event *ev)
     free(b.p);
 }
 
+/* What a person reads for an ERR: plain words, then the detail (the id
+ * in question) where it says more; any other code is shown as it is. */
+static const struct err_words {
+    const char *code;
+    const char *words;
+    int with_detail;
+} err_words[] = {
+    {"unknown-node", "no such node", 1},
+    {"too-large", "the message is too large for the server", 0},
+    {"not-registered", "not registered yet", 1},
+    {"cluster-unavailable",
+     "that node is on another server of the cluster, which cannot be "
+     "reached now; try again later",
+     1},
+};
+
 static void on_err(const struct mc_event *ev)
 {
     struct sbuf b = {0};
     const char *code = ev->code, *detail = ev->detail;
+    size_t i = 0, n = sizeof err_words / sizeof err_words[0];
     g.errors++;
-    if (strcmp(code, "unknown-node") == 0) {
-        sb_str(&b, "no such node");
-        if (*detail)
-            sb_str(&b, ": ");
-    } else if (strcmp(code, "too-large") == 0) {
-        sb_str(&b, "the message is too large for the server");
-        detail = "";
-    } else if (strcmp(code, "not-registered") == 0) {
-        sb_str(&b, "not registered yet");
+    while (i < n && strcmp(code, err_words[i].code) != 0)
+        i++;
+    if (i < n) {
+        sb_str(&b, err_words[i].words);
+        if (!err_words[i].with_detail)
+            detail = "";
     } else {
         sb_str(&b, "the server refused a command: ");
         sb_safe_str(&b, code);
-        if (*detail)
-            sb_str(&b, " ");
     }
-    sb_safe_str(&b, detail);
+    if (*detail) {
+        sb_str(&b, i < n ? ": " : " ");
+        sb_safe_str(&b, detail);
+    }
     report_sb(&b);
 }
 

@@ -133,6 +133,9 @@ START_TEST(kick_and_closed_ring)
     /* no such node: exit 1 and the words */
     ck_assert_int_eq(ctl("kick", "a", NULL, NULL), 1);
     ck_assert(strstr(out, "no such node"));
+    /* by an address no node has: said as an address */
+    ck_assert_int_eq(ctl("kick", "--addr", "192.0.2.7", NULL), 1);
+    ck_assert_str_eq(out, "msgctl: no node at 192.0.2.7\n");
     /* by address */
     const char *argv[] = {msgctl_path(), "-s", d.admin_socket, "kick", "--addr",
                           "127.0.0.1",   NULL};
@@ -253,6 +256,10 @@ START_TEST(exit_codes)
     ck_assert_int_eq(prog_run(gone, out, sizeof out), 69);
     ck_assert(strstr(out, "/nonexistent/admin.sock"));
     ck_assert(strstr(out, "No such file or directory"));
+    /* -s naming a file that is not a socket says so */
+    const char *notsock[] = {msgctl_path(), "-s", d.conf, "stats", NULL};
+    ck_assert_int_eq(prog_run(notsock, out, sizeof out), 69);
+    ck_assert_msg(strstr(out, ": not a socket"), "%s", out);
     ck_assert_int_eq(msgd_stop(&d), 0);
     /* The daemon is gone: its socket was removed. */
     ck_assert_int_eq(ctl("stats", NULL, NULL, NULL), 69);
