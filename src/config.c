@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define DEFAULT_NATS "nats://127.0.0.1:4222"
 #define HOST_MAX 256
@@ -292,6 +293,15 @@ static int apply_list(struct loader *ld, const config_setting_t *s,
     return 0;
 }
 
+static int apply_bool(struct loader *ld, const config_setting_t *s,
+                      const struct key *k)
+{
+    if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+        return fail(ld, s, "'%s' must be true or false", k->name);
+    *(int *)field(ld, k->off) = config_setting_get_bool(s);
+    return 0;
+}
+
 static int apply_mode(struct loader *ld, const config_setting_t *s,
                       const struct key *k)
 {
@@ -365,6 +375,7 @@ static const struct key top_keys[] = {
     {"client_log", apply_string, OFF(client_log), 0, 0, 0, NULL, NULL, NULL},
     {"log_level", apply_word, OFF(log_level), 0, 0, 0, NULL,
      "error, warn, info or debug", log_words},
+    {"log_stderr", apply_bool, OFF(log_stderr), 0, 0, 0, NULL, NULL, NULL},
     {"idle_timeout", apply_timeout, OFF(idle_timeout), 0, 0, MAX_SECONDS, NULL,
      NULL, NULL},
     {"max_nodes", apply_int, OFF(max_nodes), 0, 1, 16777216, NULL, NULL, NULL},
@@ -527,18 +538,44 @@ static int load_file(struct loader *ld)
     return rc;
 }
 
+const char *config_user_dir(void)
+{
+    static char dir[256];
+    const char *xdg = getenv("XDG_RUNTIME_DIR");
+
+    if (xdg && xdg[0] == '/' && strlen(xdg) < sizeof dir - 8)
+        snprintf(dir, sizeof dir, "%s/msgd", xdg);
+    else
+        snprintf(dir, sizeof dir, "/tmp/msgd-%lu", (unsigned long)geteuid());
+    return dir;
+}
+
+/* The files' default paths: the system's for root, a directory of the
+ * user's own for anyone else, so that a developer's msgd starts without
+ * editing a single path (and without stepping on a system daemon's). */
+static char *default_path(const char *system, const char *name)
+{
+    char *p;
+    if (geteuid() == 0)
+        return strdup(system);
+    if (asprintf(&p, "%s/%s", config_user_dir(), name) < 0)
+        return NULL;
+    return p;
+}
+
 /* Returns -1 if memory ran out, leaving a NULL where a string belongs. */
 static int fill_defaults(struct config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->listen[0] = strdup("127.0.0.1:2004");
     cfg->n_listen = 1;
-    cfg->admin_socket = strdup("/run/msgd/admin.sock");
+    cfg->admin_socket = default_path(CONFIG_ADMIN_SOCKET, "admin.sock");
     cfg->admin_socket_mode = 0660;
-    cfg->pidfile = strdup("/run/msgd/msgd.pid");
-    cfg->server_log = strdup("/var/log/msgd/server.log");
-    cfg->client_log = strdup("/var/log/msgd/client.log");
+    cfg->pidfile = default_path(CONFIG_PIDFILE, "msgd.pid");
+    cfg->server_log = default_path(CONFIG_SERVER_LOG, "server.log");
+    cfg->client_log = default_path(CONFIG_CLIENT_LOG, "client.log");
     cfg->log_level = LOG_LVL_INFO;
+    cfg->log_stderr = 1;
     cfg->idle_timeout = 300;
     cfg->max_nodes = 10000;
     cfg->max_message_size = 65536;
@@ -551,6 +588,26 @@ static int fill_defaults(struct config *cfg)
                    cfg->server_log && cfg->client_log && cfg->cluster.prefix
                ? 0
                : -1;
+}
+
+void config_where(const char *file, const char *name, char *out,
+                  size_t outlen)
+{
+    config_t lc;
+    unsigned line = 0;
+
+    snprintf(out, outlen, "%s", file ? file : "(built-in defaults)");
+    if (file == NULL)
+        return;
+    config_init(&lc);
+    if (config_read_file(&lc, file)) {
+        config_setting_t *s = config_lookup(&lc, name);
+        if (s)
+            line = config_setting_source_line(s);
+    }
+    config_destroy(&lc);
+    if (line)
+        snprintf(out, outlen, "%s:%u", file, line);
 }
 
 void config_defaults(struct config *cfg)

@@ -32,6 +32,7 @@ struct config {
     char *server_log;
     char *client_log;
     enum log_level log_level;
+    int log_stderr; /* with -f, server_log lines go to stderr too */
     double idle_timeout; /* seconds; 0 = never */
     int64_t max_nodes;
     int64_t max_message_size;
@@ -43,8 +44,18 @@ struct config {
     struct config_cluster cluster;
 };
 
-/* Fill *cfg with the built-in defaults of SPEC section 4. */
+/* The files' defaults when msgd runs as root. */
+#define CONFIG_ADMIN_SOCKET "/run/msgd/admin.sock"
+#define CONFIG_PIDFILE "/run/msgd/msgd.pid"
+#define CONFIG_SERVER_LOG "/var/log/msgd/server.log"
+#define CONFIG_CLIENT_LOG "/var/log/msgd/client.log"
+
+/* Fill *cfg with the built-in defaults (msgd.conf(5)).  For any user but
+ * root, the pidfile, admin socket and logs default to config_user_dir(). */
 void config_defaults(struct config *cfg);
+/* The directory of a non-root user's files: $XDG_RUNTIME_DIR/msgd, or
+ * /tmp/msgd-UID.  Static storage. */
+const char *config_user_dir(void);
 
 /*
  * Load FILE over the defaults.  Returns 0, or -1 with a message in err of
@@ -66,5 +77,11 @@ int config_parse_hostport(const char *s, char *host, size_t hostlen,
                           unsigned *port);
 
 const char *config_log_level_name(enum log_level lvl);
+
+/* "FILE:LINE" of setting name (dotted, e.g. "cluster.name") in file, or
+ * "FILE" when it is not set there: for messages about a value that parsed
+ * but will not work. */
+void config_where(const char *file, const char *name, char *out,
+                  size_t outlen);
 
 #endif

@@ -27,6 +27,12 @@
 #include "server.h"
 
 #define MAX_CLIENTS 64
+/* Slots only root and the daemon's own uid may take, and what any other
+ * uid may hold at once: a local user allowed to reach the socket cannot
+ * lock the operator out by holding every slot. */
+#define RESERVED_CLIENTS 16
+#define MAX_PER_UID 8
+#define ACCEPT_BACKOFF_MS 100 /* out of descriptors: retry this much later */
 #define REQUEST_MS 5000 /* a client that says nothing is dropped */
 #define REPLY_MS 60000  /* a reply not read by then is abandoned */
 #define ROWS_PER_PASS 256
@@ -67,6 +73,9 @@ static struct ev listen_ev = {.fd = -1};
 static char *sock_path;
 static struct ctl_client *clients;
 static int nclients;
+static void on_accept_backoff(struct timer *t);
+static struct timer accept_backoff = {.fn = on_accept_backoff};
+static int accept_warned; /* the shortage was logged */
 
 static void free_rows(struct ctl_client *cl)
 {
@@ -565,16 +574,31 @@ static void handle(struct ctl_client *cl, const char *line, size_t len)
     case ADM_STATS:
         stats(&jw);
         break;
-    case ADM_RELOAD:
-        /* As SIGHUP: the logs first, so the reload lands in the new file. */
-        reload_logs(err, sizeof err);
+    case ADM_RELOAD: {
+        /* As SIGHUP: the logs first, so the reload lands in the new file.
+         * What could not be done is said to the operator, not only to
+         * server_log. */
+        char logs_err[sizeof err], warn[sizeof err + 32];
+        int logs_rc = reload_logs(logs_err, sizeof logs_err);
         if (reload_config(err, sizeof err) < 0) {
             log_admin(cl, &req, name, "config-error");
             reply_error(cl, "config", err);
             return;
         }
         jw_str(&jw, "file", reload_path());
+        size_t wn = 0;
+        char list[2 * sizeof warn + 8];
+        list[wn++] = '[';
+        if (*reload_warning())
+            list_add(list, &wn, sizeof list - 1, reload_warning());
+        if (logs_rc < 0) {
+            snprintf(warn, sizeof warn, "logs not reopened: %s", logs_err);
+            list_add(list, &wn, sizeof list - 1, warn);
+        }
+        list[wn++] = ']';
+        jw_raw(&jw, "warnings", list, wn);
         break;
+    }
     case ADM_REOPEN_LOGS:
         if (reload_logs(err, sizeof err) < 0) {
             log_admin(cl, &req, name, "error");
@@ -657,18 +681,63 @@ static void on_client_timer(struct timer *t)
     client_free(cl);
 }
 
+/* Whether a connection of uid may take a slot now. */
+static int slot_free(uid_t uid)
+{
+    if (uid == 0 || uid == geteuid())
+        return nclients < MAX_CLIENTS;
+    if (nclients >= MAX_CLIENTS - RESERVED_CLIENTS)
+        return 0;
+    int held = 0;
+    for (struct ctl_client *c = clients; c; c = c->next)
+        held += c->uid == uid;
+    return held < MAX_PER_UID;
+}
+
+static void on_accept_backoff(struct timer *t)
+{
+    (void)t;
+    struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &listen_ev};
+    if (listen_ev.fd >= 0)
+        epoll_ctl(srv.epfd, EPOLL_CTL_MOD, listen_ev.fd, &ee);
+}
+
+/* Out of descriptors (or memory): the pending client stays in the
+ * kernel's queue, and accept is tried again in a while rather than at
+ * every pass of the loop, which would spin.  Said once per shortage. */
+static void pause_accept(int err)
+{
+    struct epoll_event ee = {.events = 0, .data.ptr = &listen_ev};
+    if (!accept_warned) {
+        struct jsonw *jw = log_begin(LOG_SERVER, LOG_LVL_WARN, "warning");
+        if (jw) {
+            jw_str(jw, "msg", "admin accept paused: out of descriptors");
+            jw_str(jw, "error", strerror(err));
+            log_commit(jw);
+        }
+        accept_warned = 1;
+    }
+    epoll_ctl(srv.epfd, EPOLL_CTL_MOD, listen_ev.fd, &ee);
+    server_arm(&accept_backoff, srv.now_ms + ACCEPT_BACKOFF_MS);
+}
+
 static void on_accept(struct ev *ev, uint32_t events)
 {
     (void)events;
     for (int i = 0; i < 16; i++) {
         int fd = accept4(ev->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0)
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+                errno == ENOMEM)
+                pause_accept(errno);
             return;
+        }
+        accept_warned = 0;
         struct ucred cred = {.pid = 0, .uid = (uid_t)-1};
         socklen_t cl_len = sizeof cred;
         struct ctl_client *cl = NULL;
         getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl_len);
-        if (nclients >= MAX_CLIENTS || (cl = calloc(1, sizeof *cl)) == NULL) {
+        if (!slot_free(cred.uid) || (cl = calloc(1, sizeof *cl)) == NULL) {
             static const char busy[] =
                 "{\"version\":1,\"ok\":false,\"code\":\"busy\","
                 "\"error\":\"too many admin connections\"}\n";
@@ -769,12 +838,14 @@ int control_open(const struct config *cfg, char *err, size_t errlen)
 
 void control_stop_accepting(void)
 {
+    server_disarm(&accept_backoff);
     if (listen_ev.fd >= 0)
         epoll_ctl(srv.epfd, EPOLL_CTL_DEL, listen_ev.fd, NULL);
 }
 
 void control_close(void)
 {
+    server_disarm(&accept_backoff);
     while (clients)
         client_free(clients);
     if (listen_ev.fd >= 0) {

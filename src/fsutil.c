@@ -2,6 +2,7 @@
 #include "fsutil.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -56,6 +57,33 @@ int fs_chown_created(uid_t uid, gid_t gid, const char **failed)
             *failed = created[i];
             return -1;
         }
+    }
+    return 0;
+}
+
+int fs_private_dir(const char *dir, int create, char *err, size_t errlen)
+{
+    struct stat st;
+
+    if (!create && lstat(dir, &st) < 0 && errno == ENOENT)
+        return 0;
+    if (create && mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+        return -1;
+    }
+    /* Anyone may have made it first (it may be in /tmp): it must be a
+     * real directory of ours that no one else can write. */
+    if (lstat(dir, &st) < 0) {
+        snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+        return -1;
+    }
+    if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+        (st.st_mode & 0022)) {
+        snprintf(err, errlen,
+                 "%s: not a directory of uid %lu that only it can write; "
+                 "remove it, or set the paths in the configuration",
+                 dir, (unsigned long)geteuid());
+        return -1;
     }
     return 0;
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -30,6 +31,7 @@
 
 static const char *socket_path;
 static int json_out;
+static int kick_by_addr; /* kick --addr: "what" is an address, not an id */
 
 static void usage(FILE *f)
 {
@@ -47,25 +49,81 @@ static void usage(FILE *f)
                "  reopen-logs\n");
 }
 
+/* One line on what was wrong and where to look, as most tools do. */
 static int usage_error(const char *msg)
 {
-    fprintf(stderr, "msgctl: %s\n", msg);
-    usage(stderr);
+    fprintf(stderr, "msgctl: %s\ntry 'msgctl --help'\n", msg);
     return EX_USAGE;
 }
 
+/* getopt's complaint, in our words: opterr is off so that no message
+ * starts with a command's name alone. */
+static int bad_option(const char *cmd, char **argv, int c)
+{
+    char msg[160];
+    const char *what = argv[optind - 1];
+    if (c == ':')
+        snprintf(msg, sizeof msg, "%s%soption '%.64s' needs an argument",
+                 cmd ? cmd : "", cmd ? ": " : "", what);
+    else if (optopt)
+        snprintf(msg, sizeof msg, "%s%sunknown option '-%c'", cmd ? cmd : "",
+                 cmd ? ": " : "", optopt);
+    else
+        snprintf(msg, sizeof msg, "%s%sunknown option '%.64s'",
+                 cmd ? cmd : "", cmd ? ": " : "", what);
+    return usage_error(msg);
+}
+
+/* Global options may also follow the command ("msgctl list --json"), as
+ * most tools allow: take them out of the command's arguments, up to a
+ * "--".  Returns 0, or -1 when -s lacks its argument. */
+static int take_globals(int *argc, char **argv)
+{
+    int out = 1;
+    for (int i = 1; i < *argc; i++) {
+        if (strcmp(argv[i], "--") == 0) {
+            while (i < *argc)
+                argv[out++] = argv[i++];
+            break;
+        }
+        if (strcmp(argv[i], "--json") == 0) {
+            json_out = 1;
+        } else if (strcmp(argv[i], "-s") == 0 ||
+                   strcmp(argv[i], "--socket") == 0) {
+            if (++i >= *argc)
+                return -1;
+            socket_path = argv[i];
+        } else if (strncmp(argv[i], "--socket=", 9) == 0) {
+            socket_path = argv[i] + 9;
+        } else {
+            argv[out++] = argv[i];
+        }
+    }
+    *argc = out;
+    return 0;
+}
+
 /* Without -s: the socket of the default configuration file, else the
- * built-in default. */
+ * built-in default.  For a user other than root that is the socket in
+ * their own directory, where their own msgd puts it; when there is none,
+ * the system daemon's, which anyone allowed may read from. */
 static char *default_socket(void)
 {
     struct config cfg;
     char err[CONFIG_ERR_MAX];
+    struct stat st;
     char *path;
     config_defaults(&cfg);
     if (access(MSGD_CONF_PATH, F_OK) == 0 &&
         config_load(&cfg, MSGD_CONF_PATH, err, sizeof err) < 0)
         fprintf(stderr, "msgctl: warning: %s; using the default socket\n", err);
     path = strdup(cfg.admin_socket);
+    if (geteuid() != 0 && path &&
+        strncmp(path, config_user_dir(), strlen(config_user_dir())) == 0 &&
+        (stat(path, &st) < 0 || !S_ISSOCK(st.st_mode))) {
+        free(path);
+        path = strdup(CONFIG_ADMIN_SOCKET);
+    }
     config_free(&cfg);
     return path;
 }
@@ -83,8 +141,12 @@ static char *exchange(const char *req, size_t len, size_t *out_len)
     strcpy(sa.sun_path, socket_path);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        struct stat st;
+        /* ECONNREFUSED on a regular file says nothing useful. */
+        int not_sock = errno == ECONNREFUSED && stat(socket_path, &st) == 0 &&
+                       !S_ISSOCK(st.st_mode);
         fprintf(stderr, "msgctl: cannot reach msgd at %s: %s\n", socket_path,
-                strerror(errno));
+                not_sock ? "not a socket" : strerror(errno));
         if (fd >= 0)
             close(fd);
         return NULL;
@@ -379,7 +441,12 @@ static void print_human(const char *cmd, json_t *result, int closed,
                 printf("kicked %s\n", json_string_value(val));
         }
     } else if (strcmp(cmd, "reload") == 0) {
+        size_t i;
         printf("reloaded %s\n", str(result, "file"));
+        /* Done, but not all of it: the operator is told here, not only
+         * in server_log. */
+        json_array_foreach(json_object_get(result, "warnings"), i, val)
+            fprintf(stderr, "msgctl: warning: %s\n", json_string_value(val));
     } else {
         printf("logs reopened\n");
     }
@@ -415,7 +482,10 @@ static int decode(const char *cmd, const char *reply, size_t len,
             fprintf(stderr, "msgctl: %s: permission denied\n", cmd);
             rc = EX_NOPERM;
         } else if (strcmp(code, "not-found") == 0) {
-            fprintf(stderr, "msgctl: no such node: %s\n", what);
+            if (kick_by_addr)
+                fprintf(stderr, "msgctl: no node at %s\n", what);
+            else
+                fprintf(stderr, "msgctl: no such node: %s\n", what);
         } else if (strcmp(code, "no-cluster") == 0) {
             fprintf(stderr, "msgctl: %s\n", err); /* names the cluster */
         } else if (strcmp(code, "config") == 0) {
@@ -504,7 +574,8 @@ int main(int argc, char **argv)
     int opt;
     char *def = NULL;
 
-    while ((opt = getopt_long(argc, argv, "+s:hV", global, NULL)) != -1) {
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "+:s:hV", global, NULL)) != -1) {
         switch (opt) {
         case 's':
             socket_path = optarg;
@@ -520,8 +591,7 @@ int main(int argc, char **argv)
                    ADMIN_VERSION);
             return EX_OK;
         default:
-            usage(stderr);
-            return EX_USAGE;
+            return bad_option(NULL, argv, opt);
         }
     }
     if (optind >= argc)
@@ -529,6 +599,8 @@ int main(int argc, char **argv)
     const char *cmd = argv[optind];
     int cargc = argc - optind;
     char **cargv = argv + optind;
+    if (take_globals(&cargc, cargv) < 0)
+        return usage_error("option '-s' needs an argument");
 
     struct kvs kv = {.n = 0};
     int closed = 0, cluster = 0;
@@ -547,7 +619,7 @@ int main(int argc, char **argv)
             {NULL, 0, NULL, 0},
         };
         optind = 1;
-        while ((opt = getopt_long(cargc, cargv, "+", lopts, NULL)) != -1) {
+        while ((opt = getopt_long(cargc, cargv, "+:", lopts, NULL)) != -1) {
             const char *k = NULL;
             switch (opt) {
             case 'c':
@@ -583,8 +655,7 @@ int main(int argc, char **argv)
                 kv_set(&kv, "limit", limit);
                 break;
             default:
-                usage(stderr);
-                return EX_USAGE;
+                return bad_option("list", cargv, opt);
             }
             if (k)
                 kv_set(&kv, k, optarg);
@@ -598,6 +669,7 @@ int main(int argc, char **argv)
         int i = 1;
         if (cargc > 2 && strcmp(cargv[1], "--addr") == 0) {
             kv_set(&kv, "addr", what = cargv[2]);
+            kick_by_addr = 1;
             i = 3;
         } else {
             /* "--" lets an id that starts with '-' through. */

@@ -1,6 +1,7 @@
 /* msgd.c: the daemon's main: options, configuration, logs, the loop. */
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "daemon.h"
 #include "listener.h"
 #include "log.h"
+#include "preflight.h"
 #include "reload.h"
 #include "server.h"
 
@@ -25,12 +27,27 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: msgd [-fhtV] [-c file]\n"
-               "  -c file  configuration file (default " MSGD_CONF_PATH ")\n"
-               "  -f       stay in the foreground\n"
-               "  -t       check the configuration and exit\n"
-               "  -V       print the version and exit\n"
-               "  -h       print this help and exit\n");
+    fprintf(f,
+            "usage: msgd [-fhtV] [-c file]\n"
+            "  -c, --config file  configuration file (default " MSGD_CONF_PATH
+            ")\n"
+            "  -f, --foreground   stay in the foreground\n"
+            "  -t, --test         check the configuration and exit\n"
+            "  -V, --version      print the version and exit\n"
+            "  -h, --help         print this help and exit\n");
+}
+
+/* One line on what was wrong and where to look, as most tools do. */
+__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt,
+                                                             ...)
+{
+    va_list ap;
+    fputs("msgd: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\ntry 'msgd --help'\n", stderr);
+    return EXIT_USAGE;
 }
 
 /* Loads the configuration: -c FILE must exist; the default path may be
@@ -138,7 +155,8 @@ static int start(struct config *cfg, const char *path, int is_default,
     char err[CONFIG_ERR_MAX + 64];
 
     nofile_at_start = raise_nofile();
-    if (pidfile_open(cfg->pidfile, err, sizeof err) < 0) {
+    if (preflight_user_dir(cfg, err, sizeof err) < 0 ||
+        pidfile_open(cfg->pidfile, err, sizeof err) < 0) {
         daemon_fail(err);
         config_free(cfg);
         return 1;
@@ -150,7 +168,9 @@ static int start(struct config *cfg, const char *path, int is_default,
         config_free(cfg);
         return 1;
     }
-    log_set_stderr(foreground && isatty(STDERR_FILENO));
+    /* In the foreground, what the daemon says goes to stderr as well: a
+     * person at a terminal, or systemd's journal, sees it. */
+    log_set_stderr(foreground && cfg->log_stderr);
     reload_set_path(path, is_default);
     struct config keep = *cfg; /* server_init takes the strings */
     if (server_init(cfg, err, sizeof err) < 0 ||
@@ -178,7 +198,16 @@ int main(int argc, char **argv)
     char err[CONFIG_ERR_MAX];
     struct config cfg;
 
-    while ((opt = getopt(argc, argv, "c:fhtV")) != -1) {
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"foreground", no_argument, NULL, 'f'},
+        {"test", no_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    opterr = 0; /* our own words, under our own name */
+    while ((opt = getopt_long(argc, argv, ":c:fhtV", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c':
             path = optarg;
@@ -196,16 +225,17 @@ int main(int argc, char **argv)
         case 'h':
             usage(stdout);
             return 0;
+        case ':':
+            return usage_error("option '%s' needs an argument",
+                               argv[optind - 1]);
         default:
-            usage(stderr);
-            return EXIT_USAGE;
+            if (optopt)
+                return usage_error("unknown option '-%c'", optopt);
+            return usage_error("unknown option '%s'", argv[optind - 1]);
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "msgd: unexpected argument '%s'\n", argv[optind]);
-        usage(stderr);
-        return EXIT_USAGE;
-    }
+    if (optind < argc)
+        return usage_error("unexpected argument '%s'", argv[optind]);
 
     const char *argpath = path; /* as the user wrote it, for -t */
     if (load_config(&cfg, path, is_default, err, sizeof err) < 0) {
@@ -222,13 +252,16 @@ int main(int argc, char **argv)
         path = conf_abs;
 
     if (check) {
-        if (cfg.file)
+        int rc = preflight_paths(&cfg, err, sizeof err);
+        if (rc < 0)
+            fprintf(stderr, "%s\n", err);
+        else if (cfg.file)
             printf("%s: ok\n", argpath);
         else
             printf("%s: ok (no such file: built-in defaults)\n", argpath);
         config_free(&cfg);
         free(conf_abs);
-        return 0;
+        return rc < 0 ? 1 : 0;
     }
     if (!foreground) {
         if (daemon_start(err, sizeof err) < 0) {

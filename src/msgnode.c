@@ -5,6 +5,7 @@
  * message (-t/-m).  Every protocol exchange goes through libmsgclient;
  * this file only turns lines into commands and events into text. */
 #include <errno.h>
+#include <getopt.h>
 #include <langinfo.h>
 #include <locale.h>
 #include <poll.h>
@@ -423,27 +424,42 @@ static void on_msg(const struct mc_event *ev)
     free(b.p);
 }
 
+/* What a person reads for an ERR: plain words, then the detail (the id
+ * in question) where it says more; any other code is shown as it is. */
+static const struct err_words {
+    const char *code;
+    const char *words;
+    int with_detail;
+} err_words[] = {
+    {"unknown-node", "no such node", 1},
+    {"too-large", "the message is too large for the server", 0},
+    {"not-registered", "not registered yet", 1},
+    {"cluster-unavailable",
+     "that node is on another server of the cluster, which cannot be "
+     "reached now; try again later",
+     1},
+};
+
 static void on_err(const struct mc_event *ev)
 {
     struct sbuf b = {0};
     const char *code = ev->code, *detail = ev->detail;
+    size_t i = 0, n = sizeof err_words / sizeof err_words[0];
     g.errors++;
-    if (strcmp(code, "unknown-node") == 0) {
-        sb_str(&b, "no such node");
-        if (*detail)
-            sb_str(&b, ": ");
-    } else if (strcmp(code, "too-large") == 0) {
-        sb_str(&b, "the message is too large for the server");
-        detail = "";
-    } else if (strcmp(code, "not-registered") == 0) {
-        sb_str(&b, "not registered yet");
+    while (i < n && strcmp(code, err_words[i].code) != 0)
+        i++;
+    if (i < n) {
+        sb_str(&b, err_words[i].words);
+        if (!err_words[i].with_detail)
+            detail = "";
     } else {
         sb_str(&b, "the server refused a command: ");
         sb_safe_str(&b, code);
-        if (*detail)
-            sb_str(&b, " ");
     }
-    sb_safe_str(&b, detail);
+    if (*detail) {
+        sb_str(&b, i < n ? ": " : " ");
+        sb_safe_str(&b, detail);
+    }
     report_sb(&b);
 }
 
@@ -977,7 +993,7 @@ static int register_now(void)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: msgnode [-H host] [-p port] [-i id] [-t id] [-m text]\n"
-               "       msgnode -h | -V\n"
+               "       msgnode -h | --help | -V | --version\n"
                "In a session, /help lists the commands.\n");
 }
 
@@ -991,8 +1007,7 @@ static int usage_error(const char *fmt, ...)
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fputs("\n", stderr);
-    usage(stderr);
+    fputs("\ntry 'msgnode --help'\n", stderr);
     return EX_USAGE;
 }
 
@@ -1005,7 +1020,19 @@ int main(int argc, char **argv)
     g.utf8 = strcmp(nl_langinfo(CODESET), "UTF-8") == 0;
     g.host = "127.0.0.1";
     g.port = "2004";
-    while ((opt = getopt(argc, argv, "H:p:i:t:m:hV")) != -1) {
+    static const struct option longopts[] = {
+        {"host", required_argument, NULL, 'H'},
+        {"port", required_argument, NULL, 'p'},
+        {"id", required_argument, NULL, 'i'},
+        {"to", required_argument, NULL, 't'},
+        {"message", required_argument, NULL, 'm'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    opterr = 0; /* our own words, under our own name */
+    while ((opt = getopt_long(argc, argv, ":H:p:i:t:m:hV", longopts, NULL)) !=
+           -1) {
         switch (opt) {
         case 'H':
             g.host = optarg;
@@ -1028,9 +1055,13 @@ int main(int argc, char **argv)
         case 'V':
             printf("msgnode %s\n", PACKAGE_VERSION);
             return EX_OK;
+        case ':':
+            return usage_error("option '%s' needs an argument",
+                               argv[optind - 1]);
         default:
-            usage(stderr);
-            return EX_USAGE;
+            if (optopt)
+                return usage_error("unknown option '-%c'", optopt);
+            return usage_error("unknown option '%s'", argv[optind - 1]);
         }
     }
     if (optind < argc)

@@ -1844,9 +1844,10 @@ static void judge(struct result *r)
 static void report_json(const struct result *r)
 {
     printf("{\"pattern\":\"%s\",\"nodes\":%" PRIu32 ",\"messages\":%" PRIu32
-           ",\"size\":%" PRIu32 ",\"window\":%" PRIu32 ",\"seed\":%" PRIu64,
+           ",\"size\":%" PRIu32 ",\"window\":%" PRIu32 ",\"seed\":%" PRIu64
+           ",\"seed_str\":\"%" PRIu64 "\"",
            pattern_names[opt.pattern], opt.nodes, opt.messages, opt.size,
-           opt.window, opt.seed);
+           opt.window, opt.seed, opt.seed);
     printf(",\"sent\":%" PRIu64 ",\"expected\":%" PRIu64
            ",\"delivered\":%" PRIu64 ",\"lost\":%" PRIu64
            ",\"lost_disconnect\":%" PRIu64 ",\"duplicated\":%" PRIu64
@@ -1993,8 +1994,7 @@ static int usage_error(const char *fmt, ...)
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
-    usage(stderr);
+    fputs("\ntry 'msgsim --help'\n", stderr);
     return EX_USAGE;
 }
 

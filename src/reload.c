@@ -14,6 +14,7 @@
 
 static const char *conf_path;
 static int conf_is_default;
+static char warning[80]; /* what the last reload could not apply */
 
 void reload_set_path(const char *path, int is_default)
 {
@@ -56,6 +57,11 @@ const char *reload_path(void)
     return conf_path;
 }
 
+const char *reload_warning(void)
+{
+    return warning;
+}
+
 int reload_config(char *err, size_t errlen)
 {
     struct config cfg;
@@ -86,16 +92,17 @@ int reload_config(char *err, size_t errlen)
         jw_str(jw, "log_level", config_log_level_name(cfg.log_level));
         log_commit(jw);
     }
+    warning[0] = '\0';
     if (restart || cluster_restart) {
+        snprintf(warning, sizeof warning,
+                 "%s changed; restart msgd to apply %s",
+                 restart && cluster_restart ? "listen and cluster"
+                 : restart                  ? "listen"
+                                            : "cluster",
+                 restart && cluster_restart ? "them" : "it");
         jw = log_begin(LOG_SERVER, LOG_LVL_WARN, "warning");
         if (jw) {
-            char msg[80];
-            snprintf(msg, sizeof msg, "%s changed; restart msgd to apply %s",
-                     restart && cluster_restart ? "listen and cluster"
-                     : restart                  ? "listen"
-                                                : "cluster",
-                     restart && cluster_restart ? "them" : "it");
-            jw_str(jw, "msg", msg);
+            jw_str(jw, "msg", warning);
             log_commit(jw);
         }
     }

@@ -12,6 +12,9 @@ void reload_set_path(const char *path, int is_default);
 int reload_config(char *err, size_t errlen);
 /* Reopens both logs; returns 0 or -1 with err set.  Logs log-reopen. */
 int reload_logs(char *err, size_t errlen);
+/* What the last successful reload_config could not apply (a setting
+ * that needs a restart), or "". */
+const char *reload_warning(void);
 /* The file a reload reads. */
 const char *reload_path(void);
 

@@ -5,6 +5,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <ftw.h>
 #include <jansson.h>
 #include <netinet/in.h>
@@ -294,6 +295,27 @@ static void exec_msgd_args(const void *argv)
 static void exec_prog(const void *argv)
 {
     execvp(((char *const *)argv)[0], (char *const *)argv);
+}
+
+struct as_user {
+    uid_t uid;
+    gid_t gid;
+    const char *const *argv;
+};
+
+static void exec_as(const void *arg)
+{
+    const struct as_user *a = arg;
+    if (setgroups(0, NULL) < 0 || setgid(a->gid) < 0 || setuid(a->uid) < 0)
+        _exit(126);
+    execvp(a->argv[0], (char *const *)a->argv);
+}
+
+int prog_run_as(uid_t uid, gid_t gid, const char *const *argv, char *out,
+                size_t outlen)
+{
+    struct as_user a = {uid, gid, argv};
+    return run_capture(exec_as, &a, out, outlen);
 }
 
 int msgd_run(const char *const *argv, char *out, size_t outlen)

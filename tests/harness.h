@@ -42,6 +42,9 @@ int msgd_run(const char *const *argv, char *out, size_t outlen);
 long msgd_rss_kb(const struct msgd_proc *p);
 /* Runs argv[0] (searched in PATH) with argv; stdout+stderr into out. */
 int prog_run(const char *const *argv, char *out, size_t outlen);
+/* As prog_run, as another user (the caller must be root). */
+int prog_run_as(uid_t uid, gid_t gid, const char *const *argv, char *out,
+                size_t outlen);
 const char *msgctl_path(void);
 /* Runs the tests, each in a test case of its own with a timeout fit for
  * a daemon (longer under $MSGD_WRAPPER); returns main's exit status. */

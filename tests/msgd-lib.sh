@@ -14,6 +14,7 @@ server_log = "$d/server.log";
 client_log = "$d/client.log";
 admin_socket = "$d/admin.sock";
 pidfile = "$d/msgd.pid";
+log_stderr = false;
 $extra
 CONF
     rm -f "$d/server.log"

@@ -570,6 +570,19 @@ START_TEST(nats_stopped_and_restarted)
     tc_sendf(a, "BCAST 1\nz\n");
     tc_expect(a, "ERR cluster-unavailable");
     tc_expect_msg(a2, "a1", "*", "z", 1);
+    /* msgnode says it in words a person understands. */
+    {
+        char port[16], said[4096];
+        snprintf(port, sizeof port, "%d", m[0].port);
+        const char *nargv[] = {getenv("MSGNODE") ? getenv("MSGNODE")
+                                                 : "src/msgnode",
+                               "-p", port, "-i", "n1", "-t", "b1", "-m", "hi",
+                               NULL};
+        ck_assert_int_ne(prog_run(nargv, said, sizeof said), 0);
+        ck_assert_msg(strstr(said, "on another server of the cluster, which "
+                                   "cannot be reached now"),
+                      "%s", said);
+    }
     /* A node leaves meanwhile: its id is freed once NATS is back. */
     tc_sendf(gone, "QUIT\n");
     tc_expect(gone, "BYE quit");

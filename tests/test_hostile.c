@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -393,6 +395,53 @@ START_TEST(out_of_descriptors_backs_off)
 }
 END_TEST
 
+/* Near the descriptor limit with a client waiting on the admin socket:
+ * msgd backs off as it does for TCP, instead of retrying accept at every
+ * pass of the loop. */
+START_TEST(admin_out_of_descriptors_backs_off)
+{
+    msgd_start(&d, NULL);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "prlimit --pid %d --nofile=%d:%d", (int)d.pid,
+             fd_count() + 10, fd_count() + 10);
+    if (system(cmd) != 0)
+        return; /* no prlimit here */
+    enum { N = 30 };
+    struct tc *c[N];
+    for (int i = 0; i < N; i++)
+        c[i] = tc_open(d.port);
+    ck_assert(log_wait(d.server_log, "warning", "msg",
+                       "accept paused: out of descriptors", 5000));
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    ck_assert_uint_lt(strlen(d.admin_socket), sizeof sa.sun_path);
+    memcpy(sa.sun_path, d.admin_socket, strlen(d.admin_socket) + 1);
+    ck_assert_int_eq(connect(s, (struct sockaddr *)&sa, sizeof sa), 0);
+    ck_assert(log_wait(d.server_log, "warning", "msg",
+                       "admin accept paused: out of descriptors", 5000));
+    double t0 = cpu_s();
+    ms_sleep(1000);
+    double spent = cpu_s() - t0;
+    ck_assert_msg(spent < 0.3, "spun: %.2f s of CPU in 1 s", spent);
+    ck_assert_int_eq(log_count(d.server_log, "warning", "msg",
+                               "admin accept paused: out of descriptors"),
+                     1);
+    /* Descriptors back: the waiting admin client is served. */
+    for (int i = 0; i < N; i++)
+        tc_close(c[i]);
+    ck_assert_int_eq(write(s, "msgd-admin 1 stats\n", 19), 19);
+    char buf[4096];
+    struct timeval tv = {10, 0};
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ssize_t n = read(s, buf, sizeof buf - 1);
+    ck_assert_int_gt(n, 0);
+    buf[n] = '\0';
+    ck_assert_msg(strstr(buf, "\"ok\":true"), "%s", buf);
+    close(s);
+    ck_assert_int_eq(msgd_stop(&d), 0);
+}
+END_TEST
+
 START_TEST(log_directory_removed)
 {
     msgd_start(&d, NULL);
@@ -515,6 +564,7 @@ int main(void)
         connect_and_close_ten_thousand_times,
         five_thousand_silent_clients,
         out_of_descriptors_backs_off,
+        admin_out_of_descriptors_backs_off,
         log_directory_removed,
         one_address_cannot_fill_client_log,
         client_log_rate_zero_writes_all,

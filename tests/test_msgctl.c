@@ -5,6 +5,7 @@
  * messages flow, and the cluster commands of a msgd not in a cluster. */
 #include <check.h>
 #include <errno.h>
+#include <grp.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -132,6 +133,9 @@ START_TEST(kick_and_closed_ring)
     /* no such node: exit 1 and the words */
     ck_assert_int_eq(ctl("kick", "a", NULL, NULL), 1);
     ck_assert(strstr(out, "no such node"));
+    /* by an address no node has: said as an address */
+    ck_assert_int_eq(ctl("kick", "--addr", "192.0.2.7", NULL), 1);
+    ck_assert_str_eq(out, "msgctl: no node at 192.0.2.7\n");
     /* by address */
     const char *argv[] = {msgctl_path(), "-s", d.admin_socket, "kick", "--addr",
                           "127.0.0.1",   NULL};
@@ -201,6 +205,18 @@ START_TEST(reload_and_reopen)
     start("idle_timeout = 42;");
     ck_assert_int_eq(ctl("reload", NULL, NULL, NULL), 0);
     ck_assert(strstr(out, "reloaded"));
+    ck_assert_msg(!strstr(out, "warning"), "%s", out);
+    /* A change that needs a restart: done, and said to the operator. */
+    char cmd[600];
+    snprintf(cmd, sizeof cmd,
+             "sed -i 's/\"127.0.0.1:0\" ]/\"127.0.0.1:0\", \"127.0.0.2:0\" ]/' %s",
+             d.conf);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(ctl("reload", NULL, NULL, NULL), 0);
+    ck_assert_msg(strstr(out, "reloaded") &&
+                      strstr(out, "msgctl: warning: listen changed; restart "
+                                  "msgd to apply it"),
+                  "%s", out);
     FILE *f = fopen(d.conf, "a");
     fprintf(f, "max_nodes = \"x\";\n");
     fclose(f);
@@ -223,11 +239,27 @@ START_TEST(exit_codes)
     ck_assert_int_eq(ctl("kick", NULL, NULL, NULL), 64);
     ck_assert_int_eq(ctl("stats", "extra", NULL, NULL), 64);
     ck_assert_int_eq(ctl("list", "--bogus", NULL, NULL), 64);
+    /* One line that starts with the program's name, and a hint. */
+    ck_assert_str_eq(out, "msgctl: list: unknown option '--bogus'\n"
+                          "try 'msgctl --help'\n");
+    const char *bad[] = {msgctl_path(), "--bogus", "stats", NULL};
+    ck_assert_int_eq(prog_run(bad, out, sizeof out), 64);
+    ck_assert_str_eq(out, "msgctl: unknown option '--bogus'\n"
+                          "try 'msgctl --help'\n");
+    /* Global options after the command, as most tools allow. */
+    const char *after[] = {msgctl_path(), "stats", "--json", "-s",
+                           d.admin_socket, NULL};
+    ck_assert_int_eq(prog_run(after, out, sizeof out), 0);
+    ck_assert(out[0] == '{' && strstr(out, "\"uptime_s\""));
     const char *gone[] = {msgctl_path(), "-s", "/nonexistent/admin.sock",
                           "stats", NULL};
     ck_assert_int_eq(prog_run(gone, out, sizeof out), 69);
     ck_assert(strstr(out, "/nonexistent/admin.sock"));
     ck_assert(strstr(out, "No such file or directory"));
+    /* -s naming a file that is not a socket says so */
+    const char *notsock[] = {msgctl_path(), "-s", d.conf, "stats", NULL};
+    ck_assert_int_eq(prog_run(notsock, out, sizeof out), 69);
+    ck_assert_msg(strstr(out, ": not a socket"), "%s", out);
     ck_assert_int_eq(msgd_stop(&d), 0);
     /* The daemon is gone: its socket was removed. */
     ck_assert_int_eq(ctl("stats", NULL, NULL, NULL), 69);
@@ -418,6 +450,56 @@ static int admin_connect(void)
     return s;
 }
 
+/* One local user allowed to reach the socket holds as many admin
+ * connections as it can: root (and the daemon's uid) still get in. */
+START_TEST(admin_slots_kept_for_root)
+{
+    if (geteuid() != 0)
+        return; /* needs root to become someone else */
+    start("admin_socket_mode = \"0666\";");
+    chmod(d.dir, 0755);
+    char run[400];
+    snprintf(run, sizeof run, "%s/run", d.dir);
+    chmod(run, 0755);
+    int ready[2];
+    ck_assert_int_eq(pipe(ready), 0);
+    pid_t hog = fork();
+    ck_assert_int_ge(hog, 0);
+    if (hog == 0) {
+        if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+            _exit(1);
+        int s[100];
+        for (int i = 0; i < 100; i++) {
+            s[i] = socket(AF_UNIX, SOCK_STREAM, 0);
+            struct sockaddr_un sa = {.sun_family = AF_UNIX};
+            set_path(&sa, d.admin_socket);
+            (void)!connect(s[i], (struct sockaddr *)&sa, sizeof sa);
+        }
+        (void)!write(ready[1], "x", 1);
+        pause(); /* holds them until killed */
+        _exit(0);
+    }
+    char c;
+    ck_assert_int_eq(read(ready[0], &c, 1), 1);
+    /* msgd has taken what it allows nobody, and turned the rest away. */
+    ck_assert(log_wait(d.server_log, "admin", "outcome", "busy", 5000));
+    ck_assert_int_eq(ctl("stats", NULL, NULL, NULL), 0);
+    ck_assert(strstr(out, "uptime"));
+    /* nobody's own msgctl finds nobody's share used up. */
+    const char *as_nobody[] = {
+        "setpriv",        "--reuid=65534", "--regid=65534",
+        "--clear-groups", msgctl_path(),   "-s",
+        d.admin_socket,   "stats",         NULL};
+    ck_assert_int_ne(prog_run(as_nobody, out, sizeof out), 0);
+    ck_assert_msg(strstr(out, "too many admin connections"), "%s", out);
+    kill(hog, SIGKILL);
+    waitpid(hog, NULL, 0);
+    close(ready[0]);
+    close(ready[1]);
+    ck_assert_int_eq(msgd_stop(&d), 0);
+}
+END_TEST
+
 START_TEST(silent_admin_clients)
 {
     start(NULL);
@@ -511,6 +593,7 @@ int main(void)
         stale_socket_replaced_live_refused,
         admin_event_logged,
         other_uid_reads_but_cannot_change,
+        admin_slots_kept_for_root,
         silent_admin_clients,
         list_2000_nodes_while_traffic_flows,
         cluster_commands_without_cluster,

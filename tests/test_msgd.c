@@ -845,7 +845,22 @@ START_TEST(cli_check_version_usage)
 
     const char *u[] = {"msgd", "-x", NULL};
     ck_assert_int_eq(msgd_run(u, out, sizeof out), 64);
+    ck_assert_str_eq(out, "msgd: unknown option '-x'\ntry 'msgd --help'\n");
+
+    /* Long forms, as every tool of the package takes them. */
+    const char *lv[] = {"msgd", "--version", NULL};
+    ck_assert_int_eq(msgd_run(lv, out, sizeof out), 0);
+    ck_assert(strncmp(out, "msgd ", 5) == 0);
+    const char *lh[] = {"msgd", "--help", NULL};
+    ck_assert_int_eq(msgd_run(lh, out, sizeof out), 0);
     ck_assert(strstr(out, "usage: msgd"));
+    const char *lu[] = {"msgd", "--frobnicate", NULL};
+    ck_assert_int_eq(msgd_run(lu, out, sizeof out), 64);
+    ck_assert_str_eq(out, "msgd: unknown option '--frobnicate'\n"
+                          "try 'msgd --help'\n");
+    const char *nc[] = {"msgd", "-c", NULL};
+    ck_assert_int_eq(msgd_run(nc, out, sizeof out), 64);
+    ck_assert(strncmp(out, "msgd: option '-c' needs an argument\n", 36) == 0);
 }
 END_TEST
 

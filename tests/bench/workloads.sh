@@ -9,8 +9,13 @@ msgd=${MSGD:-$here/src/msgd}
 msgsim=${MSGSIM:-$here/src/msgsim}
 secs=${SECS:-5}
 dir=$(mktemp -d /tmp/msgd-bench.XXXXXX)
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
 pid=
+# The pid may be reaped already: nothing in the trap may fail under -e.
+cleanup() {
+    [ -z "$pid" ] || { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; } || true
+    rm -rf "$dir"
+}
+trap cleanup EXIT
 
 . "$here/tests/msgd-lib.sh"
 start_msgd() {

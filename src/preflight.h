@@ -1,0 +1,21 @@
+/* preflight.h: what msgd checks before it starts, beyond the file's
+ * syntax: that it will be able to make and write its own files. */
+#ifndef MSGD_PREFLIGHT_H
+#define MSGD_PREFLIGHT_H
+
+#include <stddef.h>
+
+#include "config.h"
+
+/* For a user other than root whose files default to config_user_dir():
+ * makes that directory and checks that it is private.  Returns 0, or -1
+ * with a message in err. */
+int preflight_user_dir(const struct config *cfg, char *err, size_t errlen);
+
+/* Checks, without changing anything, that the pidfile, both logs and the
+ * admin socket can be created or written by this process.  Returns 0, or
+ * -1 with "FILE:LINE: setting path: why" in err (FILE alone for a
+ * setting left at its default). */
+int preflight_paths(const struct config *cfg, char *err, size_t errlen);
+
+#endif
