@@ -206,8 +206,7 @@ static void log_instance(int level, const char *event, const struct inst *i,
                          const char *why)
 {
     if (budget_take(&cl.inst_lines))
-        log_cluster(level, event, "instance", i->name, why ? "why" : NULL,
-                    why);
+        log_cluster(level, event, "instance", i->name, why ? "why" : NULL, why);
 }
 
 /* Something another instance (or whoever publishes on the cluster's
@@ -247,8 +246,7 @@ static struct inst *evictable(void)
     for (struct inst *i = cl.insts; i; i = i->next) {
         if (i->nnodes)
             continue;
-        if (best == NULL ||
-            (best->state == INST_UP && i->state != INST_UP) ||
+        if (best == NULL || (best->state == INST_UP && i->state != INST_UP) ||
             ((best->state == INST_UP) == (i->state == INST_UP) &&
              i->last_seen_ms < best->last_seen_ms))
             best = i;

@@ -391,8 +391,7 @@ static void print_value(const char *indent, const char *key, json_t *val)
         printf("%s%s: ", indent, key);
         put_text(json_string_value(val));
         putchar('\n');
-    }
-    else
+    } else
         printf("%s%s: -\n", indent, key);
 }
 

@@ -311,8 +311,8 @@ static void wait_stat(const struct msgd_proc *p, const char *key,
     long until = mono_ms() + 15000;
     long long v;
     while ((v = stat_of(p, key)) < want) {
-        ck_assert_msg(mono_ms() < until, "%s stayed at %lld, not %lld", key,
-                      v, want);
+        ck_assert_msg(mono_ms() < until, "%s stayed at %lld, not %lld", key, v,
+                      want);
         usleep(50000);
     }
 }
@@ -765,8 +765,10 @@ START_TEST(forged_msg_and_kick_refused)
 
     const char headless[] = "MSG bob alice 6\nforged\n";
     forge(nc, subject, headless, sizeof headless - 1);
-    int len = snprintf(batch, sizeof batch, "FROM %s\nMSG mallory alice 6\n"
-                                            "forged\n", inc2);
+    int len = snprintf(batch, sizeof batch,
+                       "FROM %s\nMSG mallory alice 6\n"
+                       "forged\n",
+                       inc2);
     forge(nc, subject, batch, (size_t)len);
     len = snprintf(batch, sizeof batch,
                    "FROM 00000000000000aa\nMSG bob alice 6\nforged\n"

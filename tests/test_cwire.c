@@ -151,8 +151,7 @@ START_TEST(names_with_control_refused)
         struct cw_owner o;
         long long nodes;
         int n = snprintf(buf, sizeof buf, "0123456789abcdef %s", names[i]);
-        ck_assert_msg(cw_owner_parse(buf, (size_t)n, &o) == -1, "owner %zu",
-                      i);
+        ck_assert_msg(cw_owner_parse(buf, (size_t)n, &o) == -1, "owner %zu", i);
         n = snprintf(buf, sizeof buf, "0123456789abcdef 3 %s", names[i]);
         ck_assert_msg(cw_hb_parse(buf, (size_t)n, &o, &nodes) == -1, "hb %zu",
                       i);
@@ -222,8 +221,7 @@ START_TEST(batch_head)
 {
     char head[CW_HEAD_LEN + 1];
     uint64_t inc = 0;
-    ck_assert_uint_eq(cw_head_format(head, 0xfedcba9876543210ULL),
-                      CW_HEAD_LEN);
+    ck_assert_uint_eq(cw_head_format(head, 0xfedcba9876543210ULL), CW_HEAD_LEN);
     ck_assert_str_eq(head, "FROM fedcba9876543210\n");
     ck_assert_int_eq(cw_head_parse(head, CW_HEAD_LEN, &inc), CW_HEAD_LEN);
     ck_assert_uint_eq(inc, 0xfedcba9876543210ULL);

@@ -555,18 +555,17 @@ START_TEST(table_cells_escaped)
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         char path[108];
         pid_t pid = fake_daemon(path, sizeof path, cases[i].reply);
-        const char *argv[] = {msgctl_path(), "-s", path, cases[i].cmd,
-                              cases[i].arg, NULL};
+        const char *argv[] = {msgctl_path(), "-s",         path,
+                              cases[i].cmd,  cases[i].arg, NULL};
         int rc = prog_run(argv, out, sizeof out);
         waitpid(pid, NULL, 0);
         unlink(path);
         ck_assert_msg(rc == 0, "%s: exit %d: %s", cases[i].cmd, rc, out);
-        ck_assert_msg(strstr(out, cases[i].want), "%s: %s", cases[i].cmd,
-                      out);
+        ck_assert_msg(strstr(out, cases[i].want), "%s: %s", cases[i].cmd, out);
         for (const unsigned char *p = (const unsigned char *)out; *p; p++)
-            ck_assert_msg(*p == '\n' || (*p >= 0x20 && *p != 0x7f &&
-                                         !(p[0] == 0xc2 && p[1] >= 0x80 &&
-                                           p[1] <= 0x9f)),
+            ck_assert_msg(*p == '\n' ||
+                              (*p >= 0x20 && *p != 0x7f &&
+                               !(p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)),
                           "%s: raw control byte in: %s", cases[i].cmd, out);
     }
 }
