@@ -1,8 +1,11 @@
 /* fuzz_cwire.c: libFuzzer target for what one cluster instance accepts
  * from another over NATS (src/cwire.c): a batch of records, an owner value
  * and a heartbeat.  Every record must lie inside the input, a message's
- * header and payload must be where its length says, and a key must decode
- * to a valid id that encodes back to the same key. */
+ * header and payload must be where its length says, a KICK accepted must
+ * have a reason without control characters, a name accepted must hold no
+ * control character, a heartbeat's node count must be within its bound, a
+ * batch head must parse back to what it was formatted from, and a key
+ * must decode to a valid id that encodes back to the same key. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +25,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct cw_rec r;
     size_t off = 0;
     long used;
+    uint64_t inc;
+    if (cw_head_parse(buf, size, &inc) == CW_HEAD_LEN) {
+        char head[CW_HEAD_LEN + 1];
+        if (cw_head_format(head, inc) != CW_HEAD_LEN ||
+            memcmp(head, buf, CW_HEAD_LEN) != 0)
+            abort();
+        off = CW_HEAD_LEN; /* the records after it, as a receiver reads */
+    }
     while ((used = cw_next(buf + off, size - off, &r)) > 0) {
         if ((size_t)used > size - off)
             abort();
@@ -33,6 +44,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
         } else if (!proto_valid_id(r.to, r.to_len)) {
             abort();
+        } else if (r.kind == CW_KICK && r.text &&
+                   !cw_printable(r.text, r.text_len)) {
+            abort(); /* it would reach a BYE line */
         }
         off += (size_t)used;
     }
@@ -49,9 +63,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct cw_owner o;
     long long nodes;
     if (cw_owner_parse(buf, size, &o) == 0 &&
-        (o.name < buf || o.name + o.name_len > buf + size))
+        (o.name < buf || o.name + o.name_len > buf + size ||
+         !cw_printable(o.name, o.name_len)))
         abort();
-    if (cw_hb_parse(buf, size, &o, &nodes) == 0 && nodes < -1)
+    if (cw_hb_parse(buf, size, &o, &nodes) == 0 &&
+        (nodes < -1 || nodes > CW_MAX_NODES ||
+         !cw_printable(o.name, o.name_len)))
         abort();
     free(buf);
     return 0;

@@ -9,7 +9,14 @@
  *     frames from one instance to another keep their order.
  * An instance silent for id_hold seconds has its ids deleted by the
  * others; each delete is conditional on the key's revision, so a late or
- * duplicate one cannot remove an id that has since moved on. */
+ * duplicate one cannot remove an id that has since moved on.
+ *
+ * Until NATS accounts and permissions keep strangers off the cluster's
+ * subjects, what arrives there is checked: a message must come from a node
+ * that the sending instance (named at the head of each batch) holds in the
+ * directory; names and kick reasons carry no control characters (cwire.c);
+ * at most CLUSTER_MAX_INSTANCES others are tracked; and the log lines that
+ * others cause are rationed per second. */
 #include "cluster.h"
 
 #include <errno.h>
@@ -35,6 +42,20 @@
 #define BATCH_CAP (64 * 1024) /* a batch is sent once this full */
 #define OUT_LIMIT (64u << 20) /* bytes waiting for NATS before refusing */
 #define STOP_DEADLINE_MS 3000 /* for releases at shutdown */
+/* A message whose sender the directory does not show as the sending
+ * instance's may be ahead of the directory: the sender's key reaches us
+ * through the key-value watch, its messages through the instance's
+ * subject, and the two paths race.  Such a message waits (in order behind
+ * any other from the same sender) for the directory to catch up, and is
+ * refused when it has not after HOLD_MS; HOLD_MAX and HOLD_BYTES bound
+ * what waits, whatever a peer sends. */
+#define HOLD_MS 3000
+#define HOLD_MAX 4096
+#define HOLD_BYTES (4u << 20)
+/* Log lines that other instances cause (instance-up, instance-down, and
+ * warnings about what they send), per kind and per second; the rest are
+ * counted, and the count is logged once the second is over. */
+#define LOG_BUDGET 10
 
 enum inst_state { INST_UP, INST_DOWN, INST_LEFT };
 static const char *const state_names[] = {"up", "down", "left"};
@@ -51,7 +72,7 @@ struct inst {
     long long hb_nodes; /* as its last heartbeat said */
     struct rnode *nodes;
     size_t nnodes;
-    struct nl_msg *batch; /* frames for it, not yet handed over */
+    struct nl_msg *batch; /* FROM head and frames for it, not handed over */
     uint64_t batch_msgs, batch_bytes;
     struct inst *next;
 };
@@ -62,6 +83,32 @@ struct rnode {
     uint64_t rev;
     struct inst *inst;
     struct rnode *prev, *next; /* the instance's nodes */
+};
+
+/* A message from another instance waiting for the directory to show its
+ * sender as that instance's: the whole record, header to final LF. */
+struct held {
+    struct held *next;
+    uint64_t inc; /* the instance the batch came from */
+    int64_t until_ms;
+    size_t len;
+    char rec[];
+};
+
+/* The messages waiting from one sender, oldest first. */
+struct held_from {
+    char id[PROTO_MAX_ID + 1];
+    uint8_t idlen;
+    struct held *head, *tail;
+    struct held_from *prev, *next; /* all senders with messages waiting */
+};
+
+/* A per-second allowance of log lines; see LOG_BUDGET. */
+struct budget {
+    const char *what; /* for the summary line */
+    int64_t second;
+    unsigned used;
+    uint64_t suppressed;
 };
 
 /* A HELLO waiting for its reservation.  c is NULL once the connection has
@@ -89,13 +136,23 @@ static struct {
     int64_t id_hold_ms;
     uint64_t next_token;
     struct inst *insts;
+    size_t ninsts;          /* in insts: at most CLUSTER_MAX_INSTANCES */
     struct idtable remote;  /* id -> struct rnode */
     struct idtable pending; /* id -> struct pending */
-    size_t remote_live;     /* nodes of instances that are up */
+    struct idtable held;    /* sender id -> struct held_from */
+    struct held_from *held_list;
+    size_t held_count, held_bytes;
+    size_t remote_live; /* nodes of instances that are up */
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out, undeliverable;
+    uint64_t msgs_refused, msgs_held, input_refused;
+    struct budget inst_lines, peer_warnings;
     uint64_t pub_failed_logged;
     int congested_logged;
-} cl = {.ev = {.fd = -1}};
+} cl = {
+    .ev = {.fd = -1},
+    .inst_lines = {.what = "instance-up and instance-down lines"},
+    .peer_warnings = {.what = "warnings about what other instances sent"},
+};
 
 /* ---- logging ---- */
 
@@ -112,6 +169,55 @@ static void log_cluster(int level, const char *event, const char *k1,
     log_commit(jw);
 }
 
+/* Whether a line of b's kind may be written now; a refused one is counted
+ * for budget_flush. */
+static int budget_take(struct budget *b)
+{
+    int64_t sec = srv.now_ms / 1000;
+    if (sec != b->second) {
+        b->second = sec;
+        b->used = 0;
+    }
+    if (b->used < LOG_BUDGET) {
+        b->used++;
+        return 1;
+    }
+    b->suppressed++;
+    return 0;
+}
+
+/* Once its second is over: how many lines of b's kind were not written. */
+static void budget_flush(struct budget *b)
+{
+    if (b->suppressed == 0 || srv.now_ms / 1000 == b->second)
+        return;
+    struct jsonw *jw = log_begin(LOG_SERVER, LOG_LVL_WARN, "warning");
+    if (jw) {
+        jw_str(jw, "msg", "log lines suppressed: too many per second");
+        jw_str(jw, "what", b->what);
+        jw_uint(jw, "count", b->suppressed);
+        log_commit(jw);
+    }
+    b->suppressed = 0;
+}
+
+/* instance-up or instance-down, within the budget. */
+static void log_instance(int level, const char *event, const struct inst *i,
+                         const char *why)
+{
+    if (budget_take(&cl.inst_lines))
+        log_cluster(level, event, "instance", i->name, why ? "why" : NULL, why);
+}
+
+/* Something another instance (or whoever publishes on the cluster's
+ * subjects) sent was refused. */
+static void refused_input(const char *msg)
+{
+    cl.input_refused++;
+    if (budget_take(&cl.peer_warnings))
+        log_cluster(LOG_LVL_WARN, "warning", "msg", msg, NULL, NULL);
+}
+
 /* ---- instances and the directory ---- */
 
 /* Where an instance's batches go: PREFIX.i.<incarnation>. */
@@ -126,6 +232,26 @@ static struct inst *inst_find(uint64_t inc)
         if (i->inc == inc)
             return i;
     return NULL;
+}
+
+static void submit_batch(struct inst *i);
+static void inst_free(struct inst *i);
+
+/* The instance to forget when the table is full: one that holds no id
+ * (so that no directory entry points to it), down or left before up, the
+ * longest silent first.  NULL when every one holds ids. */
+static struct inst *evictable(void)
+{
+    struct inst *best = NULL;
+    for (struct inst *i = cl.insts; i; i = i->next) {
+        if (i->nnodes)
+            continue;
+        if (best == NULL || (best->state == INST_UP && i->state != INST_UP) ||
+            ((best->state == INST_UP) == (i->state == INST_UP) &&
+             i->last_seen_ms < best->last_seen_ms))
+            best = i;
+    }
+    return best;
 }
 
 static void set_state(struct inst *i, enum inst_state st)
@@ -145,6 +271,15 @@ static struct inst *inst_get(const struct cw_owner *o)
     struct inst *i = inst_find(o->inc);
     if (i)
         return i;
+    if (cl.ninsts >= CLUSTER_MAX_INSTANCES) {
+        /* A flood of made-up incarnations must not grow the table; an
+         * instance that holds ids is never pushed out by one. */
+        struct inst *victim = evictable();
+        if (victim == NULL)
+            return NULL;
+        submit_batch(victim);
+        inst_free(victim);
+    }
     i = calloc(1, sizeof *i);
     if (i == NULL)
         return NULL;
@@ -157,6 +292,7 @@ static struct inst *inst_get(const struct cw_owner *o)
     i->hb_nodes = -2; /* no heartbeat yet */
     i->next = cl.insts;
     cl.insts = i;
+    cl.ninsts++;
     return i;
 }
 
@@ -165,6 +301,7 @@ static void inst_free(struct inst *i)
     for (struct inst **p = &cl.insts; *p; p = &(*p)->next) {
         if (*p == i) {
             *p = i->next;
+            cl.ninsts--;
             break;
         }
     }
@@ -222,20 +359,27 @@ static void dir_clear(void)
     cl.remote_live = 0;
 }
 
+static void held_retry(const char *id, size_t len);
+
 static void dir_put(const struct nl_msg *m)
 {
     char id[PROTO_MAX_ID + 1];
     struct cw_owner o;
     int len = cw_key_decode(id, m->a, m->alen);
-    if (len < 0 || cw_owner_parse(m->b, m->blen, &o) < 0)
-        return; /* not ours to understand */
+    if (len < 0 || cw_owner_parse(m->b, m->blen, &o) < 0) {
+        refused_input("directory entry refused: not a node id and an owner "
+                      "(or a name with control characters)");
+        return;
+    }
     if (o.inc == cl.inc) {
         rnode_del(id, (size_t)len);
         return;
     }
     struct inst *i = inst_get(&o);
-    if (i == NULL)
+    if (i == NULL) {
+        refused_input("directory entry refused: too many instances");
         return;
+    }
     struct rnode *r = idt_get(&cl.remote, id, (size_t)len);
     if (r == NULL) {
         r = calloc(1, sizeof *r);
@@ -252,6 +396,8 @@ static void dir_put(const struct nl_msg *m)
     }
     r->rev = m->rev;
     rnode_link(r, i);
+    if (cl.held_count)
+        held_retry(r->id, r->idlen);
 }
 
 static void dir_del(const struct nl_msg *m)
@@ -266,22 +412,29 @@ static void heartbeat_in(const struct nl_msg *m)
 {
     struct cw_owner o;
     long long nodes;
-    if (cw_hb_parse(m->b, m->blen, &o, &nodes) < 0 || o.inc == cl.inc)
+    if (cw_hb_parse(m->b, m->blen, &o, &nodes) < 0) {
+        refused_input("heartbeat refused: malformed, a name with control "
+                      "characters, or a node count out of range");
+        return;
+    }
+    if (o.inc == cl.inc)
         return;
     struct inst *i = inst_get(&o);
-    if (i == NULL || i->state == INST_LEFT)
+    if (i == NULL) {
+        refused_input("heartbeat refused: too many instances");
+        return;
+    }
+    if (i->state == INST_LEFT)
         return; /* left is final: a restart comes with a new incarnation */
     i->last_seen_ms = srv.now_ms;
     if (nodes < 0) {
-        log_cluster(LOG_LVL_INFO, "instance-down", "instance", i->name, "why",
-                    "left");
+        log_instance(LOG_LVL_INFO, "instance-down", i, "left");
         set_state(i, INST_LEFT);
         return;
     }
     i->hb_nodes = nodes;
     if (i->state != INST_UP) {
-        log_cluster(LOG_LVL_INFO, "instance-up", "instance", i->name, NULL,
-                    NULL);
+        log_instance(LOG_LVL_INFO, "instance-up", i, NULL);
         set_state(i, INST_UP);
     }
 }
@@ -290,7 +443,7 @@ static void heartbeat_in(const struct nl_msg *m)
 
 static void submit_batch(struct inst *i)
 {
-    if (i->batch == NULL || i->batch->blen == 0)
+    if (i->batch == NULL || i->batch->blen <= CW_HEAD_LEN)
         return;
     cl.msgs_out += i->batch_msgs;
     cl.bytes_out += i->batch_bytes;
@@ -332,9 +485,11 @@ static int batch_add(struct inst *i, const char *a, size_t alen, const char *b,
     }
     if (m == NULL) {
         m = nl_msg_new(NL_PUBLISH, i->subject, strlen(i->subject), NULL, 0,
-                       need > BATCH_CAP ? need : BATCH_CAP);
+                       CW_HEAD_LEN + (need > BATCH_CAP ? need : BATCH_CAP));
         if (m == NULL)
             return -1;
+        /* Who sends it, for the receiver's check of each sender. */
+        m->blen = cw_head_format(m->b, cl.inc);
         i->batch = m;
     }
     memcpy(m->b + m->blen, a, alen);
@@ -531,27 +686,183 @@ static void reassert_all(void)
 
 /* ---- inbound ---- */
 
+static void deliver_msg(const struct cw_rec *r)
+{
+    cl.msgs_in++;
+    cl.bytes_in += r->plen;
+    if (r->to_len == 1 && r->to[0] == '*') {
+        router_deliver_all(NULL, r->hdr, r->hlen, r->payload, r->plen);
+        return;
+    }
+    struct conn *c = router_find(r->to, r->to_len);
+    if (c)
+        conn_deliver(c, r->hdr, r->hlen, r->payload, r->plen);
+    else
+        cl.undeliverable++;
+}
+
+/* Whether the directory shows id as held by instance inc. */
+static int holds(uint64_t inc, const char *id, size_t len)
+{
+    struct rnode *r = idt_get(&cl.remote, id, len);
+    return r && r->inst->inc == inc;
+}
+
+static void held_free(struct held_from *hf)
+{
+    if (hf->prev)
+        hf->prev->next = hf->next;
+    else
+        cl.held_list = hf->next;
+    if (hf->next)
+        hf->next->prev = hf->prev;
+    idt_del(&cl.held, hf->id, hf->idlen);
+    free(hf);
+}
+
+/* Puts the record rec (len bytes, r parsed from it) from instance inc in
+ * wait; refuses it when too much waits already. */
+static void hold(uint64_t inc, const struct cw_rec *r, size_t len)
+{
+    if (cl.held_count >= HOLD_MAX || cl.held_bytes + len > HOLD_BYTES) {
+        cl.msgs_refused++;
+        return;
+    }
+    struct held_from *hf = idt_get(&cl.held, r->from, r->from_len);
+    if (hf == NULL) {
+        hf = calloc(1, sizeof *hf);
+        if (hf == NULL) {
+            cl.msgs_refused++;
+            return;
+        }
+        memcpy(hf->id, r->from, r->from_len);
+        hf->idlen = (uint8_t)r->from_len;
+        if (idt_put(&cl.held, hf->id, hf->idlen, hf) < 0) {
+            free(hf);
+            cl.msgs_refused++;
+            return;
+        }
+        hf->next = cl.held_list;
+        if (hf->next)
+            hf->next->prev = hf;
+        cl.held_list = hf;
+    }
+    struct held *h = malloc(sizeof *h + len);
+    if (h == NULL) {
+        if (hf->head == NULL)
+            held_free(hf);
+        cl.msgs_refused++;
+        return;
+    }
+    h->next = NULL;
+    h->inc = inc;
+    h->until_ms = srv.now_ms + HOLD_MS;
+    h->len = len;
+    memcpy(h->rec, r->hdr, len);
+    if (hf->tail)
+        hf->tail->next = h;
+    else
+        hf->head = h;
+    hf->tail = h;
+    cl.held_count++;
+    cl.held_bytes += len;
+    cl.msgs_held++;
+}
+
+/* Goes through what waits from one sender, oldest first: delivers what the
+ * directory now shows as its instance's, refuses what has waited HOLD_MS
+ * (all of it when stopping), keeps the rest.  Behind a message kept, the
+ * later ones of the same instance stay too, so that one sender's messages
+ * keep their order. */
+static void held_release(struct held_from *hf, int stopping)
+{
+    uint64_t kept[4];
+    size_t nkept = 0;
+    int kept_many = 0;
+    struct held **pp = &hf->head, *h;
+    hf->tail = NULL;
+    while ((h = *pp) != NULL) {
+        int behind = kept_many;
+        for (size_t k = 0; k < nkept && !behind; k++)
+            behind = kept[k] == h->inc;
+        struct cw_rec r;
+        int go = !stopping && !behind && holds(h->inc, hf->id, hf->idlen) &&
+                 cw_next(h->rec, h->len, &r) == (long)h->len;
+        if (go || stopping || srv.now_ms >= h->until_ms) {
+            if (go)
+                deliver_msg(&r);
+            else
+                cl.msgs_refused++;
+            *pp = h->next;
+            cl.held_count--;
+            cl.held_bytes -= h->len;
+            free(h);
+            continue;
+        }
+        if (!behind) {
+            if (nkept < sizeof kept / sizeof *kept)
+                kept[nkept++] = h->inc;
+            else
+                kept_many = 1;
+        }
+        hf->tail = h;
+        pp = &h->next;
+    }
+    if (hf->head == NULL)
+        held_free(hf);
+}
+
+static void held_retry(const char *id, size_t len)
+{
+    struct held_from *hf = idt_get(&cl.held, id, len);
+    if (hf)
+        held_release(hf, 0);
+}
+
+/* Once a second, and (with stopping) at the end. */
+static void held_expire(int stopping)
+{
+    for (struct held_from *hf = cl.held_list, *next; hf; hf = next) {
+        next = hf->next;
+        held_release(hf, stopping);
+    }
+}
+
+/* A message from instance inc: delivered when the directory shows its
+ * sender as inc's and nothing from that sender waits before it; else it
+ * waits for the directory (see HOLD_MS). */
+static void msg_in(uint64_t inc, const struct cw_rec *r, size_t len)
+{
+    if ((cl.held_count == 0 || !idt_get(&cl.held, r->from, r->from_len)) &&
+        holds(inc, r->from, r->from_len))
+        deliver_msg(r);
+    else
+        hold(inc, r, len);
+}
+
 static void deliver_batch(const char *buf, size_t len)
 {
     struct cw_rec r;
     long n;
     char text[256];
+    uint64_t inc;
 
+    int head = cw_head_parse(buf, len, &inc);
+    if (head < 0) {
+        refused_input("batch refused: it does not say which instance sent it");
+        return;
+    }
+    buf += head;
+    len -= (size_t)head;
     while ((n = cw_next(buf, len, &r)) > 0) {
         buf += n;
         len -= (size_t)n;
         if (r.kind == CW_MSG) {
-            cl.msgs_in++;
-            cl.bytes_in += r.plen;
-            if (r.to_len == 1 && r.to[0] == '*') {
-                router_deliver_all(NULL, r.hdr, r.hlen, r.payload, r.plen);
-                continue;
-            }
-            struct conn *c = router_find(r.to, r.to_len);
-            if (c)
-                conn_deliver(c, r.hdr, r.hlen, r.payload, r.plen);
-            else
-                cl.undeliverable++;
+            msg_in(inc, &r, (size_t)n);
+            continue;
+        }
+        if (r.kind == CW_REFUSED) {
+            refused_input("kick refused: control characters in its reason");
             continue;
         }
         struct conn *c = router_find(r.to, r.to_len);
@@ -568,9 +879,7 @@ static void deliver_batch(const char *buf, size_t len)
         }
     }
     if (n < 0)
-        log_cluster(LOG_LVL_WARN, "warning", "msg",
-                    "malformed batch from another instance: rest dropped", NULL,
-                    NULL);
+        refused_input("malformed batch from another instance: rest dropped");
 }
 
 /* The URL without "user:password@", which does not belong in a log. */
@@ -686,12 +995,14 @@ static void on_tick(struct timer *t)
     }
     if (cl.congested_logged && nl_pending_bytes() < OUT_LIMIT / 2)
         cl.congested_logged = 0;
+    held_expire(0);
+    budget_flush(&cl.inst_lines);
+    budget_flush(&cl.peer_warnings);
     for (struct inst *i = cl.insts, *next; i && cl.up; i = next) {
         next = i->next;
         int64_t silent = srv.now_ms - i->last_seen_ms;
         if (i->state == INST_UP && silent > HB_DEAD_MS) {
-            log_cluster(LOG_LVL_WARN, "instance-down", "instance", i->name,
-                        "why", "silent");
+            log_instance(LOG_LVL_WARN, "instance-down", i, "silent");
             set_state(i, INST_DOWN);
         }
         if (i->state == INST_UP || silent < cl.id_hold_ms)
@@ -737,10 +1048,16 @@ int cluster_start(char *err, size_t errlen)
         snprintf(cl.name, sizeof cl.name, "%s", cc->name);
     else
         default_name(cl.name, sizeof cl.name);
+    /* The others refuse a name they could not show safely (cwire.c). */
+    if (!cw_printable(cl.name, strlen(cl.name))) {
+        snprintf(err, errlen, "cluster.name: no control characters allowed");
+        return -1;
+    }
     snprintf(cl.prefix, sizeof cl.prefix, "%s", cc->prefix);
     cw_owner_format(cl.owner, sizeof cl.owner, cl.inc, cl.name);
     cl.id_hold_ms = (int64_t)(cc->id_hold * 1000.0);
-    if (idt_init(&cl.remote, seed) < 0 || idt_init(&cl.pending, seed) < 0) {
+    if (idt_init(&cl.remote, seed) < 0 || idt_init(&cl.pending, seed) < 0 ||
+        idt_init(&cl.held, seed) < 0) {
         snprintf(err, errlen, "cluster: out of memory");
         return -1;
     }
@@ -789,6 +1106,7 @@ void cluster_stop(void)
     epoll_ctl(srv.epfd, EPOLL_CTL_DEL, cl.ev.fd, NULL);
     nl_stop(STOP_DEADLINE_MS);
     cl.ev.fd = -1;
+    held_expire(1);
     dir_clear();
     while (cl.insts)
         inst_free(cl.insts);
@@ -797,6 +1115,7 @@ void cluster_stop(void)
             free(cl.pending.slots[s].val);
     idt_free(&cl.remote);
     idt_free(&cl.pending);
+    idt_free(&cl.held);
     cluster_enabled = 0;
 }
 
@@ -863,6 +1182,9 @@ void cluster_stats(struct jsonw *jw)
     jw_uint(jw, "cluster_bytes_in", cl.bytes_in);
     jw_uint(jw, "cluster_bytes_out", cl.bytes_out);
     jw_uint(jw, "cluster_undeliverable", cl.undeliverable);
+    jw_uint(jw, "cluster_msgs_held", cl.msgs_held);
+    jw_uint(jw, "cluster_msgs_refused", cl.msgs_refused);
+    jw_uint(jw, "cluster_input_refused", cl.input_refused);
     jw_uint(jw, "cluster_batches_lost", nl_publish_failures());
 }
 
@@ -898,7 +1220,7 @@ size_t cluster_instances_json(char *buf, size_t cap)
                        cl.up ? "up" : "disconnected", 1,
                        (long long)router_count(), 0.0);
     for (struct inst *i = cluster_enabled ? cl.insts : NULL; i; i = i->next) {
-        if (cap - n < 1200)
+        if (cap - n < CLUSTER_INSTANCE_JSON_MAX + 2)
             return 0; /* the caller's buffer is too small for them all */
         if (n > 1)
             buf[n++] = ',';

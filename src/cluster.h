@@ -14,6 +14,17 @@
 struct conn;
 struct jsonw;
 
+/* Other instances tracked at most (heard in heartbeats or named in the
+ * directory).  Past it, a new one replaces one that holds no id, or is
+ * refused: a flood of made-up incarnations cannot grow the table. */
+#define CLUSTER_MAX_INSTANCES 256
+/* One instance in msgctl cluster's reply: a name of 255 bytes may take 6
+ * bytes each once escaped, plus the other keys. */
+#define CLUSTER_INSTANCE_JSON_MAX (6 * 255 + 256)
+/* The whole reply: this instance and every one tracked. */
+#define CLUSTER_INSTANCES_JSON_MAX                                             \
+    ((CLUSTER_MAX_INSTANCES + 1) * (CLUSTER_INSTANCE_JSON_MAX + 1) + 16)
+
 /* One node of another instance, as list --cluster shows it. */
 struct cluster_node {
     const char *id;

@@ -37,7 +37,6 @@
 #define REPLY_MS 60000  /* a reply not read by then is abandoned */
 #define ROWS_PER_PASS 256
 #define OUT_LOW 65536 /* render more rows only below this much pending */
-#define INSTANCES_MAX (64 * 1024) /* the cluster reply: ~100 instances */
 
 struct row {
     char id[65];
@@ -482,7 +481,7 @@ static void stats(struct jsonw *jw)
 static void cluster_reply(struct ctl_client *cl, const struct admin_req *req,
                           const char *name)
 {
-    static char buf[INSTANCES_MAX];
+    static char buf[CLUSTER_INSTANCES_JSON_MAX];
     if (cluster_self_name() == NULL) {
         log_admin(cl, req, name, "no-cluster");
         reply_error(cl, "no-cluster", NO_CLUSTER);

@@ -2,7 +2,6 @@
 #include "cwire.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 size_t cw_key_encode(char out[CW_MAX_KEY + 1], const char *id, size_t len)
@@ -66,9 +65,17 @@ static int parse_inc(const char *s, size_t len, uint64_t *inc)
     return 17;
 }
 
+int cw_printable(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return 0;
+    return 1;
+}
+
 static int parse_name(const char *s, size_t len, struct cw_owner *o)
 {
-    if (len == 0 || len > CW_MAX_NAME || memchr(s, '\n', len))
+    if (len == 0 || len > CW_MAX_NAME || !cw_printable(s, len))
         return -1;
     o->name = s;
     o->name_len = len;
@@ -97,18 +104,44 @@ int cw_hb_parse(const char *s, size_t len, struct cw_owner *o, long long *nodes)
         return -1;
     s += used, len -= (size_t)used;
     const char *sp = memchr(s, ' ', len);
-    if (sp == NULL || sp == s || sp - s > 20)
+    if (sp == NULL || sp == s)
         return -1;
-    char num[24];
-    memcpy(num, s, (size_t)(sp - s));
-    num[sp - s] = '\0';
-    char *end;
-    long long v = strtoll(num, &end, 10);
-    if (*end || v < -1)
-        return -1;
+    /* "-1", or digits up to CW_MAX_NODES: bounded while reading, so that
+     * no count of digits can overflow. */
+    long long v = 0;
+    if (sp - s == 2 && s[0] == '-' && s[1] == '1') {
+        v = -1;
+    } else {
+        for (const char *d = s; d < sp; d++) {
+            if (*d < '0' || *d > '9')
+                return -1;
+            v = v * 10 + (*d - '0');
+            if (v > CW_MAX_NODES)
+                return -1;
+        }
+    }
     *nodes = v;
     size_t skip = (size_t)(sp - s) + 1;
     return parse_name(s + skip, len - skip, o);
+}
+
+size_t cw_head_format(char out[CW_HEAD_LEN + 1], uint64_t inc)
+{
+    snprintf(out, CW_HEAD_LEN + 1, "FROM %016llx\n", (unsigned long long)inc);
+    return CW_HEAD_LEN;
+}
+
+int cw_head_parse(const char *buf, size_t len, uint64_t *inc)
+{
+    if (len < CW_HEAD_LEN || memcmp(buf, "FROM ", 5) != 0 ||
+        buf[CW_HEAD_LEN - 1] != '\n')
+        return -1;
+    /* parse_inc wants "<16 hex> ": check the LF, then read the digits as
+     * if it were the space. */
+    char tmp[17];
+    memcpy(tmp, buf + 5, 16);
+    tmp[16] = ' ';
+    return parse_inc(tmp, sizeof tmp, inc) < 0 ? -1 : CW_HEAD_LEN;
 }
 
 /* The next space-separated token of [*p, end); NULL when none. */
@@ -182,6 +215,9 @@ long cw_next(const char *buf, size_t len, struct cw_rec *r)
     if (kick && p < end) {
         r->text = p;
         r->text_len = (size_t)(end - p);
+        /* A CR here would end up in the node's BYE line. */
+        if (!cw_printable(r->text, r->text_len))
+            r->kind = CW_REFUSED;
     }
     return (long)(lf - buf) + 1;
 }

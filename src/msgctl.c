@@ -200,6 +200,61 @@ static const char *str(json_t *o, const char *key)
     return s ? s : "-";
 }
 
+/* The length of the control character at s (0 when none): a byte below
+ * 0x20, DEL, or a C1 control (U+0080 to U+009F, C2 80 to C2 9F in UTF-8,
+ * which some terminals obey as ESC sequences). */
+static size_t control_at(const unsigned char *s)
+{
+    if (*s < 0x20 || *s == 0x7f)
+        return 1;
+    if (*s == 0xc2 && s[1] >= 0x80 && s[1] <= 0x9f)
+        return 2;
+    return 0;
+}
+
+/* s as it may reach a terminal: each byte of a control character as \xNN
+ * and a backslash as \\, so that what is shown cannot move the cursor,
+ * recolour the screen or pass for something else.  Returns a copy to
+ * free, or NULL when s needs no escape. */
+static char *escape_text(const char *s)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t extra = 0;
+    for (size_t i = 0; u[i]; i++) {
+        size_t c = control_at(u + i);
+        extra += c ? 3 * c : u[i] == '\\';
+        i += c ? c - 1 : 0;
+    }
+    if (extra == 0)
+        return NULL;
+    char *out = malloc(strlen(s) + extra + 1), *o = out;
+    if (out == NULL) {
+        fprintf(stderr, "msgctl: out of memory\n");
+        exit(EX_FAIL);
+    }
+    for (size_t i = 0; u[i]; i++) {
+        size_t c = control_at(u + i);
+        for (size_t k = 0; k < c; k++)
+            o += sprintf(o, "\\x%02x", u[i + k]);
+        if (c)
+            i += c - 1;
+        else if (u[i] == '\\')
+            *o++ = '\\', *o++ = '\\';
+        else
+            *o++ = (char)u[i];
+    }
+    *o = '\0';
+    return out;
+}
+
+/* printf's %s for text from the reply. */
+static void put_text(const char *s)
+{
+    char *e = escape_text(s);
+    fputs(e ? e : s, stdout);
+    free(e);
+}
+
 static void fmt_duration(char *out, size_t n, double s)
 {
     long t = (long)s;
@@ -218,7 +273,8 @@ static void fmt_duration(char *out, size_t n, double s)
 
 /* An aligned table: widths from the data, numbers right-aligned.  Text
  * cells point into the decoded reply (ids, addresses, instance names of
- * any length); numbers are formatted into the table's own cells. */
+ * any length), or to an escaped copy of it; numbers are formatted into the
+ * table's own cells. */
 struct table {
     int ncols;
     const int *right; /* per column: aligned right */
@@ -226,6 +282,7 @@ struct table {
     size_t next;      /* the next cell to fill */
     const char **cell;
     char (*fmt)[CELL];
+    char **own; /* escaped copies, freed with the table */
 };
 
 static void table_init(struct table *t, size_t nrows, int ncols,
@@ -237,7 +294,8 @@ static void table_init(struct table *t, size_t nrows, int ncols,
     t->next = 0;
     t->cell = calloc(t->nrows * (size_t)ncols, sizeof *t->cell);
     t->fmt = calloc(t->nrows * (size_t)ncols, sizeof *t->fmt);
-    if (t->cell == NULL || t->fmt == NULL) {
+    t->own = calloc(t->nrows * (size_t)ncols, sizeof *t->own);
+    if (t->cell == NULL || t->fmt == NULL || t->own == NULL) {
         fprintf(stderr, "msgctl: out of memory\n");
         exit(EX_FAIL);
     }
@@ -245,9 +303,13 @@ static void table_init(struct table *t, size_t nrows, int ncols,
         t->cell[t->next++] = head[c];
 }
 
+/* Every text cell goes through here: whatever the daemon sent, no
+ * control character reaches the terminal. */
 static void cell_text(struct table *t, const char *s)
 {
-    t->cell[t->next++] = s;
+    t->own[t->next] = escape_text(s);
+    t->cell[t->next] = t->own[t->next] ? t->own[t->next] : s;
+    t->next++;
 }
 
 /* The next cell's own storage, for a formatted value. */
@@ -297,8 +359,11 @@ static void table_print(struct table *t)
                 printf("%s%s", s, sep);
         }
     }
+    for (size_t i = 0; i < t->nrows * (size_t)t->ncols; i++)
+        free(t->own[i]);
     free(t->cell);
     free(t->fmt);
+    free(t->own);
 }
 
 /* list: live nodes, closed connections, or the whole cluster's nodes
@@ -384,9 +449,11 @@ static void print_value(const char *indent, const char *key, json_t *val)
         printf("%s%s: %.3f\n", indent, key, json_real_value(val));
     else if (json_is_boolean(val))
         printf("%s%s: %s\n", indent, key, json_is_true(val) ? "yes" : "no");
-    else if (json_is_string(val))
-        printf("%s%s: %s\n", indent, key, json_string_value(val));
-    else
+    else if (json_is_string(val)) {
+        printf("%s%s: ", indent, key);
+        put_text(json_string_value(val));
+        putchar('\n');
+    } else
         printf("%s%s: -\n", indent, key);
 }
 
@@ -434,19 +501,30 @@ static void print_human(const char *cmd, json_t *result, int closed,
         size_t i;
         json_array_foreach(json_object_get(result, "kicked"), i, val)
         {
-            if (inst)
-                printf("kicked %s (forwarded to instance %s)\n",
-                       json_string_value(val), inst);
-            else
-                printf("kicked %s\n", json_string_value(val));
+            const char *id = json_string_value(val);
+            fputs("kicked ", stdout);
+            put_text(id ? id : "-");
+            if (inst) {
+                fputs(" (forwarded to instance ", stdout);
+                put_text(inst);
+                putchar(')');
+            }
+            putchar('\n');
         }
     } else if (strcmp(cmd, "reload") == 0) {
         size_t i;
-        printf("reloaded %s\n", str(result, "file"));
+        fputs("reloaded ", stdout);
+        put_text(str(result, "file"));
+        putchar('\n');
         /* Done, but not all of it: the operator is told here, not only
          * in server_log. */
         json_array_foreach(json_object_get(result, "warnings"), i, val)
-            fprintf(stderr, "msgctl: warning: %s\n", json_string_value(val));
+        {
+            const char *w = json_string_value(val);
+            char *e = escape_text(w ? w : "");
+            fprintf(stderr, "msgctl: warning: %s\n", e ? e : w ? w : "");
+            free(e);
+        }
     } else {
         printf("logs reopened\n");
     }

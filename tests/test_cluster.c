@@ -3,7 +3,9 @@
  * loopback port, and two or three real msgd; it checks cross-instance
  * SEND, BCAST and WHO, one id namespace (reject and replace), kick and
  * list across instances, msgsim over two instances, NATS stopped and
- * restarted under a running cluster, and an instance killed with SIGKILL.
+ * restarted under a running cluster, an instance killed with SIGKILL, and
+ * forged messages, kicks and heartbeats published on the cluster's
+ * subjects by a raw NATS client.
  * Skipped (exit 77) when msgd was built without NATS or no nats-server is
  * installed. */
 #include <arpa/inet.h>
@@ -21,6 +23,10 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifdef HAVE_NATS
+#include <nats/nats.h>
+#endif
 
 #include "harness.h"
 
@@ -288,6 +294,73 @@ static void close_all(void)
 }
 
 static const char *const names3[] = {"m1", "m2", "m3"};
+
+/* A stats counter of p. */
+static long long stat_of(const struct msgd_proc *p, const char *key)
+{
+    json_t *s = ctl_json(p, "stats", NULL);
+    long long v = json_integer_value(json_object_get(s, key));
+    json_decref(s);
+    return v;
+}
+
+/* Waits until stats key of p reaches at least want. */
+static void wait_stat(const struct msgd_proc *p, const char *key,
+                      long long want)
+{
+    long until = mono_ms() + 15000;
+    long long v;
+    while ((v = stat_of(p, key)) < want) {
+        ck_assert_msg(mono_ms() < until, "%s stayed at %lld, not %lld", key, v,
+                      want);
+        usleep(50000);
+    }
+}
+
+/* The incarnation of instance name as p lists it (NULL: p's own). */
+static void incarnation(const struct msgd_proc *p, const char *name,
+                        char hex[17])
+{
+    json_t *arr = ctl_json(p, "cluster", NULL);
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        json_t *o = json_array_get(arr, i);
+        const char *n = json_string_value(json_object_get(o, "name"));
+        if (name ? n && strcmp(n, name) == 0
+                 : json_is_true(json_object_get(o, "self"))) {
+            snprintf(hex, 17, "%s",
+                     json_string_value(json_object_get(o, "incarnation")));
+            json_decref(arr);
+            return;
+        }
+    }
+    ck_abort_msg("no instance %s", name ? name : "(self)");
+}
+
+#ifdef HAVE_NATS
+/* Anyone who can reach NATS: a plain client of its own. */
+static natsConnection *forger(const struct nats_proc *n)
+{
+    char url[64];
+    natsConnection *nc = NULL;
+    snprintf(url, sizeof url, "nats://127.0.0.1:%d", n->port);
+    ck_assert_int_eq(natsConnection_ConnectTo(&nc, url), NATS_OK);
+    return nc;
+}
+
+static void forge(natsConnection *nc, const char *subject, const char *data,
+                  size_t len)
+{
+    ck_assert_int_eq(natsConnection_Publish(nc, subject, data, (int)len),
+                     NATS_OK);
+}
+
+static void forger_done(natsConnection *nc)
+{
+    natsConnection_Flush(nc);
+    natsConnection_Destroy(nc);
+    nats_Close();
+}
+#endif
 
 /* ---- tests ---- */
 
@@ -681,6 +754,154 @@ START_TEST(nats_down_at_start)
 }
 END_TEST
 
+#ifdef HAVE_NATS
+/* A message on m1's subject whose sender is not a node the claimed
+ * instance holds is not delivered: neither one in the old form without a
+ * head, nor one from a node nobody holds, nor one claiming a node of m2
+ * under another incarnation.  A forged KICK whose reason holds a CR never
+ * reaches a BYE line. */
+START_TEST(forged_msg_and_kick_refused)
+{
+    struct nats_proc n = {0};
+    struct msgd_proc m[2];
+    pair_up(&n, m, NULL);
+    wait_mesh(m, names3, 2);
+    struct tc *a = hello(m[0].port, "alice");
+    struct tc *b = hello(m[1].port, "bob");
+    wait_visible(a, "bob");
+    wait_visible(b, "alice");
+    char inc1[17], inc2[17], subject[64], batch[256];
+    incarnation(&m[0], NULL, inc1);
+    incarnation(&m[0], "m2", inc2);
+    snprintf(subject, sizeof subject, "msgd.i.%s", inc1);
+    natsConnection *nc = forger(&n);
+
+    const char headless[] = "MSG bob alice 6\nforged\n";
+    forge(nc, subject, headless, sizeof headless - 1);
+    int len = snprintf(batch, sizeof batch,
+                       "FROM %s\nMSG mallory alice 6\n"
+                       "forged\n",
+                       inc2);
+    forge(nc, subject, batch, (size_t)len);
+    len = snprintf(batch, sizeof batch,
+                   "FROM 00000000000000aa\nMSG bob alice 6\nforged\n"
+                   "MSG bob * 6\nforged\n");
+    forge(nc, subject, batch, (size_t)len);
+    natsConnection_Flush(nc);
+    wait_stat(&m[0], "cluster_msgs_refused", 3);
+    wait_stat(&m[0], "cluster_input_refused", 1);
+    /* What alice gets next is bob's own message, nothing forged. */
+    tc_sendf(b, "SEND alice 5\nlegit\n");
+    tc_expect_msg(a, "bob", "alice", "legit", 5);
+    tc_sync(a);
+
+    const char kick[] = "KICK alice evil\rBYE spoofed\n";
+    forge(nc, subject, kick, sizeof kick - 1);
+    len = snprintf(batch, sizeof batch, "FROM %s\nKICK alice evil\rBYE x\n",
+                   inc2);
+    forge(nc, subject, batch, (size_t)len);
+    natsConnection_Flush(nc);
+    wait_stat(&m[0], "cluster_input_refused", 3);
+    /* alice is still there, and no line of hers holds a CR. */
+    tc_sendf(b, "SEND alice 3\nyes\n");
+    tc_expect_msg(a, "bob", "alice", "yes", 3);
+    tc_sync(a);
+    ck_assert_int_eq(
+        log_count(m[0].client_log, "disconnect", "reason", "kicked"), 0);
+    /* Real traffic from m2 was never refused. */
+    ck_assert_int_eq(stat_of(&m[0], "cluster_msgs_refused"), 3);
+    forger_done(nc);
+    all_down(&n, m, 2);
+}
+END_TEST
+
+/* Thousands of made-up incarnations on the heartbeat subject: m1 tracks at
+ * most 256 others (m2, which holds a node, among them), msgctl cluster
+ * still answers, and the instance-up/instance-down lines are rationed.  A
+ * heartbeat with a name holding ESC or an absurd node count is refused. */
+START_TEST(heartbeat_flood_bounded)
+{
+    enum { FLOOD = 20000, CAP = 256 };
+    struct nats_proc n = {0};
+    struct msgd_proc m[2];
+    pair_up(&n, m, NULL);
+    wait_mesh(m, names3, 2);
+    struct tc *a = hello(m[0].port, "alice");
+    struct tc *b = hello(m[1].port, "bob");
+    wait_visible(a, "bob");
+    natsConnection *nc = forger(&n);
+    char hb[128];
+    for (int i = 0; i < FLOOD; i++) {
+        int len = snprintf(hb, sizeof hb, "%016x 1 forged-%d", i + 1, i);
+        forge(nc, "msgd.hb", hb, (size_t)len);
+    }
+    const char esc[] = "00000000aaaaaaaa 1 ev\x1b[2Jil";
+    const char huge[] = "00000000bbbbbbbb 99999999999999999999 huge";
+    forge(nc, "msgd.hb", esc, sizeof esc - 1);
+    forge(nc, "msgd.hb", huge, sizeof huge - 1);
+    natsConnection_Flush(nc);
+    /* One subscription delivers in order: these two come last. */
+    wait_stat(&m[0], "cluster_input_refused", 2);
+
+    json_t *arr = ctl_json(&m[0], "cluster", NULL);
+    ck_assert_int_eq(json_array_size(arr), CAP + 1);
+    int m2_up = 0;
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        json_t *o = json_array_get(arr, i);
+        const char *name = json_string_value(json_object_get(o, "name"));
+        ck_assert_ptr_null(strchr(name, 0x1b));
+        ck_assert_str_ne(name, "huge");
+        if (strcmp(name, "m2") == 0)
+            m2_up = strcmp(json_string_value(json_object_get(o, "state")),
+                           "up") == 0;
+    }
+    ck_assert(m2_up);
+    json_decref(arr);
+    ck_assert_int_eq(ctl(&m[0], "cluster", NULL, NULL, NULL), 0);
+    /* Rationed, with a count of what was left out. */
+    ck_assert(log_wait(m[0].server_log, "warning", "what",
+                       "instance-up and instance-down lines", 10000));
+    ck_assert_int_lt(log_count(m[0].server_log, "instance-up", NULL, NULL),
+                     FLOOD / 10);
+    struct stat st;
+    ck_assert_int_eq(stat(m[0].server_log, &st), 0);
+    ck_assert_int_lt(st.st_size, 512 * 1024);
+    /* And the cluster still works. */
+    tc_sendf(a, "SEND bob 2\nok\n");
+    tc_expect_msg(b, "alice", "bob", "ok", 2);
+    forger_done(nc);
+    all_down(&n, m, 2);
+}
+END_TEST
+
+/* A node that registers and at once sends to another instance: its
+ * message can reach that instance before the directory entry of its id
+ * does, and must wait for it rather than be refused. */
+START_TEST(fresh_senders_not_refused)
+{
+    enum { SENDERS = 100 };
+    struct nats_proc n = {0};
+    struct msgd_proc m[2];
+    pair_up(&n, m, NULL);
+    wait_mesh(m, names3, 2);
+    struct tc *a = hello(m[0].port, "alice");
+    struct tc *probe = hello(m[1].port, "probe");
+    wait_visible(probe, "alice");
+    for (int i = 0; i < SENDERS; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "fresh%d", i);
+        struct tc *c = tc_hello(m[1].port, id);
+        tc_sendf(c, "SEND alice %zu\n%s\n", strlen(id), id);
+        tc_sync(c);
+        tc_expect_msg(a, id, "alice", id, strlen(id));
+        tc_close(c);
+    }
+    ck_assert_int_eq(stat_of(&m[0], "cluster_msgs_refused"), 0);
+    all_down(&n, m, 2);
+}
+END_TEST
+#endif
+
 int main(void)
 {
 #ifndef HAVE_NATS
@@ -705,6 +926,11 @@ int main(void)
         nats_stopped_and_restarted,
         instance_killed,
         nats_down_at_start,
+#ifdef HAVE_NATS
+        forged_msg_and_kick_refused,
+        heartbeat_flood_bounded,
+        fresh_senders_not_refused,
+#endif
     };
     return run_suite("cluster", tests, sizeof tests / sizeof *tests);
 }

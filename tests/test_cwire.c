@@ -140,6 +140,104 @@ START_TEST(batch_refused)
 }
 END_TEST
 
+/* Names end up in logs, msgctl's tables and terminals: a control byte
+ * anywhere in one refuses the owner value or the heartbeat. */
+START_TEST(names_with_control_refused)
+{
+    const char *names[] = {"ev\x1b[31mil", "a\rb", "tab\there", "del\x7f",
+                           "nl\nx"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        char buf[400];
+        struct cw_owner o;
+        long long nodes;
+        int n = snprintf(buf, sizeof buf, "0123456789abcdef %s", names[i]);
+        ck_assert_msg(cw_owner_parse(buf, (size_t)n, &o) == -1, "owner %zu", i);
+        n = snprintf(buf, sizeof buf, "0123456789abcdef 3 %s", names[i]);
+        ck_assert_msg(cw_hb_parse(buf, (size_t)n, &o, &nodes) == -1, "hb %zu",
+                      i);
+    }
+    /* Bytes above 0x7f are no control characters (UTF-8 names). */
+    struct cw_owner o;
+    const char utf8[] = "0123456789abcdef caf\xc3\xa9";
+    ck_assert_int_eq(cw_owner_parse(utf8, sizeof utf8 - 1, &o), 0);
+    ck_assert(cw_printable("plain name", 10));
+    ck_assert(!cw_printable("a\0b", 3));
+}
+END_TEST
+
+/* A heartbeat's node count is bounded: 99999999999999999999 was shown as
+ * 9223372036854775808. */
+START_TEST(heartbeat_nodes_bounded)
+{
+    struct cw_owner o;
+    long long nodes = 7;
+    const char *bad[] = {
+        "0123456789abcdef 99999999999999999999 n",
+        "0123456789abcdef 9223372036854775808 n",
+        "0123456789abcdef 1000000001 n",
+        "0123456789abcdef 00000000000000000000000000001000000001 n",
+        "0123456789abcdef +5 n",
+        "0123456789abcdef -0 n",
+        "0123456789abcdef -10 n",
+        "0123456789abcdef 5x n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        ck_assert_msg(cw_hb_parse(bad[i], strlen(bad[i]), &o, &nodes) == -1,
+                      "accepted %s", bad[i]);
+    const char ok[] = "0123456789abcdef 1000000000 n";
+    ck_assert_int_eq(cw_hb_parse(ok, sizeof ok - 1, &o, &nodes), 0);
+    ck_assert_int_eq(nodes, CW_MAX_NODES);
+    const char zero[] = "0123456789abcdef 0 n";
+    ck_assert_int_eq(cw_hb_parse(zero, sizeof zero - 1, &o, &nodes), 0);
+    ck_assert_int_eq(nodes, 0);
+}
+END_TEST
+
+/* A KICK reason with a control byte is refused as a record (a CR would
+ * reach the node's BYE line); the records after it still count. */
+START_TEST(kick_reason_with_control_refused)
+{
+    const char batch[] = "KICK a evil\rBYE x\nKICK b esc\x1b[2J\n"
+                         "KICK c del\x7f\nKICK d fine reason\n";
+    const char *p = batch;
+    size_t n = sizeof batch - 1;
+    struct cw_rec r;
+    for (int i = 0; i < 3; i++) {
+        long used = cw_next(p, n, &r);
+        ck_assert_int_gt(used, 0);
+        ck_assert_int_eq(r.kind, CW_REFUSED);
+        p += used, n -= (size_t)used;
+    }
+    long used = cw_next(p, n, &r);
+    ck_assert_int_eq(used, (long)n);
+    ck_assert_int_eq(r.kind, CW_KICK);
+    ck_assert_uint_eq(r.text_len, 11);
+    ck_assert_int_eq(cw_next(p + used, 0, &r), 0);
+}
+END_TEST
+
+/* Every batch starts with its sender's incarnation. */
+START_TEST(batch_head)
+{
+    char head[CW_HEAD_LEN + 1];
+    uint64_t inc = 0;
+    ck_assert_uint_eq(cw_head_format(head, 0xfedcba9876543210ULL), CW_HEAD_LEN);
+    ck_assert_str_eq(head, "FROM fedcba9876543210\n");
+    ck_assert_int_eq(cw_head_parse(head, CW_HEAD_LEN, &inc), CW_HEAD_LEN);
+    ck_assert_uint_eq(inc, 0xfedcba9876543210ULL);
+    const char *bad[] = {"",
+                         "FROM fedcba9876543210",
+                         "FROM fedcba987654321\n",
+                         "FROM fedcba9876543210 \n",
+                         "FROM FEDCBA9876543210\n",
+                         "MSG a b 1\nx\n",
+                         "from fedcba9876543210\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        ck_assert_msg(cw_head_parse(bad[i], strlen(bad[i]), &inc) == -1,
+                      "accepted %zu", i);
+}
+END_TEST
+
 /* Random bytes never crash the parser or make it read past the end. */
 START_TEST(batch_garbage)
 {
@@ -172,6 +270,10 @@ int main(void)
     tcase_add_test(tc, batch_records);
     tcase_add_test(tc, batch_refused);
     tcase_add_test(tc, batch_garbage);
+    tcase_add_test(tc, names_with_control_refused);
+    tcase_add_test(tc, heartbeat_nodes_bounded);
+    tcase_add_test(tc, kick_reason_with_control_refused);
+    tcase_add_test(tc, batch_head);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -580,6 +580,79 @@ START_TEST(list_2000_nodes_while_traffic_flows)
 }
 END_TEST
 
+/* Answers one request on a socket of its own with reply, as a daemon of
+ * another version (or a compromised one) could; returns the socket path. */
+static pid_t fake_daemon(char *path, size_t size, const char *reply)
+{
+    snprintf(path, size, "/tmp/msgctl-fake-%d.sock", (int)getpid());
+    unlink(path);
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    set_path(&sa, path);
+    ck_assert_int_eq(bind(s, (struct sockaddr *)&sa, sizeof sa), 0);
+    ck_assert_int_eq(listen(s, 1), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int c = accept(s, NULL, NULL);
+        char line[4096];
+        ssize_t n = 0, k;
+        while ((k = read(c, line + n, sizeof line - 1 - (size_t)n)) > 0) {
+            n += k;
+            if (memchr(line, '\n', (size_t)n))
+                break;
+        }
+        if (write(c, reply, strlen(reply)) < 0)
+            _exit(1);
+        close(c);
+        _exit(0);
+    }
+    close(s);
+    return pid;
+}
+
+/* Every text cell of a table is shown with its control characters
+ * escaped: an instance name or id with terminal escapes never reaches the
+ * terminal raw. */
+START_TEST(table_cells_escaped)
+{
+    static const struct {
+        const char *cmd, *arg, *reply, *want;
+    } cases[] = {
+        {"cluster", NULL,
+         "{\"version\":1,\"ok\":true,\"result\":[{\"name\":"
+         "\"ev\\u001b[2Jil\\r\",\"incarnation\":\"00000000000000aa\","
+         "\"state\":\"up\",\"self\":false,\"nodes\":1,"
+         "\"last_seen_s\":0.5}]}\n",
+         "ev\\x1b[2Jil\\x0d"},
+        {"list", "--cluster",
+         "{\"version\":1,\"ok\":true,\"result\":[{\"id\":\"a\\u0007b\","
+         "\"instance\":\"c\\u009b31m\\\\\",\"addr\":null}]}\n",
+         "a\\x07b  c\\xc2\\x9b31m\\\\"}, /* C1 CSI, backslash */
+        {"stats", NULL,
+         "{\"version\":1,\"ok\":true,\"result\":{\"cluster_instance\":"
+         "\"x\\u007fy\"}}\n",
+         "instance: x\\x7fy"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char path[108];
+        pid_t pid = fake_daemon(path, sizeof path, cases[i].reply);
+        const char *argv[] = {msgctl_path(), "-s",         path,
+                              cases[i].cmd,  cases[i].arg, NULL};
+        int rc = prog_run(argv, out, sizeof out);
+        waitpid(pid, NULL, 0);
+        unlink(path);
+        ck_assert_msg(rc == 0, "%s: exit %d: %s", cases[i].cmd, rc, out);
+        ck_assert_msg(strstr(out, cases[i].want), "%s: %s", cases[i].cmd, out);
+        for (const unsigned char *p = (const unsigned char *)out; *p; p++)
+            ck_assert_msg(*p == '\n' ||
+                              (*p >= 0x20 && *p != 0x7f &&
+                               !(p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)),
+                          "%s: raw control byte in: %s", cases[i].cmd, out);
+    }
+}
+END_TEST
+
 int main(void)
 {
     const TTest *const tests[] = {
@@ -598,6 +671,7 @@ int main(void)
         list_2000_nodes_while_traffic_flows,
         cluster_commands_without_cluster,
         list_options_repeated,
+        table_cells_escaped,
     };
     return run_suite("msgctl", tests, sizeof tests / sizeof *tests);
 }
