@@ -11,6 +11,7 @@
 #include "config.h"
 #include "control.h"
 #include "daemon.h"
+#include "fsutil.h"
 #include "listener.h"
 #include "log.h"
 #include "reload.h"
@@ -105,6 +106,49 @@ static void log_fatal(const char *msg)
     }
 }
 
+static void log_warning(const char *msg)
+{
+    struct jsonw *jw = log_begin(LOG_SERVER, LOG_LVL_WARN, "warning");
+    if (jw) {
+        jw_str(jw, "msg", msg);
+        log_commit(jw);
+    }
+}
+
+static void print_warning(const char *msg)
+{
+    fprintf(stderr, "msgd: warning: %s\n", msg);
+}
+
+/* What is risky but allowed about where msgd's files are, told through
+ * say: stderr for -t, server_log at start. */
+static void file_warnings(const struct config *cfg, uid_t uid, gid_t gid,
+                          void (*say)(const char *))
+{
+    const char *paths[] = {cfg->pidfile, cfg->server_log, cfg->client_log,
+                           cfg->admin_socket};
+    char dirs[4][256], why[128], msg[768];
+    int ndirs = 0;
+
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
+        char *dir = dirs[ndirs];
+        if (!fs_unsafe_dir(paths[i], uid, gid, dir, sizeof dirs[0], why,
+                           sizeof why))
+            continue;
+        int seen = 0;
+        for (int j = 0; j < ndirs; j++)
+            seen |= strcmp(dirs[j], dir) == 0;
+        if (seen)
+            continue;
+        ndirs++;
+        snprintf(msg, sizeof msg,
+                 "directory %s (of %s) %s: users other than root and msgd's "
+                 "could replace or remove msgd's files there",
+                 dir, paths[i], why);
+        say(msg);
+    }
+}
+
 /* A relative path is taken from the directory msgd was started in; the
  * daemon works from /, so resolve it now. */
 static char *absolute(const char *path)
@@ -136,6 +180,18 @@ static int start(struct config *cfg, const char *path, int is_default,
     char err[CONFIG_ERR_MAX + 64];
 
     nofile_at_start = raise_nofile();
+    /* Known before any file is opened: files created as root are handed
+     * to the service user by descriptor as they are opened. */
+    uid_t uid;
+    gid_t gid;
+    int drop = daemon_service_user(cfg, &uid, &gid, err, sizeof err);
+    if (drop < 0) {
+        daemon_fail(err);
+        config_free(cfg);
+        return 1;
+    }
+    if (drop)
+        fs_set_owner(uid, gid);
     if (pidfile_open(cfg->pidfile, err, sizeof err) < 0) {
         daemon_fail(err);
         config_free(cfg);
@@ -150,10 +206,11 @@ static int start(struct config *cfg, const char *path, int is_default,
     }
     log_set_stderr(foreground && isatty(STDERR_FILENO));
     reload_set_path(path, is_default);
+    file_warnings(cfg, uid, gid, log_warning);
     struct config keep = *cfg; /* server_init takes the strings */
     if (server_init(cfg, err, sizeof err) < 0 ||
         control_open(&keep, err, sizeof err) < 0 ||
-        daemon_drop_privileges(&keep, err, sizeof err) < 0 ||
+        (drop && daemon_drop_privileges(uid, gid, err, sizeof err) < 0) ||
         cluster_start(err, sizeof err) < 0) {
         daemon_fail(err);
         log_fatal(err);
@@ -220,6 +277,11 @@ int main(int argc, char **argv)
         path = conf_abs;
 
     if (check) {
+        uid_t uid;
+        gid_t gid;
+        /* An unknown user is an error of the start, not of the file. */
+        if (daemon_service_user(&cfg, &uid, &gid, err, sizeof err) >= 0)
+            file_warnings(&cfg, uid, gid, print_warning);
         if (cfg.file)
             printf("%s: ok\n", argpath);
         else
