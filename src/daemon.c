@@ -214,6 +214,21 @@ int daemon_service_user(const struct config *cfg, uid_t *uid, gid_t *gid,
     return 1;
 }
 
+/* Users that other software runs as too: anything running as them may use
+ * the admin socket as "the daemon's uid" does. */
+static const char *const shared_users[] = {"nobody"};
+
+const char *daemon_user_warning(const struct config *cfg)
+{
+    for (size_t i = 0;
+         cfg->user && i < sizeof shared_users / sizeof *shared_users; i++)
+        if (strcmp(cfg->user, shared_users[i]) == 0)
+            return "is shared with other services, which could then kick "
+                   "nodes and reload msgd through the admin socket; give "
+                   "msgd a user of its own (e.g. \"msgd\")";
+    return NULL;
+}
+
 int daemon_drop_privileges(uid_t uid, gid_t gid, char *err, size_t errlen)
 {
     const char *failed = NULL;

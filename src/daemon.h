@@ -34,6 +34,9 @@ void pidfile_remove(void);
  * err set for an unknown name. */
 int daemon_service_user(const struct config *cfg, uid_t *uid, gid_t *gid,
                         char *err, size_t errlen);
+/* Why cfg's user is a poor service user (one shared with other
+ * software), or NULL. */
+const char *daemon_user_warning(const struct config *cfg);
 /* Hands the directories msgd created to uid:gid, then drops to them for
  * good.  Returns 0 or -1 with err set. */
 int daemon_drop_privileges(uid_t uid, gid_t gid, char *err, size_t errlen);

@@ -120,8 +120,8 @@ static void print_warning(const char *msg)
     fprintf(stderr, "msgd: warning: %s\n", msg);
 }
 
-/* What is risky but allowed about where msgd's files are, told through
- * say: stderr for -t, server_log at start. */
+/* What is risky but allowed about who msgd runs as and where its files
+ * are, told through say: stderr for -t, server_log at start. */
 static void file_warnings(const struct config *cfg, uid_t uid, gid_t gid,
                           void (*say)(const char *))
 {
@@ -130,6 +130,11 @@ static void file_warnings(const struct config *cfg, uid_t uid, gid_t gid,
     char dirs[4][256], why[128], msg[768];
     int ndirs = 0;
 
+    const char *w = daemon_user_warning(cfg);
+    if (w) {
+        snprintf(msg, sizeof msg, "user \"%s\" %s", cfg->user, w);
+        say(msg);
+    }
     for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
         char *dir = dirs[ndirs];
         if (!fs_unsafe_dir(paths[i], uid, gid, dir, sizeof dirs[0], why,

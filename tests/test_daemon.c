@@ -491,6 +491,21 @@ START_TEST(unsafe_log_dir_warned)
 }
 END_TEST
 
+/* nobody is everybody's: msgd -t says so, and the file is still valid. */
+START_TEST(check_warns_on_shared_user)
+{
+    msgd_write_conf(&d, "user = \"nobody\";");
+    const char *argv[] = {"msgd", "-t", "-c", d.conf, NULL};
+    ck_assert_int_eq(msgd_run(argv, out, sizeof out), 0);
+    ck_assert_msg(strstr(out, "warning: user \"nobody\" is shared"), "got: %s",
+                  out);
+    ck_assert_msg(strstr(out, ": ok"), "got: %s", out);
+    msgd_write_conf(&d, "user = \"msgd\";");
+    ck_assert_int_eq(msgd_run(argv, out, sizeof out), 0);
+    ck_assert_msg(!strstr(out, "warning"), "got: %s", out);
+}
+END_TEST
+
 int main(void)
 {
     const TTest *const tests[] = {
@@ -510,6 +525,7 @@ int main(void)
         reopen_refuses_planted_link,
         non_regular_logs_refused,
         unsafe_log_dir_warned,
+        check_warns_on_shared_user,
     };
     return run_suite("daemon", tests, sizeof tests / sizeof *tests);
 }
