@@ -148,7 +148,7 @@ int pidfile_open(const char *path, char *err, size_t errlen)
     const char *why;
     /* Truncated and rewritten below: a link planted here must be refused,
      * never followed to the file it names. */
-    int fd = fs_open_file(path, O_RDWR, 0644, &why);
+    int fd = fs_open_file(path, O_RDWR, 0644, 0, &why);
     if (fd < 0) {
         snprintf(err, errlen, "pidfile %s: %s", path, why);
         return -1;

@@ -103,8 +103,10 @@ static const struct {
     {S_IFBLK, "is a block device, not a regular file"},
 };
 
-static const char *type_refusal(mode_t mode)
+static const char *type_refusal(mode_t mode, unsigned opts)
 {
+    if (S_ISCHR(mode) && (opts & FS_CHARDEV_OK))
+        return NULL;
     for (size_t i = 0; i < sizeof refused_types / sizeof *refused_types; i++)
         if ((mode & S_IFMT) == refused_types[i].type)
             return refused_types[i].why;
@@ -113,16 +115,17 @@ static const char *type_refusal(mode_t mode)
 
 /* Why open() failed, said from what is at path when that is clearer than
  * errno (ELOOP for a link, ENXIO for a FIFO nobody reads, EISDIR). */
-static const char *open_refusal(const char *path, int err)
+static const char *open_refusal(const char *path, unsigned opts, int err)
 {
     struct stat st;
     const char *why = NULL;
     if (lstat(path, &st) == 0)
-        why = type_refusal(st.st_mode);
+        why = type_refusal(st.st_mode, opts);
     return why ? why : strerror(err);
 }
 
-int fs_open_file(const char *path, int flags, mode_t mode, const char **why)
+int fs_open_file(const char *path, int flags, mode_t mode, unsigned opts,
+                 const char **why)
 {
     /* O_NOFOLLOW: a link at path is refused, not followed.  O_NONBLOCK:
      * a FIFO or device planted there cannot block the open (it has no
@@ -135,13 +138,15 @@ int fs_open_file(const char *path, int flags, mode_t mode, const char **why)
     if (fd < 0 && errno == ENOENT && fs_make_parent(path) == 0)
         fd = open(path, fl, mode);
     if (fd < 0) {
-        *why = open_refusal(path, errno);
+        *why = open_refusal(path, opts, errno);
         return -1;
     }
     if (fstat(fd, &st) < 0) {
         *why = strerror(errno);
-    } else if ((*why = type_refusal(st.st_mode)) != NULL) {
+    } else if ((*why = type_refusal(st.st_mode, opts)) != NULL) {
         /* opened, but not ours to write to */
+    } else if (!S_ISREG(st.st_mode)) {
+        return fd; /* an allowed device: root's, and left so */
     } else if (st.st_nlink > 1) {
         /* Another name for the same file: writing or chowning it would
          * reach whatever file that is. */

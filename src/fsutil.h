@@ -18,13 +18,19 @@ int fs_chown_created(uid_t uid, gid_t gid, const char **failed);
  * before privileges are dropped.  Unset, files keep their owner. */
 void fs_set_owner(uid_t uid, gid_t gid);
 
+/* fs_open_file's opts: a character device (/dev/null, /dev/full) is taken
+ * as it is, never chowned.  Only root can make one, so none is planted. */
+#define FS_CHARDEV_OK 1u
+
 /* Opens (creating it and its directories if missing, with mode) the
  * regular file at path for flags (O_WRONLY | O_APPEND, or O_RDWR).
  * Never follows a symbolic link at path; refuses anything but a regular
- * file with one link; as root, hands the file to fs_set_owner's user by
- * its descriptor.  Returns the descriptor, or -1 with *why saying why
- * (a constant string or strerror's). */
-int fs_open_file(const char *path, int flags, mode_t mode, const char **why);
+ * file with one link (or a character device, with FS_CHARDEV_OK in opts);
+ * as root, hands a regular file to fs_set_owner's user by its descriptor.
+ * Returns the descriptor, or -1 with *why saying why (a constant string or
+ * strerror's). */
+int fs_open_file(const char *path, int flags, mode_t mode, unsigned opts,
+                 const char **why);
 
 /* As root, hands the Unix socket msgd just bound at path to fs_set_owner's
  * user, through an O_PATH descriptor of what is there now: something else

@@ -62,11 +62,12 @@ void log_set_stderr(int on)
     copy_stderr = on;
 }
 
-/* Symlink-safe, regular files only (see fs_open_file): as root at start,
- * and again on SIGHUP/SIGUSR1 in a directory the service user may own. */
+/* Symlink-safe (see fs_open_file): as root at start, and again on
+ * SIGHUP/SIGUSR1 in a directory the service user may own.  A character
+ * device is a log too: /dev/null turns one off. */
 static int open_file(const char *path, const char **why)
 {
-    return fs_open_file(path, O_WRONLY | O_APPEND, 0640, why);
+    return fs_open_file(path, O_WRONLY | O_APPEND, 0640, FS_CHARDEV_OK, why);
 }
 
 int log_open(const char *server_path, const char *client_path, char *err,

@@ -127,7 +127,7 @@ static void file_warnings(const struct config *cfg, uid_t uid, gid_t gid,
 {
     const char *paths[] = {cfg->pidfile, cfg->server_log, cfg->client_log,
                            cfg->admin_socket};
-    char dirs[4][256], why[128], msg[768];
+    char dirs[4][1024], why[128], msg[2560];
     int ndirs = 0;
 
     const char *w = daemon_user_warning(cfg);

@@ -15,6 +15,7 @@
 #include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -475,6 +476,41 @@ START_TEST(non_regular_logs_refused)
 }
 END_TEST
 
+/* A log may be a character device (/dev/null turns one off): written to,
+ * never handed to the service user.  A private node of /dev/null's, so
+ * that the real one is safe whatever the code under test does. */
+START_TEST(device_log_not_chowned)
+{
+    if (geteuid() != 0 || getpwnam("nobody") == NULL) {
+        fprintf(stderr, "device_log_not_chowned: skipped (needs root and "
+                        "the user nobody)\n");
+        return;
+    }
+    msgd_write_conf(&d, NULL); /* only for a temporary directory */
+    char null[400], extra[600];
+    snprintf(null, sizeof null, "%s/null", d.dir);
+    if (mknod(null, S_IFCHR | 0666, makedev(1, 3)) < 0) {
+        fprintf(stderr, "device_log_not_chowned: skipped (no mknod)\n");
+        return;
+    }
+    struct stat before, st;
+    ck_assert_int_eq(stat(null, &before), 0);
+    snprintf(extra, sizeof extra, "user = \"nobody\";\nclient_log = \"%s\";",
+             null);
+    msgd_write_conf(&d, extra);
+    chmod(d.dir, 0755);
+    int rc = msgd_start_daemon(&d, out, sizeof out);
+    ck_assert_msg(rc == 0, "launcher exit %d: %s", rc, out);
+    struct tc *a = tc_hello(d.port, "a");
+    tc_close(a);
+    ck_assert_int_eq(msgd_stop(&d), 0);
+    ck_assert_int_eq(stat(null, &st), 0);
+    ck_assert_int_eq(st.st_uid, 0);
+    ck_assert_int_eq(st.st_gid, before.st_gid);
+    ck_assert_int_eq(st.st_mode, before.st_mode);
+}
+END_TEST
+
 /* A log directory anyone may write to works, with a warning naming it. */
 START_TEST(unsafe_log_dir_warned)
 {
@@ -524,6 +560,7 @@ int main(void)
         planted_links_refused,
         reopen_refuses_planted_link,
         non_regular_logs_refused,
+        device_log_not_chowned,
         unsafe_log_dir_warned,
         check_warns_on_shared_user,
     };
