@@ -1,7 +1,7 @@
 /* control.c: the admin socket, after bgpd's control.c: probe before
- * unlinking, bind under a umask then chmod, credentials per connection.
- * Replies are JSON; a long list is rendered a batch of rows at a time as
- * the socket drains, from a snapshot taken when the request came, so a
+ * unlinking, bind under the umask that gives the mode, credentials per
+ * connection.  Replies are JSON; a long list is rendered a batch of rows at a
+ * time as the socket drains, from a snapshot taken when the request came, so a
  * big list never stalls routing and never walks a freed connection. */
 #include "control.h"
 
@@ -814,14 +814,19 @@ int control_open(const struct config *cfg, char *err, size_t errlen)
         return -1;
     }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    /* Bind under a tight umask, then set the mode exactly: the socket is
-     * never reachable with looser permissions, whatever msgd's umask. */
-    mode_t old = umask(0177);
+    /* The umask gives the socket its mode exactly as bind creates it: no
+     * chmod by path afterwards, which a link planted in a directory the
+     * service user owns could redirect to another file. */
+    mode_t old = umask(~(mode_t)cfg->admin_socket_mode & 0777);
     int rc = fd < 0 ? -1 : bind(fd, (struct sockaddr *)&sa, sizeof sa);
     umask(old);
-    if (rc < 0 || chmod(path, cfg->admin_socket_mode) < 0 ||
-        listen(fd, 64) < 0) {
-        snprintf(err, errlen, "admin socket %s: %s", path, strerror(errno));
+    const char *why = NULL;
+    if (rc < 0 || listen(fd, 64) < 0)
+        why = strerror(errno);
+    else
+        fs_chown_socket(path, &why);
+    if (why) {
+        snprintf(err, errlen, "admin socket %s: %s", path, why);
         if (fd >= 0)
             close(fd);
         return -1;

@@ -145,11 +145,12 @@ void daemon_fail(const char *msg)
 int pidfile_open(const char *path, char *err, size_t errlen)
 {
     char buf[32];
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0 && errno == ENOENT && fs_make_parent(path) == 0)
-        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    const char *why;
+    /* Truncated and rewritten below: a link planted here must be refused,
+     * never followed to the file it names. */
+    int fd = fs_open_file(path, O_RDWR, 0644, 0, &why);
     if (fd < 0) {
-        snprintf(err, errlen, "pidfile %s: %s", path, strerror(errno));
+        snprintf(err, errlen, "pidfile %s: %s", path, why);
         return -1;
     }
     if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
@@ -186,24 +187,21 @@ void pidfile_remove(void)
     pid_path = NULL;
 }
 
-int daemon_drop_privileges(const struct config *cfg, char *err, size_t errlen)
+int daemon_service_user(const struct config *cfg, uid_t *uid, gid_t *gid,
+                        char *err, size_t errlen)
 {
-    uid_t uid = getuid();
-    gid_t gid = getgid();
-    const char *failed = NULL;
-
-    if (cfg->user == NULL && cfg->group == NULL)
-        return 0;
-    if (geteuid() != 0)
-        return 0; /* not root: nothing to drop */
+    *uid = geteuid();
+    *gid = getegid();
+    if ((cfg->user == NULL && cfg->group == NULL) || geteuid() != 0)
+        return 0; /* not root, or staying root: nothing to drop */
     if (cfg->user) {
         struct passwd *pw = getpwnam(cfg->user);
         if (pw == NULL) {
             snprintf(err, errlen, "user '%s': no such user", cfg->user);
             return -1;
         }
-        uid = pw->pw_uid;
-        gid = pw->pw_gid;
+        *uid = pw->pw_uid;
+        *gid = pw->pw_gid;
     }
     if (cfg->group) {
         struct group *gr = getgrnam(cfg->group);
@@ -211,20 +209,35 @@ int daemon_drop_privileges(const struct config *cfg, char *err, size_t errlen)
             snprintf(err, errlen, "group '%s': no such group", cfg->group);
             return -1;
         }
-        gid = gr->gr_gid;
+        *gid = gr->gr_gid;
     }
-    /* What the daemon must still write (logs, after logrotate too) and
-     * remove at exit (pidfile, admin socket) changes hands first. */
-    const char *files[] = {cfg->server_log, cfg->client_log, cfg->pidfile,
-                           cfg->admin_socket};
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        if (chown(files[i], uid, gid) < 0 && errno != ENOENT) {
-            snprintf(err, errlen, "chown %s: %s", files[i], strerror(errno));
-            return -1;
-        }
-    }
-    /* Directories msgd made for them too, so that the pidfile and socket
-     * can be removed at exit; shared ones like /run are left alone. */
+    return 1;
+}
+
+/* Users that other software runs as too: anything running as them may use
+ * the admin socket as "the daemon's uid" does. */
+static const char *const shared_users[] = {"nobody"};
+
+const char *daemon_user_warning(const struct config *cfg)
+{
+    for (size_t i = 0;
+         cfg->user && i < sizeof shared_users / sizeof *shared_users; i++)
+        if (strcmp(cfg->user, shared_users[i]) == 0)
+            return "is shared with other services, which could then kick "
+                   "nodes and reload msgd through the admin socket; give "
+                   "msgd a user of its own (e.g. \"msgd\")";
+    return NULL;
+}
+
+int daemon_drop_privileges(uid_t uid, gid_t gid, char *err, size_t errlen)
+{
+    const char *failed = NULL;
+
+    /* The pidfile, the logs and the admin socket were handed to uid:gid
+     * by descriptor when they were opened.  The directories msgd made for
+     * them go too, so that the pidfile and socket can be removed at exit
+     * and the logs reopened after logrotate; shared ones like /run are
+     * left alone. */
     if (fs_chown_created(uid, gid, &failed) < 0) {
         snprintf(err, errlen, "chown %s: %s", failed, strerror(errno));
         return -1;

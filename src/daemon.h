@@ -4,6 +4,7 @@
 #define MSGD_DAEMON_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "config.h"
 
@@ -27,8 +28,17 @@ void daemon_detach_stdio(void);
 int pidfile_open(const char *path, char *err, size_t errlen);
 void pidfile_remove(void);
 
-/* As root with user/group set: hands the files msgd must still write or
- * remove to that user, then drops to it for good.  Returns 0 or -1. */
-int daemon_drop_privileges(const struct config *cfg, char *err, size_t errlen);
+/* The user and group msgd runs as once started: those of cfg's user and
+ * group when started as root with either set (returns 1: privileges are
+ * to be dropped to them), our own otherwise (returns 0).  Returns -1 with
+ * err set for an unknown name. */
+int daemon_service_user(const struct config *cfg, uid_t *uid, gid_t *gid,
+                        char *err, size_t errlen);
+/* Why cfg's user is a poor service user (one shared with other
+ * software), or NULL. */
+const char *daemon_user_warning(const struct config *cfg);
+/* Hands the directories msgd created to uid:gid, then drops to them for
+ * good.  Returns 0 or -1 with err set. */
+int daemon_drop_privileges(uid_t uid, gid_t gid, char *err, size_t errlen);
 
 #endif

@@ -62,22 +62,23 @@ void log_set_stderr(int on)
     copy_stderr = on;
 }
 
-static int open_file(const char *path)
+/* Symlink-safe (see fs_open_file): as root at start, and again on
+ * SIGHUP/SIGUSR1 in a directory the service user may own.  A character
+ * device is a log too: /dev/null turns one off. */
+static int open_file(const char *path, const char **why)
 {
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-    if (fd < 0 && errno == ENOENT && fs_make_parent(path) == 0)
-        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-    return fd;
+    return fs_open_file(path, O_WRONLY | O_APPEND, 0640, FS_CHARDEV_OK, why);
 }
 
 int log_open(const char *server_path, const char *client_path, char *err,
              size_t errlen)
 {
     const char *paths[2] = {server_path, client_path};
+    const char *why;
     for (int i = 0; i < 2; i++) {
-        int fd = open_file(paths[i]);
+        int fd = open_file(paths[i], &why);
         if (fd < 0) {
-            snprintf(err, errlen, "%s: %s", paths[i], strerror(errno));
+            snprintf(err, errlen, "%s %s: %s", streams[i].name, paths[i], why);
             log_close();
             return -1;
         }
@@ -98,10 +99,11 @@ int log_reopen(char *err, size_t errlen)
         struct stream *s = &streams[i];
         if (s->path == NULL)
             continue;
-        int fd = open_file(s->path);
+        const char *why;
+        int fd = open_file(s->path, &why);
         if (fd < 0) {
             if (rc == 0)
-                snprintf(err, errlen, "%s: %s", s->path, strerror(errno));
+                snprintf(err, errlen, "%s %s: %s", s->name, s->path, why);
             rc = -1;
             continue;
         }

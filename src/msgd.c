@@ -13,6 +13,7 @@
 #include "config.h"
 #include "control.h"
 #include "daemon.h"
+#include "fsutil.h"
 #include "listener.h"
 #include "log.h"
 #include "preflight.h"
@@ -124,6 +125,54 @@ static void log_fatal(const char *msg)
     }
 }
 
+static void log_warning(const char *msg)
+{
+    struct jsonw *jw = log_begin(LOG_SERVER, LOG_LVL_WARN, "warning");
+    if (jw) {
+        jw_str(jw, "msg", msg);
+        log_commit(jw);
+    }
+}
+
+static void print_warning(const char *msg)
+{
+    fprintf(stderr, "msgd: warning: %s\n", msg);
+}
+
+/* What is risky but allowed about who msgd runs as and where its files
+ * are, told through say: stderr for -t, server_log at start. */
+static void file_warnings(const struct config *cfg, uid_t uid, gid_t gid,
+                          void (*say)(const char *))
+{
+    const char *paths[] = {cfg->pidfile, cfg->server_log, cfg->client_log,
+                           cfg->admin_socket};
+    char dirs[4][1024], why[128], msg[2560];
+    int ndirs = 0;
+
+    const char *w = daemon_user_warning(cfg);
+    if (w) {
+        snprintf(msg, sizeof msg, "user \"%s\" %s", cfg->user, w);
+        say(msg);
+    }
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
+        char *dir = dirs[ndirs];
+        if (!fs_unsafe_dir(paths[i], uid, gid, dir, sizeof dirs[0], why,
+                           sizeof why))
+            continue;
+        int seen = 0;
+        for (int j = 0; j < ndirs; j++)
+            seen |= strcmp(dirs[j], dir) == 0;
+        if (seen)
+            continue;
+        ndirs++;
+        snprintf(msg, sizeof msg,
+                 "directory %s (of %s) %s: users other than root and msgd's "
+                 "could replace or remove msgd's files there",
+                 dir, paths[i], why);
+        say(msg);
+    }
+}
+
 /* A relative path is taken from the directory msgd was started in; the
  * daemon works from /, so resolve it now. */
 static char *absolute(const char *path)
@@ -155,6 +204,18 @@ static int start(struct config *cfg, const char *path, int is_default,
     char err[CONFIG_ERR_MAX + 64];
 
     nofile_at_start = raise_nofile();
+    /* Known before any file is opened: files created as root are handed
+     * to the service user by descriptor as they are opened. */
+    uid_t uid;
+    gid_t gid;
+    int drop = daemon_service_user(cfg, &uid, &gid, err, sizeof err);
+    if (drop < 0) {
+        daemon_fail(err);
+        config_free(cfg);
+        return 1;
+    }
+    if (drop)
+        fs_set_owner(uid, gid);
     if (preflight_user_dir(cfg, err, sizeof err) < 0 ||
         pidfile_open(cfg->pidfile, err, sizeof err) < 0) {
         daemon_fail(err);
@@ -172,10 +233,11 @@ static int start(struct config *cfg, const char *path, int is_default,
      * person at a terminal, or systemd's journal, sees it. */
     log_set_stderr(foreground && cfg->log_stderr);
     reload_set_path(path, is_default);
+    file_warnings(cfg, uid, gid, log_warning);
     struct config keep = *cfg; /* server_init takes the strings */
     if (server_init(cfg, err, sizeof err) < 0 ||
         control_open(&keep, err, sizeof err) < 0 ||
-        daemon_drop_privileges(&keep, err, sizeof err) < 0 ||
+        (drop && daemon_drop_privileges(uid, gid, err, sizeof err) < 0) ||
         cluster_start(err, sizeof err) < 0) {
         daemon_fail(err);
         log_fatal(err);
@@ -252,7 +314,13 @@ int main(int argc, char **argv)
         path = conf_abs;
 
     if (check) {
+        uid_t uid;
+        gid_t gid;
         int rc = preflight_paths(&cfg, err, sizeof err);
+        /* An unknown user is an error of the start, not of the file. */
+        if (rc == 0 &&
+            daemon_service_user(&cfg, &uid, &gid, err, sizeof err) >= 0)
+            file_warnings(&cfg, uid, gid, print_warning);
         if (rc < 0)
             fprintf(stderr, "%s\n", err);
         else if (cfg.file)

@@ -1,7 +1,8 @@
-/* test_daemon.c: integration tests of msgd as a daemon (SPEC section 3):
- * background start with a readiness pipe, the pidfile lock, stale and
- * second instances, a port in use, and the signals: TERM with nodes
- * connected, HUP after logrotate, HUP with changed and broken files, USR1. */
+/* test_daemon.c: integration tests of msgd as a daemon: background start
+ * with a readiness pipe, the pidfile lock, stale and second instances, a
+ * port in use, the signals (TERM with nodes connected, HUP after
+ * logrotate, HUP with changed and broken files, USR1), the privilege drop,
+ * and its files: links and other files planted where they go refused. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <fcntl.h>
@@ -10,11 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -307,6 +311,237 @@ START_TEST(drops_privileges)
 }
 END_TEST
 
+/* Runs cmd with sh as nobody, as whoever shares the service user could. */
+static int as_nobody(const char *cmd)
+{
+    struct passwd *pw = getpwnam("nobody");
+    ck_assert_ptr_nonnull(pw);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (setgroups(0, NULL) < 0 ||
+            setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
+            setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0)
+            _exit(126);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* A root-owned file that a planted link points msgd at. */
+struct victim {
+    char path[400];
+    struct stat st;
+};
+
+#define VICTIM_TEXT "root's own\n"
+
+static void victim_make(struct victim *v, const char *dir, const char *name)
+{
+    snprintf(v->path, sizeof v->path, "%s/%s", dir, name);
+    FILE *f = fopen(v->path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(VICTIM_TEXT, f);
+    fclose(f);
+    ck_assert_int_eq(chmod(v->path, 0600), 0);
+    ck_assert_int_eq(stat(v->path, &v->st), 0);
+}
+
+/* Content, owner and mode as made. */
+static void victim_same(const struct victim *v)
+{
+    struct stat st;
+    char buf[64] = {0};
+    ck_assert_int_eq(stat(v->path, &st), 0);
+    ck_assert_int_eq(st.st_uid, v->st.st_uid);
+    ck_assert_int_eq(st.st_gid, v->st.st_gid);
+    ck_assert_int_eq(st.st_mode, v->st.st_mode);
+    FILE *f = fopen(v->path, "r");
+    ck_assert_ptr_nonnull(f);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    ck_assert_msg(n == strlen(VICTIM_TEXT) && strcmp(buf, VICTIM_TEXT) == 0,
+                  "%s now holds: %s", v->path, buf);
+}
+
+static void expect_refusal(const char *what, const char *path, const char *why)
+{
+    char want[800];
+    ck_assert_int_eq(msgd_start_daemon(&d, out, sizeof out), 1);
+    snprintf(want, sizeof want, "%s %s: %s", what, path, why);
+    ck_assert_msg(strstr(out, want), "want \"%s\", got: %s", want, out);
+}
+
+/* The issue's repro: msgd runs as nobody, and nobody, who owns the
+ * directories msgd made for its files, plants links to root's files
+ * there for the next start as root. */
+START_TEST(planted_links_refused)
+{
+    if (geteuid() != 0 || getpwnam("nobody") == NULL) {
+        fprintf(stderr, "planted_links_refused: skipped (needs root and "
+                        "the user nobody)\n");
+        return;
+    }
+    msgd_write_conf(&d, "user = \"nobody\";");
+    chmod(d.dir, 0755); /* mkdtemp's 0700 would lock nobody out */
+    int rc = msgd_start_daemon(&d, out, sizeof out);
+    ck_assert_msg(rc == 0, "launcher exit %d: %s", rc, out);
+    ck_assert_int_eq(msgd_stop(&d), 0);
+
+    char dir[400], cmd[2048];
+    snprintf(dir, sizeof dir, "%s/victims", d.dir);
+    ck_assert_int_eq(mkdir(dir, 0700), 0);
+    struct victim vs, vc, vp, va;
+    victim_make(&vs, dir, "server");
+    victim_make(&vc, dir, "client");
+    victim_make(&vp, dir, "pid");
+    victim_make(&va, dir, "sock");
+
+    snprintf(cmd, sizeof cmd, "ln -sf '%s' '%s' && ln -sf '%s' '%s'", vs.path,
+             d.server_log, vc.path, d.client_log);
+    ck_assert_int_eq(as_nobody(cmd), 0);
+    expect_refusal("server_log", d.server_log,
+                   "is a symbolic link, refusing to follow it");
+    snprintf(cmd, sizeof cmd, "rm '%s' '%s' && ln -sf '%s' '%s'", d.server_log,
+             d.client_log, vp.path, d.pidfile);
+    ck_assert_int_eq(as_nobody(cmd), 0);
+    expect_refusal("pidfile", d.pidfile,
+                   "is a symbolic link, refusing to follow it");
+    snprintf(cmd, sizeof cmd, "rm '%s' && ln -sf '%s' '%s'", d.pidfile, va.path,
+             d.admin_socket);
+    ck_assert_int_eq(as_nobody(cmd), 0);
+    expect_refusal("admin socket", d.admin_socket,
+                   "exists and is not a socket");
+    /* A second name for root's file: made by root here, as
+     * fs.protected_hardlinks keeps nobody from it on most systems. */
+    snprintf(cmd, sizeof cmd, "rm '%s' '%s'", d.admin_socket, d.server_log);
+    ck_assert_int_eq(as_nobody(cmd), 0);
+    ck_assert_int_eq(link(vs.path, d.server_log), 0);
+    expect_refusal("server_log", d.server_log,
+                   "has more than one hard link, refusing to write to it");
+    ck_assert_int_eq(unlink(d.server_log), 0);
+
+    victim_same(&vs);
+    victim_same(&vc);
+    victim_same(&vp);
+    victim_same(&va);
+    /* With the plants gone, it starts again. */
+    rc = msgd_start_daemon(&d, out, sizeof out);
+    ck_assert_msg(rc == 0, "launcher exit %d: %s", rc, out);
+    ck_assert_int_eq(msgd_stop(&d), 0);
+}
+END_TEST
+
+/* SIGUSR1 reopens with the same care: a link put where logrotate moved
+ * the log from is refused, and the old file kept. */
+START_TEST(reopen_refuses_planted_link)
+{
+    start_daemon(NULL);
+    struct victim v;
+    victim_make(&v, d.dir, "victim");
+    char moved[400];
+    snprintf(moved, sizeof moved, "%s.1", d.client_log);
+    ck_assert_int_eq(rename(d.client_log, moved), 0);
+    ck_assert_int_eq(symlink(v.path, d.client_log), 0);
+    kill(d.pid, SIGUSR1);
+    ck_assert(log_wait(d.server_log, "log-reopen", "result", "error", 5000));
+    ck_assert(file_contains(d.server_log,
+                            "is a symbolic link, refusing to follow it"));
+    struct tc *a = tc_hello(d.port, "a");
+    ck_assert(log_wait(moved, "register", "node", "a", 5000));
+    tc_close(a);
+    ck_assert_int_eq(msgd_stop(&d), 0);
+    victim_same(&v);
+}
+END_TEST
+
+/* A FIFO would block the open (and then the daemon) until someone reads
+ * it; a directory cannot be a log. */
+START_TEST(non_regular_logs_refused)
+{
+    msgd_write_conf(&d, NULL);
+    char dir[400];
+    snprintf(dir, sizeof dir, "%s/log", d.dir);
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    ck_assert_int_eq(mkfifo(d.client_log, 0644), 0);
+    expect_refusal("client_log", d.client_log, "is a FIFO, not a regular file");
+    ck_assert_int_eq(unlink(d.client_log), 0);
+    ck_assert_int_eq(unlink(d.server_log), 0); /* made by that start */
+    ck_assert_int_eq(mkdir(d.server_log, 0755), 0);
+    expect_refusal("server_log", d.server_log,
+                   "is a directory, not a regular file");
+}
+END_TEST
+
+/* A log may be a character device (/dev/null turns one off): written to,
+ * never handed to the service user.  A private node of /dev/null's, so
+ * that the real one is safe whatever the code under test does. */
+START_TEST(device_log_not_chowned)
+{
+    if (geteuid() != 0 || getpwnam("nobody") == NULL) {
+        fprintf(stderr, "device_log_not_chowned: skipped (needs root and "
+                        "the user nobody)\n");
+        return;
+    }
+    msgd_write_conf(&d, NULL); /* only for a temporary directory */
+    char null[400], extra[600];
+    snprintf(null, sizeof null, "%s/null", d.dir);
+    if (mknod(null, S_IFCHR | 0666, makedev(1, 3)) < 0) {
+        fprintf(stderr, "device_log_not_chowned: skipped (no mknod)\n");
+        return;
+    }
+    struct stat before, st;
+    ck_assert_int_eq(stat(null, &before), 0);
+    snprintf(extra, sizeof extra, "user = \"nobody\";\nclient_log = \"%s\";",
+             null);
+    msgd_write_conf(&d, extra);
+    chmod(d.dir, 0755);
+    int rc = msgd_start_daemon(&d, out, sizeof out);
+    ck_assert_msg(rc == 0, "launcher exit %d: %s", rc, out);
+    struct tc *a = tc_hello(d.port, "a");
+    tc_close(a);
+    ck_assert_int_eq(msgd_stop(&d), 0);
+    ck_assert_int_eq(stat(null, &st), 0);
+    ck_assert_int_eq(st.st_uid, 0);
+    ck_assert_int_eq(st.st_gid, before.st_gid);
+    ck_assert_int_eq(st.st_mode, before.st_mode);
+}
+END_TEST
+
+/* A log directory anyone may write to works, with a warning naming it. */
+START_TEST(unsafe_log_dir_warned)
+{
+    msgd_write_conf(&d, NULL);
+    char dir[400];
+    snprintf(dir, sizeof dir, "%s/log", d.dir);
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    ck_assert_int_eq(chmod(dir, 0777), 0);
+    int rc = msgd_start_daemon(&d, out, sizeof out);
+    ck_assert_msg(rc == 0, "launcher exit %d: %s", rc, out);
+    ck_assert(log_wait(d.server_log, "warning", NULL, NULL, 0));
+    ck_assert(file_contains(d.server_log, "is writable by every user"));
+    ck_assert_int_eq(msgd_stop(&d), 0);
+}
+END_TEST
+
+/* nobody is everybody's: msgd -t says so, and the file is still valid. */
+START_TEST(check_warns_on_shared_user)
+{
+    msgd_write_conf(&d, "user = \"nobody\";");
+    const char *argv[] = {"msgd", "-t", "-c", d.conf, NULL};
+    ck_assert_int_eq(msgd_run(argv, out, sizeof out), 0);
+    ck_assert_msg(strstr(out, "warning: user \"nobody\" is shared"), "got: %s",
+                  out);
+    ck_assert_msg(strstr(out, ": ok"), "got: %s", out);
+    msgd_write_conf(&d, "user = \"msgd\";");
+    ck_assert_int_eq(msgd_run(argv, out, sizeof out), 0);
+    ck_assert_msg(!strstr(out, "warning"), "got: %s", out);
+}
+END_TEST
+
 int main(void)
 {
     const TTest *const tests[] = {
@@ -322,6 +557,12 @@ int main(void)
         sighup_changed_settings_and_listen,
         systemd_notify_ready,
         drops_privileges,
+        planted_links_refused,
+        reopen_refuses_planted_link,
+        non_regular_logs_refused,
+        device_log_not_chowned,
+        unsafe_log_dir_warned,
+        check_warns_on_shared_user,
     };
     return run_suite("daemon", tests, sizeof tests / sizeof *tests);
 }
