@@ -220,6 +220,12 @@ int main(int argc, char **argv)
         path = conf_abs;
 
     if (check) {
+        if (config_check_system(&cfg, err, sizeof err) < 0) {
+            fprintf(stderr, "%s\n", err);
+            config_free(&cfg);
+            free(conf_abs);
+            return 1;
+        }
         if (cfg.file)
             printf("%s: ok\n", argpath);
         else
