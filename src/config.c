@@ -9,9 +9,12 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <libconfig.h>
 #include <limits.h>
+#include <netdb.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -346,6 +349,29 @@ static int valid_hostport(const char *s)
     return config_parse_hostport(s, host, sizeof host, &port) == 0;
 }
 
+/* listen: a list, except that a port past 65535 is called that rather
+ * than "not host:port". */
+static int apply_listen(struct loader *ld, const config_setting_t *s,
+                        const struct key *k)
+{
+    int single = config_setting_type(s) == CONFIG_TYPE_STRING;
+    int n = single ? 1 : config_setting_length(s);
+
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *e = single ? s : config_setting_get_elem(s, i);
+        const char *v = e ? config_setting_get_string(e) : NULL;
+        char host[HOST_MAX];
+        unsigned port;
+
+        if (v && config_parse_hostport(v, host, sizeof host, &port) ==
+                     CONFIG_PORT_RANGE)
+            return fail(ld, s,
+                        "'%s' entry \"%s\": port %s out of range (0-65535)",
+                        k->name, v, strrchr(v, ':') + 1);
+    }
+    return apply_list(ld, s, k);
+}
+
 static int apply_cluster(struct loader *ld, const config_setting_t *s,
                          const struct key *k);
 
@@ -364,7 +390,7 @@ static const struct word dup_words[] = {
 #define OFF(member) offsetof(struct config, member)
 
 static const struct key top_keys[] = {
-    {"listen", apply_list, OFF(listen), OFF(n_listen), 0, 0, valid_hostport,
+    {"listen", apply_listen, OFF(listen), OFF(n_listen), 0, 0, valid_hostport,
      "is not host:port, [IPv6]:port or *:port", NULL},
     {"admin_socket", apply_string, OFF(admin_socket), 0, 0, 0, NULL, NULL,
      NULL},
@@ -393,6 +419,54 @@ static const struct key top_keys[] = {
     {NULL, NULL, 0, 0, 0, 0, NULL, NULL, NULL},
 };
 
+/* Edit distance between two names, ignoring case; names longer than
+ * NAME_CMP_MAX are never near anything. */
+#define NAME_CMP_MAX 64
+static size_t distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    size_t row[NAME_CMP_MAX + 1];
+
+    if (la > NAME_CMP_MAX || lb > NAME_CMP_MAX)
+        return SIZE_MAX;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t sub = diag + (tolower((unsigned char)a[i - 1]) !=
+                                 tolower((unsigned char)b[j - 1]));
+            size_t best = up + 1 < row[j - 1] + 1 ? up + 1 : row[j - 1] + 1;
+            row[j] = sub < best ? sub : best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* The known setting of this group nearest to a mistyped name (its
+ * qualified name): at most two edits away, and fewer than half its
+ * letters. */
+static const char *nearest_key(const char *name, const struct key *keys)
+{
+    const char *best = NULL;
+    size_t best_d = 3;
+
+    for (const struct key *k = keys; k->name; k++) {
+        const char *dot = strrchr(k->name, '.');
+        const char *kn = dot ? dot + 1 : k->name;
+        size_t d = distance(name, kn);
+
+        if (d < best_d && 2 * d < strlen(kn)) {
+            best = k->name;
+            best_d = d;
+        }
+    }
+    return best;
+}
+
 /* Walk a group in file order, so the first complaint is the first in the
  * file. */
 static int apply_group(struct loader *ld, const config_setting_t *group,
@@ -411,9 +485,14 @@ static int apply_group(struct loader *ld, const config_setting_t *group,
             if (strcmp(name, dot ? dot + 1 : k->name) == 0)
                 break;
         }
-        if (!k->name)
-            return fail(ld, s, "unknown setting '%s%s%s'", gname ? gname : "",
-                        gname ? "." : "", name);
+        if (!k->name) {
+            const char *near = nearest_key(name, keys);
+
+            return fail(ld, s, "unknown setting '%s%s%s'%s%s%s",
+                        gname ? gname : "", gname ? "." : "", name,
+                        near ? " (did you mean '" : "", near ? near : "",
+                        near ? "'?)" : "");
+        }
         if (k->apply(ld, s, k) < 0)
             return -1;
     }
@@ -485,6 +564,10 @@ static int apply_root(struct loader *ld, const config_t *lc)
         return -1;
     if ((at = config_lookup(lc, "listen")) != NULL)
         cfg->listen_line = config_setting_source_line(at);
+    if ((at = config_lookup(lc, "user")) != NULL)
+        cfg->user_line = config_setting_source_line(at);
+    if ((at = config_lookup(lc, "group")) != NULL)
+        cfg->group_line = config_setting_source_line(at);
     /* A buffer that cannot hold one message plus its header would
      * disconnect every receiver of a full-size message. */
     if (cfg->max_output_buffer < cfg->max_message_size + 256) {
@@ -687,10 +770,13 @@ int config_parse_hostport(const char *s, char *host, size_t hostlen,
                   strspn(host, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                "abcdefghijklmnopqrstuvwxyz0123456789.-") != n)
         return -1;
-    for (p = colon + 1; *p >= '0' && *p <= '9' && v <= 65535; p++)
-        v = v * 10 + (unsigned long)(*p - '0');
-    if (p == colon + 1 || *p || v > 65535)
+    for (p = colon + 1; *p >= '0' && *p <= '9'; p++)
+        if ((v = v * 10 + (unsigned long)(*p - '0')) > 65535)
+            v = 65536; /* too large, however long */
+    if (p == colon + 1 || *p)
         return -1;
+    if (v > 65535)
+        return CONFIG_PORT_RANGE;
     *port = (unsigned)v;
     return 0;
 }
@@ -700,4 +786,57 @@ const char *config_log_level_name(enum log_level lvl)
     static const char *const names[] = {"error", "warn", "info", "debug"};
 
     return (unsigned)lvl < 4 ? names[lvl] : "unknown";
+}
+
+/* "FILE:LINE: " for the checks made after loading; nothing without a
+ * file. */
+static int at_line(char *err, size_t errlen, const struct config *cfg, int line)
+{
+    int n = 0;
+
+    if (cfg->file && line > 0)
+        n = snprintf(err, errlen, "%s:%d: ", cfg->file, line);
+    else if (cfg->file)
+        n = snprintf(err, errlen, "%s: ", cfg->file);
+    return n < 0 || (size_t)n >= errlen ? 0 : n;
+}
+
+int config_check_system(const struct config *cfg, char *err, size_t errlen)
+{
+    int n;
+
+    if (cfg->user && getpwnam(cfg->user) == NULL) {
+        n = at_line(err, errlen, cfg, cfg->user_line);
+        snprintf(err + n, errlen - n, "'user' \"%s\": no such user", cfg->user);
+        return -1;
+    }
+    if (cfg->group && getgrnam(cfg->group) == NULL) {
+        n = at_line(err, errlen, cfg, cfg->group_line);
+        snprintf(err + n, errlen - n, "'group' \"%s\": no such group",
+                 cfg->group);
+        return -1;
+    }
+    for (int i = 0; i < cfg->n_listen; i++) {
+        struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+                                 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+        struct addrinfo *res;
+        char host[HOST_MAX];
+        unsigned port;
+        int rc;
+
+        /* Loaded, so well formed. */
+        if (config_parse_hostport(cfg->listen[i], host, sizeof host, &port) <
+                0 ||
+            strcmp(host, "*") == 0)
+            continue;
+        if ((rc = getaddrinfo(host, "0", &hints, &res)) == 0) {
+            freeaddrinfo(res);
+            continue;
+        }
+        n = at_line(err, errlen, cfg, cfg->listen_line);
+        snprintf(err + n, errlen - n, "'listen' entry \"%s\": host %s: %s",
+                 cfg->listen[i], host, gai_strerror(rc));
+        return -1;
+    }
+    return 0;
 }

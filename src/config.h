@@ -41,6 +41,7 @@ struct config {
     int64_t client_log_rate; /* lines/s per address and event; 0 = no cap */
     char *user;  /* NULL when unset */
     char *group; /* NULL when unset */
+    int user_line, group_line; /* their lines, 0 if unset */
     struct config_cluster cluster;
 };
 
@@ -71,8 +72,10 @@ int config_load(struct config *cfg, const char *file, char *err, size_t errlen);
 /* Free every string and zero *cfg, so freeing twice is harmless. */
 void config_free(struct config *cfg);
 
+#define CONFIG_PORT_RANGE (-2)
 /* Parse "host:port", "[v6]:port", "*:port".  host gets a NUL-terminated
- * copy ("*" for any); returns 0 or -1 when malformed. */
+ * copy ("*" for any); returns 0, -1 when malformed, or CONFIG_PORT_RANGE
+ * when well formed but the port is over 65535. */
 int config_parse_hostport(const char *s, char *host, size_t hostlen,
                           unsigned *port);
 
@@ -83,5 +86,11 @@ const char *config_log_level_name(enum log_level lvl);
  * but will not work. */
 void config_where(const char *file, const char *name, char *out,
                   size_t outlen);
+
+/* What a start would refuse beyond the file itself, for msgd -t: the user
+ * and group exist, every listen host resolves.  Apart from config_load
+ * because name lookups may block, and a reload runs in the event loop.
+ * Returns 0, or -1 with "FILE:LINE: what is wrong" in err. */
+int config_check_system(const struct config *cfg, char *err, size_t errlen);
 
 #endif

@@ -63,10 +63,29 @@ static void set_events(struct conn *c, uint32_t events)
     c->events = events;
 }
 
+/* The idle timeout in force for c, in ms (0: never).  A node keeps what
+ * its OK announced when a reload lowers the setting, so that a client
+ * pinging at a fraction of it is never cut off; a raise (or 0) applies to
+ * everyone at once.  A connection not registered was told nothing. */
+static int64_t idle_ms(const struct conn *c)
+{
+    if (srv.idle_ms == 0 || c->idle_told == CONN_IDLE_NEVER)
+        return 0;
+    int64_t told = (int64_t)c->idle_told * 10;
+    return told > srv.idle_ms ? told : srv.idle_ms;
+}
+
+void conn_idle_announced(struct conn *c)
+{
+    c->idle_told =
+        srv.idle_ms == 0 ? CONN_IDLE_NEVER : (uint32_t)((srv.idle_ms + 9) / 10);
+}
+
 static void arm_idle(struct conn *c)
 {
-    if (srv.idle_ms > 0)
-        server_arm(&c->timer, c->active_ms + srv.idle_ms);
+    int64_t ms = idle_ms(c);
+    if (ms > 0)
+        server_arm(&c->timer, c->active_ms + ms);
     else
         server_disarm(&c->timer);
 }
@@ -526,9 +545,9 @@ static void on_timer(struct timer *t)
     case CONN_OPEN:
         /* Activity does not touch the wheel; the timer fires at the
          * earliest possible deadline and re-arms for what is left. */
-        if (srv.idle_ms == 0)
+        if (idle_ms(c) == 0)
             break;
-        if (srv.now_ms - c->active_ms >= srv.idle_ms)
+        if (srv.now_ms - c->active_ms >= idle_ms(c))
             conn_close(c, CR_IDLE, NULL);
         else
             arm_idle(c);

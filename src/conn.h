@@ -52,7 +52,13 @@ struct conn {
     uint64_t kv_rev; /* cluster: the revision of our key for this id */
     char id[PROTO_MAX_ID + 1];
     char addr[56];
+    /* The idle_timeout announced in this node's OK, which it keeps when a
+     * reload lowers the setting: 10 ms units rounded up (a year fits; in
+     * what was the tail padding), 0 before OK, CONN_IDLE_NEVER for idle=0. */
+    uint32_t idle_told;
 };
+
+#define CONN_IDLE_NEVER UINT32_MAX
 
 /* Takes an accepted socket (already non-blocking and close-on-exec). */
 struct conn *conn_new(int fd, const char *addr);
@@ -80,5 +86,7 @@ void conn_flush_dirty(void);
 void conn_reap(void);
 /* Re-arms every open connection's idle timer after idle_timeout changed. */
 void conn_rearm_all(void);
+/* Records that c was told the current idle_timeout (its OK went out). */
+void conn_idle_announced(struct conn *c);
 
 #endif

@@ -1,7 +1,9 @@
 /* log.c: the two log files.  Writing never stops the daemon: each stream
  * has a bounded in-memory queue, flushed once per loop pass with one
  * write; a write that fails drops the queued lines and counts them, and
- * the next good write to server_log reports the count as a warning. */
+ * the next good write to server_log reports the count as a warning.  A
+ * file removed under the daemon is noticed within a second and reopened
+ * at its path. */
 #include "log.h"
 
 #include "fsutil.h"
@@ -11,10 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define QUEUE_BYTES 65536
 #define LINE_BYTES 8192
+#define CHECK_MS 1000 /* how often open files are checked for removal */
 
 struct stream {
     const char *name; /* the setting that names the file */
@@ -23,7 +27,9 @@ struct stream {
     size_t len;
     uint64_t lost, unreported;
     int last_errno;
-    int midline; /* a failed write left a partial line in the file */
+    int open_errno; /* why fd is -1 after its file was removed */
+    int midline;    /* a failed write left a partial line in the file */
+    int reopened;   /* found removed and reopened: to be reported */
     char queue[QUEUE_BYTES];
 };
 
@@ -36,6 +42,7 @@ static enum log_level level = LOG_LVL_INFO;
 static int64_t clock_ms;
 static int copy_stderr;
 static int64_t next_report_ms;
+static int64_t next_check_ms;
 static char line[LINE_BYTES];
 static struct jsonw line_jw;
 static enum log_stream line_stream;
@@ -111,6 +118,7 @@ int log_reopen(char *err, size_t errlen)
             close(s->fd);
         s->fd = fd;
         s->midline = 0;
+        s->open_errno = 0;
     }
     return rc;
 }
@@ -202,7 +210,8 @@ static void flush_stream(struct stream *s)
     if (s->len == 0)
         return;
     if (s->fd < 0) {
-        drop(s, count_lines(s->queue, s->len), EBADF);
+        drop(s, count_lines(s->queue, s->len),
+             s->open_errno ? s->open_errno : EBADF);
         s->len = 0;
         return;
     }
@@ -250,8 +259,64 @@ static void report_losses(void)
     flush_stream(srv);
 }
 
+/* A file removed under us (rm -rf of its directory) would take every line
+ * into an unlinked inode, lost without a count.  A removed file is
+ * reopened at its path, directories made again; while that fails, the
+ * stream has no descriptor, so its lines are dropped and counted, and it
+ * is tried again a second later. */
+static void check_removed(void)
+{
+    for (int i = 0; i < 2; i++) {
+        struct stream *s = &streams[i];
+        struct stat st;
+        if (s->path == NULL)
+            continue;
+        if (s->fd >= 0 && (fstat(s->fd, &st) < 0 || st.st_nlink > 0))
+            continue;
+        const char *why = NULL;
+        errno = 0;
+        int fd = open_file(s->path, &why);
+        if (fd < 0) {
+            s->open_errno = errno ? errno : EINVAL;
+            if (s->fd >= 0)
+                close(s->fd);
+            s->fd = -1;
+            continue;
+        }
+        if (s->fd >= 0)
+            close(s->fd);
+        s->fd = fd;
+        s->open_errno = 0;
+        s->midline = 0;
+        s->reopened = 1;
+    }
+}
+
+static void report_reopened(void)
+{
+    for (int i = 0; i < 2; i++) {
+        struct stream *s = &streams[i];
+        if (!s->reopened)
+            continue;
+        s->reopened = 0;
+        struct jsonw *jw = log_begin(LOG_SERVER, LOG_LVL_WARN, "warning");
+        if (jw == NULL)
+            continue;
+        jw_str(jw, "msg", "log file was removed; reopened at its path");
+        jw_str(jw, "stream", s->name);
+        jw_str(jw, "path", s->path);
+        log_commit(jw);
+    }
+}
+
 void log_flush(void)
 {
+    /* (A wall clock set back must not postpone the check.) */
+    if (clock_ms >= next_check_ms || clock_ms < next_check_ms - CHECK_MS) {
+        next_check_ms = clock_ms + CHECK_MS;
+        check_removed();
+        report_reopened();
+    }
     flush_stream(&streams[LOG_CLIENT]);
     flush_stream(&streams[LOG_SERVER]);
     /* Try to report losses at most once a second: while server_log

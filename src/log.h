@@ -35,7 +35,8 @@ void log_commit(struct jsonw *jw);
 /* As log_begin at info level, but written whatever log_level says: for
  * the audit trail of admin commands, which the spec wants complete. */
 struct jsonw *log_begin_audit(enum log_stream s, const char *event);
-/* Writes queued lines.  Called once per loop pass and before exit. */
+/* Writes queued lines.  Called once per loop pass and before exit; once a
+ * second it also reopens a file removed under it (see log.c). */
 void log_flush(void);
 /* Lines dropped because a file could not take them, since start. */
 uint64_t log_lost(void);

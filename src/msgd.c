@@ -316,7 +316,9 @@ int main(int argc, char **argv)
     if (check) {
         uid_t uid;
         gid_t gid;
-        int rc = preflight_paths(&cfg, err, sizeof err);
+        int rc = config_check_system(&cfg, err, sizeof err);
+        if (rc == 0)
+            rc = preflight_paths(&cfg, err, sizeof err);
         /* An unknown user is an error of the start, not of the file. */
         if (rc == 0 &&
             daemon_service_user(&cfg, &uid, &gid, err, sizeof err) >= 0)

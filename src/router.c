@@ -112,6 +112,7 @@ static void do_register(struct conn *c)
     int n = snprintf(line, sizeof line, "OK %s idle=%.20s max=%lld\n", c->id,
                      idle, (long long)srv.cfg.max_message_size);
     conn_send(c, line, (size_t)n);
+    conn_idle_announced(c);
 
     struct jsonw *jw = clientlog_begin(c->addr, LOG_LVL_INFO, CL_REGISTER);
     if (jw) {

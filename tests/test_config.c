@@ -294,7 +294,16 @@ static const struct bad {
     {"user = \"a\";\nlisten = (\"a:1\",\n  5);\n", 2, "list of strings"},
     {"user = \"a\";\nlisten = { a = \"b:1\"; };\n", 2, "list of strings"},
     {"user = \"a\";\nlisten = [\"127.0.0.1\"];\n", 2, "\"127.0.0.1\""},
-    {"user = \"a\";\nlisten = \"1.2.3.4:65536\";\n", 2, "host:port"},
+    {"user = \"a\";\nlisten = \"1.2.3.4:65536\";\n", 2,
+     "'listen' entry \"1.2.3.4:65536\": port 65536 out of range (0-65535)"},
+    {"user = \"a\";\nlisten = [\"h:1\", \"[::1]:70000\"];\n", 2,
+     "port 70000 out of range (0-65535)"},
+    {"log_level = \"debug\";\nidle_timout = 3;\n", 2,
+     "unknown setting 'idle_timout' (did you mean 'idle_timeout'?)"},
+    {"log_level = \"debug\";\nMax_Nodes = 3;\n", 2,
+     "(did you mean 'max_nodes'?)"},
+    {"log_level = \"debug\";\nclient-log = \"x\";\n", 2,
+     "(did you mean 'client_log'?)"},
     {"user = \"a\";\nlisten = [\"::1:80\"];\n", 2, "host:port"},
     {"user = \"a\";\nlisten = [\"a:1\",\"a:2\",\"a:3\",\"a:4\",\"a:5\",\"a:6\","
      "\"a:7\",\"a:8\",\"a:9\",\"a:10\",\"a:11\",\"a:12\",\"a:13\",\"a:14\","
@@ -370,6 +379,8 @@ static const struct bad {
      "must be a number"},
     {"user = \"a\";\ncluster = {\n  name = \"n\";\n  foo = 1;\n};\n", 4,
      "unknown setting 'cluster.foo'"},
+    {"user = \"a\";\ncluster = {\n  prefx = \"p\";\n};\n", 3,
+     "unknown setting 'cluster.prefx' (did you mean 'cluster.prefix'?)"},
 #else
     {"user = \"a\";\n\ncluster = {\n  nats = \"nats://x:1\";\n};\n", 3,
      "cluster support is not built into this msgd (configure found no "
@@ -493,7 +504,7 @@ END_TEST
 
 static const struct hostport {
     const char *in;
-    const char *host; /* NULL: must be refused */
+    const char *host; /* NULL: must be refused (-1, or port for a range) */
     unsigned port;
 } hostports[] = {
     {"127.0.0.1:2004", "127.0.0.1", 2004},
@@ -505,9 +516,11 @@ static const struct hostport {
     {"localhost:80", "localhost", 80},
     {"my-host.example.org:1", "my-host.example.org", 1},
     {"host:00080", "host", 80},
-    {"1.2.3.4:99999", NULL, 0},
-    {"1.2.3.4:65536", NULL, 0},
-    {"1.2.3.4:4294967376", NULL, 0},
+    {"1.2.3.4:99999", NULL, 1},
+    {"1.2.3.4:65536", NULL, 1},
+    {"1.2.3.4:4294967376", NULL, 1},
+    {"[::1]:123456789012345678901234567890", NULL, 1},
+    {"bad_host:70000", NULL, 0},
     {":80", NULL, 0},
     {"host", NULL, 0},
     {"host:", NULL, 0},
@@ -538,12 +551,59 @@ START_TEST(test_hostport)
     int rc = config_parse_hostport(t->in, host, sizeof host, &port);
 
     if (!t->host) {
-        ck_assert_msg(rc == -1, "\"%s\" was accepted", t->in);
+        ck_assert_msg(rc == (t->port ? CONFIG_PORT_RANGE : -1),
+                      "\"%s\": got %d", t->in, rc);
         return;
     }
     ck_assert_msg(rc == 0, "\"%s\" was refused", t->in);
     ck_assert_str_eq(host, t->host);
     ck_assert_uint_eq(port, t->port);
+}
+END_TEST
+
+/* A name far from every setting gets no guess. */
+START_TEST(test_no_far_hint)
+{
+    struct config cfg;
+    const char *far[] = {"timeout = 1;\n", "user_name = \"x\";\n", "ab = 1;\n"};
+
+    config_defaults(&cfg);
+    for (size_t i = 0; i < sizeof far / sizeof *far; i++) {
+        ck_assert_int_eq(load(&cfg, far[i]), -1);
+        ck_assert_msg(strstr(err, "unknown setting") && !strstr(err, "mean"),
+                      "%s", err);
+    }
+    config_free(&cfg);
+}
+END_TEST
+
+/* What msgd -t asks the system, named at the setting's line. */
+START_TEST(test_check_system)
+{
+    struct config cfg;
+
+    config_defaults(&cfg);
+    ck_assert_int_eq(config_check_system(&cfg, err, sizeof err), 0);
+    ck_assert_int_eq(load(&cfg, "listen = [\"*:1\", \"127.0.0.1:2\"];\n"
+                                "user = \"root\";\ngroup = \"root\";\n"),
+                     0);
+    ck_assert_msg(config_check_system(&cfg, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(
+        load(&cfg, "log_level = \"info\";\nuser = \"no-such-user-q7\";\n"), 0);
+    ck_assert_int_eq(config_check_system(&cfg, err, sizeof err), -1);
+    assert_err(path, 2, "'user' \"no-such-user-q7\": no such user");
+    ck_assert_int_eq(load(&cfg, "\n\ngroup = \"no-such-group-q7\";\n"), 0);
+    ck_assert_int_eq(config_check_system(&cfg, err, sizeof err), -1);
+    assert_err(path, 3, "no such group");
+    ck_assert_int_eq(
+        load(&cfg,
+             "\nlisten = [\"127.0.0.1:1\", \"no-such-host.invalid:1\"];\n"),
+        0);
+    ck_assert_int_eq(config_check_system(&cfg, err, sizeof err), -1);
+    assert_err(path, 2,
+               "'listen' entry \"no-such-host.invalid:1\": host "
+               "no-such-host.invalid: ");
+    config_free(&cfg);
 }
 END_TEST
 
@@ -599,6 +659,8 @@ int main(void)
     tcase_add_loop_test(tc, test_hostport, 0,
                         sizeof hostports / sizeof hostports[0]);
     tcase_add_test(tc, test_hostport_hostlen);
+    tcase_add_test(tc, test_no_far_hint);
+    tcase_add_test(tc, test_check_system);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -152,6 +152,46 @@ START_TEST(bad_config_fails_with_line)
 }
 END_TEST
 
+/* msgd -t refuses what a start would, at the setting's FILE:LINE; a
+ * mistyped name gets a guess. */
+START_TEST(check_refuses_what_start_would)
+{
+    static const struct {
+        const char *line;
+        const char *says;
+    } cases[] = {
+        {"user = \"no-such-user-q7\";",
+         "'user' \"no-such-user-q7\": no such user"},
+        {"group = \"no-such-group-q7\";",
+         "'group' \"no-such-group-q7\": no such group"},
+        {"listen = [\"127.0.0.1:0\", \"no-such-host.invalid:2004\"];",
+         "'listen' entry \"no-such-host.invalid:2004\": host "
+         "no-such-host.invalid: "},
+        {"listen = \"127.0.0.1:70000\";",
+         "'listen' entry \"127.0.0.1:70000\": port 70000 out of range "
+         "(0-65535)"},
+        {"idle_timout = 3;",
+         "unknown setting 'idle_timout' (did you mean 'idle_timeout'?)"},
+    };
+    msgd_write_conf(&d, NULL);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        FILE *f = fopen(d.conf, "w");
+        ck_assert_ptr_nonnull(f);
+        fprintf(f, "log_level = \"info\";\n\n%s\n", cases[i].line);
+        fclose(f);
+        const char *argv[] = {"msgd", "-t", "-c", d.conf, NULL};
+        ck_assert_int_eq(msgd_run(argv, out, sizeof out), 1);
+        char want[600];
+        snprintf(want, sizeof want, "%s:3: %s", d.conf, cases[i].says);
+        ck_assert_msg(strstr(out, want), "want: %s\ngot: %s", want, out);
+    }
+    /* An address that does not resolve: the start refuses it too. */
+    msgd_write_conf(&d, "listen = \"no-such-host.invalid:2004\";");
+    ck_assert_int_eq(msgd_start_daemon(&d, out, sizeof out), 1);
+    ck_assert_msg(strstr(out, "no-such-host.invalid"), "got: %s", out);
+}
+END_TEST
+
 START_TEST(sigterm_with_nodes)
 {
     start_daemon(NULL);
@@ -536,7 +576,8 @@ START_TEST(check_warns_on_shared_user)
     ck_assert_msg(strstr(out, "warning: user \"nobody\" is shared"), "got: %s",
                   out);
     ck_assert_msg(strstr(out, ": ok"), "got: %s", out);
-    msgd_write_conf(&d, "user = \"msgd\";");
+    /* A user of its own (-t checks it exists: daemon is on every Debian). */
+    msgd_write_conf(&d, "user = \"daemon\";");
     ck_assert_int_eq(msgd_run(argv, out, sizeof out), 0);
     ck_assert_msg(!strstr(out, "warning"), "got: %s", out);
 }
@@ -550,6 +591,7 @@ int main(void)
         stale_pidfile_taken_over,
         port_in_use_fails_fast,
         bad_config_fails_with_line,
+        check_refuses_what_start_would,
         sigterm_with_nodes,
         sighup_after_logrotate,
         sigusr1_reopens_only,

@@ -2,7 +2,8 @@
  * Each hostile client gets what SPEC section 2 names; afterwards the
  * daemon's descriptors and memory are back where they were, and it still
  * routes.  Also: running out of descriptors (EMFILE) backs off instead of
- * spinning, and a log directory removed under a running daemon. */
+ * spinning, and a log directory removed under a running daemon: made
+ * again by itself, or its lines counted as lost while it cannot be. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <dirent.h>
@@ -553,6 +554,79 @@ START_TEST(client_log_rate_zero_writes_all)
 }
 END_TEST
 
+/* log_lines_lost from msgctl --json stats. */
+static long lines_lost(void)
+{
+    char out[8192];
+    const char *argv[] = {msgctl_path(),  "--json", "-s",
+                          d.admin_socket, "stats",  NULL};
+    ck_assert_int_eq(prog_run(argv, out, sizeof out), 0);
+    const char *p = strstr(out, "\"log_lines_lost\"");
+    ck_assert_msg(p != NULL, "no log_lines_lost in: %s", out);
+    p = strchr(p, ':');
+    ck_assert_ptr_nonnull(p);
+    return strtol(p + 1, NULL, 10);
+}
+
+/* Registers node "<prefix><i>" for i = 0, 1, ... every 100 ms until the
+ * client log shows one, for at most 10 s; returns 1 if it did. */
+static int register_until_logged(const char *prefix)
+{
+    for (int i = 0; i < 100; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "%s%d", prefix, i);
+        struct tc *c = tc_hello(d.port, id);
+        int seen = log_wait(d.client_log, "register", "node", id, 100);
+        tc_close(c);
+        if (seen)
+            return 1;
+    }
+    return 0;
+}
+
+/* No SIGUSR1 this time: the removal is noticed, the directory and file
+ * made again at their path, and that is said in server_log. */
+START_TEST(log_directory_removed_is_made_again)
+{
+    msgd_start(&d, NULL);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s/log", d.dir);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert(register_until_logged("n"));
+    ck_assert(log_wait(d.server_log, "warning", "stream", "client_log", 5000));
+    ck_assert(file_contains(d.server_log, "log file was removed"));
+    log_check_all(d.client_log);
+    ck_assert_int_eq(msgd_stop(&d), 0);
+}
+END_TEST
+
+/* Where the directory cannot be made again (a file is in its place), the
+ * lines are dropped and counted, not written into the removed file; once
+ * the path is free, the file comes back and the loss is reported. */
+START_TEST(log_directory_blocked_counts_lost_lines)
+{
+    msgd_start(&d, NULL);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s/log && touch %s/log", d.dir, d.dir);
+    ck_assert_int_eq(system(cmd), 0);
+    long lost = 0;
+    for (int i = 0; i < 100 && lost == 0; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "x%d", i);
+        tc_close(tc_hello(d.port, id));
+        usleep(100 * 1000);
+        lost = lines_lost();
+    }
+    ck_assert_msg(lost > 0, "log_lines_lost stayed 0");
+    snprintf(cmd, sizeof cmd, "rm -f %s/log", d.dir);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert(register_until_logged("y"));
+    ck_assert(
+        log_wait(d.server_log, "warning", "msg", "log write failed", 5000));
+    ck_assert_int_eq(msgd_stop(&d), 0);
+}
+END_TEST
+
 int main(void)
 {
     const TTest *const tests[] = {
@@ -568,6 +642,9 @@ int main(void)
         log_directory_removed,
         one_address_cannot_fill_client_log,
         client_log_rate_zero_writes_all,
+
+        log_directory_removed_is_made_again,
+        log_directory_blocked_counts_lost_lines,
     };
     return run_suite("hostile", tests, sizeof tests / sizeof *tests);
 }

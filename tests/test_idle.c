@@ -1,8 +1,9 @@
 /* test_idle.c: integration tests of the idle policy (SPEC section 2):
  * eviction no earlier than idle_timeout and no later than one second
  * after it, PING keeps a node alive, partial bytes do not, 0 disables it,
- * unregistered connections are covered, and SIGHUP applies a new value to
- * connected nodes. */
+ * unregistered connections are covered, and a reload (SIGHUP) that lowers
+ * the value spares the nodes told the old one while a raise applies to
+ * everyone at once. */
 #include <check.h>
 #include <signal.h>
 #include <stdio.h>
@@ -132,19 +133,55 @@ START_TEST(zero_never_evicts)
 }
 END_TEST
 
-START_TEST(reload_applies_to_connected_nodes)
+/* Rewrites idle_timeout in the config and reloads by SIGHUP. */
+static void reload_idle(const char *from, const char *to)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "sed -i 's/idle_timeout = %s;/idle_timeout = %s;/' '%s'", from, to,
+             d.conf);
+    ck_assert_int_eq(system(cmd), 0);
+    kill(d.pid, SIGHUP);
+    ck_assert(log_wait(d.server_log, "reload", "result", "ok", 5000));
+}
+
+START_TEST(reload_lowering_keeps_the_announced_value)
 {
     msgd_start(&d, "idle_timeout = 3600;");
     struct tc *a = tc_hello(d.port, "a");
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd,
-             "sed -i 's/idle_timeout = 3600;/idle_timeout = 1;/' '%s'", d.conf);
-    ck_assert_int_eq(system(cmd), 0);
+    struct tc *u = tc_open(d.port); /* never registered: told nothing */
     double t0 = now_s();
-    kill(d.pid, SIGHUP);
-    ck_assert(log_wait(d.server_log, "reload", "result", "ok", 5000));
-    double t = evicted_after(a, t0);
+    reload_idle("3600", "1");
+    /* The unregistered connection follows the new value at once ... */
+    double t = evicted_after(u, t0);
     ck_assert_msg(t <= 2.5, "evicted after %.3f s", t);
+    /* ... a node registering now is told it and held to it ... */
+    struct tc *b = tc_open(d.port);
+    tc_sendf(b, "HELLO b\n");
+    tc_expect(b, "OK b idle=1 max=65536");
+    t0 = now_s();
+    t = evicted_after(b, t0);
+    ck_assert_msg(t >= 0.95 && t <= 2.1, "evicted after %.3f s", t);
+    /* ... and the node told idle=3600 is still there. */
+    ck_assert_ptr_null(tc_line(a, 500));
+    tc_sync(a);
+    ck_assert_int_eq(log_count(d.client_log, "disconnect", "node", "a"), 0);
+    tc_close(a);
+    tc_close(b);
+    tc_close(u);
+    ck_assert_int_eq(msgd_stop(&d), 0);
+}
+END_TEST
+
+START_TEST(reload_raising_applies_at_once)
+{
+    msgd_start(&d, "idle_timeout = 2;");
+    struct tc *a = tc_hello(d.port, "a");
+    reload_idle("2", "3600");
+    /* Told idle=2, kept beyond it: a longer timeout is never a surprise. */
+    ck_assert_ptr_null(tc_line(a, 3000));
+    tc_sync(a);
+    ck_assert(!log_wait(d.client_log, "disconnect", NULL, NULL, 0));
     tc_close(a);
     ck_assert_int_eq(msgd_stop(&d), 0);
 }
@@ -159,7 +196,8 @@ int main(void)
         partial_command_is_not_activity,
         unregistered_connection_is_evicted,
         zero_never_evicts,
-        reload_applies_to_connected_nodes,
+        reload_lowering_keeps_the_announced_value,
+        reload_raising_applies_at_once,
     };
     return run_suite("idle", tests, sizeof tests / sizeof *tests);
 }

@@ -3,8 +3,9 @@
  * a pipe (delivered before msgnode exits, received messages printed as
  * they come, unsafe bytes escaped), the interactive session in a
  * pseudo-terminal (the id prompt, full duplex without garbling the line
- * being typed), the server's reasons for a disconnect, and keepalive
- * PINGs under a short idle_timeout. */
+ * being typed), the server's reasons for a disconnect, keepalive PINGs
+ * under a short idle_timeout, and a reload that lowers it sparing the
+ * nodes told the old value. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -562,6 +563,61 @@ START_TEST(keeps_itself_alive)
 }
 END_TEST
 
+/* Lowering idle_timeout by a reload: nodes connected before keep the value
+ * their OK announced (they PING at a fraction of it), so none is cut off;
+ * a node that registers afterwards is told, and held to, the new one. */
+START_TEST(reload_lowering_idle_spares_connected_nodes)
+{
+    start("idle_timeout = 3600;");
+    const char *ids[3][3] = {
+        {"-i", "n1", NULL}, {"-i", "n2", NULL}, {"-i", "n3", NULL}};
+    struct kid *k[3];
+    for (int i = 0; i < 3; i++) {
+        k[i] = kid_pipe(ids[i]);
+        kid_ready(k[i]);
+    }
+    struct tc *raw = tc_open(d.port);
+    tc_sendf(raw, "HELLO raw\n");
+    tc_expect(raw, "OK raw idle=3600 max=65536");
+
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "sed -i 's/idle_timeout = 3600;/idle_timeout = 1;/' '%s'", d.conf);
+    ck_assert_int_eq(system(cmd), 0);
+    const char *reload[] = {msgctl_path(), "-s", d.admin_socket, "reload",
+                            NULL};
+    ck_assert_int_eq(prog_run(reload, out, sizeof out), 0);
+
+    /* A node registering now is told the new value and held to it. */
+    struct tc *fresh = tc_open(d.port);
+    tc_sendf(fresh, "HELLO fresh\n");
+    tc_expect(fresh, "OK fresh idle=1 max=65536");
+    const char *late[] = {"-i", "late", NULL};
+    struct kid *n = kid_pipe(late);
+    kid_ready(n);
+    tc_expect(fresh, "BYE idle-timeout");
+    tc_close(fresh);
+
+    /* Three times the new value later, every earlier node is still there,
+     * and so is the new msgnode, which PINGs at a fraction of its idle=1. */
+    usleep(3000 * 1000);
+    tc_sendf(raw, "WHO\n");
+    tc_expect(raw, "NODES 5");
+    ck_assert_int_eq(
+        log_count(d.client_log, "disconnect", "reason", "idle-timeout"), 1);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_ptr_null(strstr(k[i]->buf, "disconnected"));
+        ck_assert_int_eq(kid_wait(k[i], 0, 10000), 0);
+        kid_free(k[i]);
+    }
+    ck_assert_ptr_null(strstr(n->buf, "disconnected"));
+    ck_assert_int_eq(kid_wait(n, 0, 10000), 0);
+    kid_free(n);
+    tc_close(raw);
+    ck_assert_int_eq(msgd_stop(&d), 0);
+}
+END_TEST
+
 int main(void)
 {
     const TTest *const tests[] = {
@@ -574,6 +630,7 @@ int main(void)
         interactive_full_duplex_keeps_the_typed_line,
         server_reasons_are_plain,
         keeps_itself_alive,
+        reload_lowering_idle_spares_connected_nodes,
     };
     return run_suite("msgnode", tests, sizeof tests / sizeof *tests);
 }
