@@ -74,7 +74,16 @@ struct inst {
     size_t nnodes;
     struct nl_msg *batch; /* FROM head and frames for it, not handed over */
     uint64_t batch_msgs, batch_bytes;
-    struct inst *next;
+    struct inst *prev, *next;           /* every instance tracked */
+    struct inst_list *idle;             /* the list it is on while it holds
+                                           no id, else NULL */
+    struct inst *idle_prev, *idle_next; /* on that list */
+};
+
+/* Instances that hold no id, the one to forget first at the head: see
+ * evictable(). */
+struct inst_list {
+    struct inst *head, *tail;
 };
 
 struct rnode {
@@ -136,10 +145,12 @@ static struct {
     int64_t id_hold_ms;
     uint64_t next_token;
     struct inst *insts;
-    size_t ninsts;          /* in insts: at most CLUSTER_MAX_INSTANCES */
-    struct idtable remote;  /* id -> struct rnode */
-    struct idtable pending; /* id -> struct pending */
-    struct idtable held;    /* sender id -> struct held_from */
+    size_t ninsts;            /* in insts: at most CLUSTER_MAX_INSTANCES */
+    struct idtable by_inc;    /* incarnation (8 bytes) -> struct inst */
+    struct inst_list idle[2]; /* holding no id: [0] not up, [1] up */
+    struct idtable remote;    /* id -> struct rnode */
+    struct idtable pending;   /* id -> struct pending */
+    struct idtable held;      /* sender id -> struct held_from */
     struct held_from *held_list;
     size_t held_count, held_bytes;
     size_t remote_live; /* nodes of instances that are up */
@@ -226,32 +237,58 @@ static void data_subject(char *out, size_t size, uint64_t inc)
     snprintf(out, size, "%s.i.%016llx", cl.prefix, (unsigned long long)inc);
 }
 
+/* Every heartbeat looks its sender up: by hash, so that a flood of them
+ * costs the loop the same per heartbeat however many are tracked. */
 static struct inst *inst_find(uint64_t inc)
 {
-    for (struct inst *i = cl.insts; i; i = i->next)
-        if (i->inc == inc)
-            return i;
-    return NULL;
+    return idt_get(&cl.by_inc, (const char *)&inc, sizeof inc);
 }
 
 static void submit_batch(struct inst *i);
 static void inst_free(struct inst *i);
 
+static void idle_unlink(struct inst *i)
+{
+    struct inst_list *l = i->idle;
+    if (l == NULL)
+        return;
+    if (i->idle_prev)
+        i->idle_prev->idle_next = i->idle_next;
+    else
+        l->head = i->idle_next;
+    if (i->idle_next)
+        i->idle_next->idle_prev = i->idle_prev;
+    else
+        l->tail = i->idle_prev;
+    i->idle = NULL;
+    i->idle_prev = i->idle_next = NULL;
+}
+
+/* Puts i at the tail of the idle list for its state when it holds no id,
+ * or takes it off when it does; called whenever its ids, its state or its
+ * last heartbeat change, so that each list stays in the order its members
+ * were last heard of or went idle, and eviction never walks the table. */
+static void idle_update(struct inst *i)
+{
+    idle_unlink(i);
+    if (i->nnodes)
+        return;
+    struct inst_list *l = &cl.idle[i->state == INST_UP];
+    i->idle = l;
+    i->idle_prev = l->tail;
+    if (l->tail)
+        l->tail->idle_next = i;
+    else
+        l->head = i;
+    l->tail = i;
+}
+
 /* The instance to forget when the table is full: one that holds no id
  * (so that no directory entry points to it), down or left before up, the
- * longest silent first.  NULL when every one holds ids. */
+ * longest idle or silent first.  NULL when every one holds ids. */
 static struct inst *evictable(void)
 {
-    struct inst *best = NULL;
-    for (struct inst *i = cl.insts; i; i = i->next) {
-        if (i->nnodes)
-            continue;
-        if (best == NULL || (best->state == INST_UP && i->state != INST_UP) ||
-            ((best->state == INST_UP) == (i->state == INST_UP) &&
-             i->last_seen_ms < best->last_seen_ms))
-            best = i;
-    }
-    return best;
+    return cl.idle[0].head ? cl.idle[0].head : cl.idle[1].head;
 }
 
 static void set_state(struct inst *i, enum inst_state st)
@@ -261,6 +298,7 @@ static void set_state(struct inst *i, enum inst_state st)
     else if (i->state != INST_UP && st == INST_UP)
         cl.remote_live += i->nnodes;
     i->state = st;
+    idle_update(i);
 }
 
 /* The instance of a heartbeat or directory owner, added when new.  A new
@@ -284,6 +322,10 @@ static struct inst *inst_get(const struct cw_owner *o)
     if (i == NULL)
         return NULL;
     i->inc = o->inc;
+    if (idt_put(&cl.by_inc, (const char *)&i->inc, sizeof i->inc, i) < 0) {
+        free(i);
+        return NULL;
+    }
     memcpy(i->name, o->name, o->name_len);
     i->name[o->name_len] = '\0';
     data_subject(i->subject, sizeof i->subject, o->inc);
@@ -291,20 +333,25 @@ static struct inst *inst_get(const struct cw_owner *o)
     i->last_seen_ms = srv.now_ms;
     i->hb_nodes = -2; /* no heartbeat yet */
     i->next = cl.insts;
+    if (i->next)
+        i->next->prev = i;
     cl.insts = i;
     cl.ninsts++;
+    idle_update(i);
     return i;
 }
 
 static void inst_free(struct inst *i)
 {
-    for (struct inst **p = &cl.insts; *p; p = &(*p)->next) {
-        if (*p == i) {
-            *p = i->next;
-            cl.ninsts--;
-            break;
-        }
-    }
+    idt_del(&cl.by_inc, (const char *)&i->inc, sizeof i->inc);
+    idle_unlink(i);
+    if (i->prev)
+        i->prev->next = i->next;
+    else
+        cl.insts = i->next;
+    if (i->next)
+        i->next->prev = i->prev;
+    cl.ninsts--;
     nl_msg_free(i->batch);
     free(i);
 }
@@ -321,6 +368,8 @@ static void rnode_unlink(struct rnode *r)
     i->nnodes--;
     if (i->state == INST_UP)
         cl.remote_live--;
+    if (i->nnodes == 0)
+        idle_update(i);
 }
 
 static void rnode_link(struct rnode *r, struct inst *i)
@@ -331,7 +380,8 @@ static void rnode_link(struct rnode *r, struct inst *i)
     if (i->nodes)
         i->nodes->prev = r;
     i->nodes = r;
-    i->nnodes++;
+    if (i->nnodes++ == 0)
+        idle_unlink(i);
     if (i->state == INST_UP)
         cl.remote_live++;
 }
@@ -355,6 +405,8 @@ static void dir_clear(void)
         }
         i->nodes = NULL;
         i->nnodes = 0;
+        if (i->idle == NULL)
+            idle_update(i);
     }
     cl.remote_live = 0;
 }
@@ -427,6 +479,8 @@ static void heartbeat_in(const struct nl_msg *m)
     if (i->state == INST_LEFT)
         return; /* left is final: a restart comes with a new incarnation */
     i->last_seen_ms = srv.now_ms;
+    if (i->idle)
+        idle_update(i); /* heard of last: forgotten last */
     if (nodes < 0) {
         log_instance(LOG_LVL_INFO, "instance-down", i, "left");
         set_state(i, INST_LEFT);
@@ -1057,7 +1111,7 @@ int cluster_start(char *err, size_t errlen)
     cw_owner_format(cl.owner, sizeof cl.owner, cl.inc, cl.name);
     cl.id_hold_ms = (int64_t)(cc->id_hold * 1000.0);
     if (idt_init(&cl.remote, seed) < 0 || idt_init(&cl.pending, seed) < 0 ||
-        idt_init(&cl.held, seed) < 0) {
+        idt_init(&cl.held, seed) < 0 || idt_init(&cl.by_inc, seed) < 0) {
         snprintf(err, errlen, "cluster: out of memory");
         return -1;
     }
@@ -1116,6 +1170,7 @@ void cluster_stop(void)
     idt_free(&cl.remote);
     idt_free(&cl.pending);
     idt_free(&cl.held);
+    idt_free(&cl.by_inc);
     cluster_enabled = 0;
 }
 

@@ -874,6 +874,72 @@ START_TEST(heartbeat_flood_bounded)
 }
 END_TEST
 
+/* CPU seconds (user + system) of msgd's process, or with loop_only of its
+ * main thread alone: the loop, without libnats' threads. */
+static double cpu_of(const struct msgd_proc *p, int loop_only)
+{
+    char path[96], buf[1024];
+    unsigned long ut = 0, st = 0;
+    if (loop_only)
+        snprintf(path, sizeof path, "/proc/%d/task/%d/stat", (int)p->pid,
+                 (int)p->pid);
+    else
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)p->pid);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* fields 14 and 15, after the command in parentheses */
+    char *q = strrchr(buf, ')');
+    ck_assert_ptr_nonnull(q);
+    ck_assert(sscanf(q + 2,
+                     "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
+                     &st) == 2);
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* 100,000 heartbeats, each from a new made-up incarnation: past the cap
+ * every one pushes another out, and each must cost the loop O(1), not a
+ * walk of the table.  The bound is generous (the machine is shared); the
+ * figures go to stderr for the record. */
+START_TEST(heartbeat_flood_cpu)
+{
+    enum { FLOOD = 100000 };
+    struct nats_proc n = {0};
+    struct msgd_proc m[2];
+    pair_up(&n, m, NULL);
+    wait_mesh(m, names3, 2);
+    struct tc *a = hello(m[0].port, "alice");
+    struct tc *b = hello(m[1].port, "bob");
+    wait_visible(a, "bob");
+    natsConnection *nc = forger(&n);
+    double loop0 = cpu_of(&m[0], 1), all0 = cpu_of(&m[0], 0);
+    long t0 = mono_ms();
+    char hb[128];
+    for (int i = 0; i < FLOOD; i++) {
+        int len = snprintf(hb, sizeof hb, "%016x 1 forged-%d", i + 1, i);
+        forge(nc, "msgd.hb", hb, (size_t)len);
+    }
+    /* Refused, and last on the one subscription: the flood is through. */
+    const char huge[] = "00000000bbbbbbbb 99999999999999999999 huge";
+    forge(nc, "msgd.hb", huge, sizeof huge - 1);
+    natsConnection_Flush(nc);
+    wait_stat(&m[0], "cluster_input_refused", 1);
+    double loop = cpu_of(&m[0], 1) - loop0, all = cpu_of(&m[0], 0) - all0;
+    fprintf(stderr,
+            "heartbeat_flood_cpu: %d heartbeats: loop %.2f s CPU, process "
+            "%.2f s CPU, %.2f s wall\n",
+            FLOOD, loop, all, (double)(mono_ms() - t0) / 1000.0);
+    ck_assert_msg(loop < 5.0, "the loop spent %.2f s of CPU", loop);
+    /* The cluster still works. */
+    tc_sendf(a, "SEND bob 2\nok\n");
+    tc_expect_msg(b, "alice", "bob", "ok", 2);
+    forger_done(nc);
+    all_down(&n, m, 2);
+}
+END_TEST
+
 /* A node that registers and at once sends to another instance: its
  * message can reach that instance before the directory entry of its id
  * does, and must wait for it rather than be refused. */
@@ -929,6 +995,7 @@ int main(void)
 #ifdef HAVE_NATS
         forged_msg_and_kick_refused,
         heartbeat_flood_bounded,
+        heartbeat_flood_cpu,
         fresh_senders_not_refused,
 #endif
     };
