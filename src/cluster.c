@@ -9,7 +9,11 @@
  *     frames from one instance to another keep their order.
  * An instance silent for id_hold seconds has its ids deleted by the
  * others; each delete is conditional on the key's revision, so a late or
- * duplicate one cannot remove an id that has since moved on.
+ * duplicate one cannot remove an id that has since moved on.  When the
+ * bucket contradicts a node of ours (our key deleted, or written by
+ * another instance: we were taken for dead during a pause), the bucket
+ * wins: the id is claimed again, or the node gets BYE replaced.  A stall
+ * of the loop is treated like a reconnect: every id is claimed again.
  *
  * Until NATS accounts and permissions keep strangers off the cluster's
  * subjects, what arrives there is checked: a message must come from a node
@@ -56,6 +60,11 @@
  * warnings about what they send), per kind and per second; the rest are
  * counted, and the count is logged once the second is over. */
 #define LOG_BUDGET 10
+/* The tick this much later than due: the loop was stopped (SIGSTOP, a
+ * paused VM) or stalled.  The others may have declared this instance down
+ * and freed its ids meanwhile while its NATS connection survived, so that
+ * no reconnect tells it to claim them again: it does so now. */
+#define STALL_MS 2000
 
 enum inst_state { INST_UP, INST_DOWN, INST_LEFT };
 static const char *const state_names[] = {"up", "down", "left"};
@@ -156,13 +165,15 @@ static struct {
     size_t remote_live; /* nodes of instances that are up */
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out, undeliverable;
     uint64_t msgs_refused, msgs_held, input_refused;
-    struct budget inst_lines, peer_warnings;
+    struct budget inst_lines, peer_warnings, conflict_lines;
+    int64_t last_tick_ms;
     uint64_t pub_failed_logged;
     int congested_logged;
 } cl = {
     .ev = {.fd = -1},
     .inst_lines = {.what = "instance-up and instance-down lines"},
     .peer_warnings = {.what = "warnings about what other instances sent"},
+    .conflict_lines = {.what = "id-conflict lines"},
 };
 
 /* ---- logging ---- */
@@ -227,6 +238,21 @@ static void refused_input(const char *msg)
     cl.input_refused++;
     if (budget_take(&cl.peer_warnings))
         log_cluster(LOG_LVL_WARN, "warning", "msg", msg, NULL, NULL);
+}
+
+/* The directory contradicts a node of ours: what was done about it. */
+static void log_conflict(const char *id, const char *other, const char *action)
+{
+    if (!budget_take(&cl.conflict_lines))
+        return;
+    struct jsonw *jw = log_begin(LOG_SERVER, LOG_LVL_WARN, "id-conflict");
+    if (jw == NULL)
+        return;
+    jw_str(jw, "id", id);
+    if (other)
+        jw_str(jw, "instance", other);
+    jw_str(jw, "action", action);
+    log_commit(jw);
 }
 
 /* ---- instances and the directory ---- */
@@ -432,6 +458,18 @@ static void dir_put(const struct nl_msg *m)
         refused_input("directory entry refused: too many instances");
         return;
     }
+    struct conn *c = router_find(id, (size_t)len);
+    if (c && c->kv_rev && m->rev > c->kv_rev) {
+        /* The bucket is the source of truth: another instance holds the
+         * key now (it freed ours while we seemed dead, or took it over
+         * under duplicate_id = "replace", which is no conflict), so our
+         * node gives way.  A node still unclaimed (kv_rev 0) is left to
+         * its claim. */
+        if (srv.cfg.duplicate_id != DUP_REPLACE)
+            log_conflict(id, i->name, "replaced");
+        c->kv_rev = 0; /* the key is not ours to release */
+        conn_close(c, CR_REPLACED, NULL);
+    }
     struct rnode *r = idt_get(&cl.remote, id, (size_t)len);
     if (r == NULL) {
         r = calloc(1, sizeof *r);
@@ -452,12 +490,26 @@ static void dir_put(const struct nl_msg *m)
         held_retry(r->id, r->idlen);
 }
 
+static void submit_key_job(enum nl_kind kind, const char *id, size_t len,
+                           uint64_t rev, uint64_t token, int flag);
+
 static void dir_del(const struct nl_msg *m)
 {
     char id[PROTO_MAX_ID + 1];
     int len = cw_key_decode(id, m->a, m->alen);
-    if (len >= 0)
-        rnode_del(id, (size_t)len);
+    if (len < 0)
+        return;
+    rnode_del(id, (size_t)len);
+    /* The key of a node of ours was deleted after we claimed it (by
+     * instances that took us for dead): claim it again.  If another
+     * instance was quicker, the claim fails and our node gets BYE
+     * replaced (reserved()).  An older delete, such as the release of an
+     * earlier node with the same id, is no news. */
+    struct conn *c = router_find(id, (size_t)len);
+    if (c && c->kv_rev && m->rev > c->kv_rev && cl.up) {
+        log_conflict(id, NULL, "reclaimed");
+        submit_key_job(NL_RESERVE, id, (size_t)len, 0, 0, 0);
+    }
 }
 
 static void heartbeat_in(const struct nl_msg *m)
@@ -702,6 +754,7 @@ static void reserved(struct nl_msg *m)
         if (m->status == NL_OK) {
             c->kv_rev = m->rev;
         } else if (m->status == NL_TAKEN) {
+            log_conflict(id, NULL, "replaced");
             c->kv_rev = 0;
             conn_close(c, CR_REPLACED, NULL);
         }
@@ -1030,9 +1083,32 @@ static void reap(struct inst *i)
         submit_key_job(NL_RELEASE, r->id, r->idlen, r->rev, 0, 0);
 }
 
+/* After a stall, as after a reconnect: silence while we were stopped says
+ * nothing about the others, and our ids may have been freed (and taken)
+ * meanwhile, so each is claimed again. */
+static void stalled(int64_t gap_ms)
+{
+    struct jsonw *jw = log_begin(LOG_SERVER, LOG_LVL_WARN, "stall");
+    if (jw) {
+        jw_double(jw, "seconds", (double)gap_ms / 1000.0);
+        jw_bool(jw, "reclaim", cl.up);
+        log_commit(jw);
+    }
+    for (struct inst *i = cl.insts; i; i = i->next)
+        i->last_seen_ms = srv.now_ms;
+    if (cl.up && !cl.leaving) {
+        publish_heartbeat((long long)router_count());
+        reassert_all();
+    }
+}
+
 static void on_tick(struct timer *t)
 {
     server_arm(t, srv.now_ms + TICK_MS);
+    int64_t gap = srv.now_ms - cl.last_tick_ms;
+    cl.last_tick_ms = srv.now_ms;
+    if (gap > TICK_MS + STALL_MS)
+        stalled(gap);
     if (cl.up && !cl.leaving)
         publish_heartbeat((long long)router_count());
     uint64_t failed = nl_publish_failures();
@@ -1052,6 +1128,7 @@ static void on_tick(struct timer *t)
     held_expire(0);
     budget_flush(&cl.inst_lines);
     budget_flush(&cl.peer_warnings);
+    budget_flush(&cl.conflict_lines);
     for (struct inst *i = cl.insts, *next; i && cl.up; i = next) {
         next = i->next;
         int64_t silent = srv.now_ms - i->last_seen_ms;
@@ -1139,6 +1216,7 @@ int cluster_start(char *err, size_t errlen)
         return -1;
     }
     cl.tick.fn = on_tick;
+    cl.last_tick_ms = srv.now_ms;
     server_arm(&cl.tick, srv.now_ms + TICK_MS);
     cluster_enabled = 1;
     return 0;

@@ -874,6 +874,86 @@ START_TEST(heartbeat_flood_bounded)
 }
 END_TEST
 
+/* How many rows of msgctl list --cluster on p have id; the instance of the
+ * last one goes to inst. */
+static int holders(const struct msgd_proc *p, const char *id, char inst[64])
+{
+    const char *argv[] = {msgctl_path(), "-s",   p->admin_socket,
+                          "--json",      "list", "--cluster",
+                          NULL};
+    int rc = prog_run(argv, out, sizeof out);
+    ck_assert_msg(rc == 0, "msgctl list: exit %d: %s", rc, out);
+    json_error_t e;
+    json_t *j = json_loads(out, 0, &e);
+    ck_assert_msg(j != NULL, "not JSON: %s", out);
+    int count = 0;
+    for (size_t i = 0; i < json_array_size(j); i++) {
+        json_t *o = json_array_get(j, i);
+        const char *n = json_string_value(json_object_get(o, "id"));
+        if (n && strcmp(n, id) == 0) {
+            count++;
+            snprintf(inst, 64, "%s",
+                     json_string_value(json_object_get(o, "instance")));
+        }
+    }
+    json_decref(j);
+    return count;
+}
+
+/* m2 is stopped (SIGSTOP) longer than 3.5 s + id_hold: m1 declares it
+ * down, frees its ids, and registers one of them, bob, anew.  m2's NATS
+ * connection outlives the pause, so no reconnect tells it; once it runs
+ * again the bucket decides: m2's bob gets BYE replaced, m2 claims its
+ * other ids again, and both instances list bob once, on m1, where
+ * messages to bob from either instance arrive. */
+START_TEST(split_brain_after_pause)
+{
+    struct nats_proc n = {0};
+    struct msgd_proc m[2];
+    pair_up(&n, m, NULL); /* id_hold = 1 */
+    wait_mesh(m, names3, 2);
+    struct tc *a = hello(m[0].port, "alice");
+    struct tc *old = hello(m[1].port, "bob");
+    struct tc *b2 = hello(m[1].port, "b2");
+    wait_visible(a, "bob");
+    wait_visible(a, "b2");
+
+    ck_assert_int_eq(kill(m[1].pid, SIGSTOP), 0);
+    ck_assert(log_wait(m[0].server_log, "ids-freed", "instance", "m2", 15000));
+    struct tc *bob = topen(m[0].port);
+    hello_eventually(bob, "bob", 10000);
+    ck_assert_int_eq(kill(m[1].pid, SIGCONT), 0);
+
+    const char *l = tc_line(old, 15000);
+    ck_assert_msg(l && strcmp(l, "BYE replaced") == 0, "m2's bob got %s",
+                  l ? l : "nothing");
+    ck_assert(log_wait(m[1].server_log, "stall", NULL, NULL, 5000));
+    /* Exactly one holder, the same on both instances. */
+    long until = mono_ms() + 15000;
+    for (;;) {
+        char i1[64] = "", i2[64] = "";
+        int h1 = holders(&m[0], "bob", i1), h2 = holders(&m[1], "bob", i2);
+        if (h1 == 1 && h2 == 1 && strcmp(i1, "m1") == 0 &&
+            strcmp(i2, "m1") == 0)
+            break;
+        ck_assert_msg(mono_ms() < until, "bob: %d on m1 (%s), %d on m2 (%s)",
+                      h1, i1, h2, i2);
+        usleep(100000);
+    }
+    /* m2 claimed b2 again: m1 sees it, and refuses it. */
+    wait_visible(a, "b2");
+    struct tc *dup = topen(m[0].port);
+    tc_sendf(dup, "HELLO b2\n");
+    tc_expect(dup, "ERR id-taken b2");
+    /* Messages to bob from both instances reach the one holder. */
+    tc_sendf(a, "SEND bob 5\nfrom1\n");
+    tc_expect_msg(bob, "alice", "bob", "from1", 5);
+    send_eventually(b2, "bob", "from2", "ERR unknown-node bob", 10000);
+    tc_expect_msg(bob, "b2", "bob", "from2", 5);
+    all_down(&n, m, 2);
+}
+END_TEST
+
 /* CPU seconds (user + system) of msgd's process, or with loop_only of its
  * main thread alone: the loop, without libnats' threads. */
 static double cpu_of(const struct msgd_proc *p, int loop_only)
@@ -996,6 +1076,7 @@ int main(void)
         forged_msg_and_kick_refused,
         heartbeat_flood_bounded,
         heartbeat_flood_cpu,
+        split_brain_after_pause,
         fresh_senders_not_refused,
 #endif
     };
