@@ -1024,6 +1024,20 @@ static void link_down(const char *why)
     log_cluster(LOG_LVL_WARN, "cluster-down", "why", why, NULL, NULL);
 }
 
+/* The id bucket was deleted under us and made again (by us: made): our
+ * keys went with it, so each is claimed again. */
+static void bucket_new(int made)
+{
+    log_cluster(LOG_LVL_WARN, "warning", "msg",
+                made ? "the id bucket was missing: made again, ids claimed "
+                       "again"
+                     : "the id bucket was made again by another instance: "
+                       "ids claimed again",
+                NULL, NULL);
+    if (cl.up)
+        reassert_all();
+}
+
 static void on_events(struct ev *ev, uint32_t events)
 {
     (void)ev, (void)events;
@@ -1058,6 +1072,9 @@ static void on_events(struct ev *ev, uint32_t events)
             break;
         case NL_RESERVED:
             reserved(m);
+            break;
+        case NL_BUCKET_NEW:
+            bucket_new(m->flag);
             break;
         case NL_LOG:
             log_cluster(m->status,

@@ -3,8 +3,10 @@
  * loopback port, and two or three real msgd; it checks cross-instance
  * SEND, BCAST and WHO, one id namespace (reject and replace), kick and
  * list across instances, msgsim over two instances, NATS stopped and
- * restarted under a running cluster, an instance killed with SIGKILL, and
- * forged messages, kicks and heartbeats published on the cluster's
+ * restarted under a running cluster, an instance killed with SIGKILL, one
+ * paused with SIGSTOP until its ids were freed, the id bucket deleted
+ * under a running cluster, and forged messages, kicks and heartbeats
+ * (with the loop's CPU for 100,000 of them) published on the cluster's
  * subjects by a raw NATS client.
  * Skipped (exit 77) when msgd was built without NATS or no nats-server is
  * installed. */
@@ -1020,6 +1022,94 @@ START_TEST(heartbeat_flood_cpu)
 }
 END_TEST
 
+/* HELLO id on c, at most tries times a fifth of a second apart, until it
+ * is OK; ERR cluster-unavailable is the answer allowed meanwhile.  Returns
+ * the tries it took. */
+static int hello_within(struct tc *c, const char *id, int tries)
+{
+    char ok[80];
+    const char unavailable[] = "ERR cluster-unavailable";
+    snprintf(ok, sizeof ok, "OK %s ", id);
+    for (int t = 1; t <= tries; t++) {
+        tc_sendf(c, "HELLO %s\n", id);
+        const char *l = tc_line(c, 5000);
+        ck_assert_ptr_nonnull(l);
+        if (strncmp(l, ok, strlen(ok)) == 0)
+            return t;
+        ck_assert_msg(strcmp(l, unavailable) == 0, "HELLO %s: %s", id, l);
+        usleep(200000);
+    }
+    ck_abort_msg("HELLO %s failed %d times", id, tries);
+    return 0;
+}
+
+/* The id bucket deleted under a running cluster: the next HELLO on either
+ * instance finds it missing and has it made again, within a few tries,
+ * and the ids held before are claimed again into it. */
+START_TEST(bucket_deleted_recreated)
+{
+    struct nats_proc n = {0};
+    struct msgd_proc m[2];
+    pair_up(&n, m, NULL);
+    wait_mesh(m, names3, 2);
+    struct tc *a = hello(m[0].port, "alice");
+    struct tc *b = hello(m[1].port, "bob");
+    wait_visible(a, "bob");
+
+    natsConnection *nc = forger(&n);
+    jsCtx *js = NULL;
+    ck_assert_int_eq(natsConnection_JetStream(&js, nc, NULL), NATS_OK);
+    ck_assert_int_eq(js_DeleteKeyValue(js, "msgd-ids"), NATS_OK);
+    jsCtx_Destroy(js);
+
+    int t1 = hello_within(topen(m[0].port), "carol", 10);
+    struct tc *d = topen(m[1].port);
+    int t2 = hello_within(d, "dave", 10);
+    fprintf(stderr, "bucket_deleted_recreated: HELLO took %d and %d tries\n",
+            t1, t2);
+    /* Each instance notices (by a request, or its look every 2 s) and
+     * claims its ids into the new bucket. */
+    long until = mono_ms() + 10000;
+    for (int i = 0; i < 2; i++) {
+        while (log_count(m[i].server_log, "warning", "msg",
+                         "the id bucket was missing: made again, ids "
+                         "claimed again") +
+                   log_count(m[i].server_log, "warning", "msg",
+                             "the id bucket was made again by another "
+                             "instance: ids claimed again") ==
+               0) {
+            ck_assert_msg(mono_ms() < until, "m%d never noticed", i + 1);
+            usleep(50000);
+        }
+    }
+    /* The ids held before are in the new bucket: neither instance lets
+     * the other's be taken. */
+    for (const char *const *id = (const char *const[]){"alice", "bob", NULL};
+         *id; id++) {
+        struct tc *dup = topen(m[*id[0] == 'a' ? 1 : 0].port);
+        char taken[64];
+        snprintf(taken, sizeof taken, "ERR id-taken %s", *id);
+        for (;;) {
+            tc_sendf(dup, "HELLO %s\n", *id);
+            const char *l = tc_line(dup, 5000);
+            ck_assert_ptr_nonnull(l);
+            if (strcmp(l, taken) == 0)
+                break;
+            ck_assert_msg(strncmp(l, "ERR ", 4) == 0, "%s taken twice: %s", *id,
+                          l);
+            ck_assert_msg(mono_ms() < until, "%s: %s", *id, l);
+            usleep(200000);
+        }
+    }
+    /* And routing across goes on. */
+    wait_visible(d, "carol");
+    send_eventually(b, "alice", "still", "ERR unknown-node alice", 10000);
+    tc_expect_msg(a, "bob", "alice", "still", 5);
+    forger_done(nc);
+    all_down(&n, m, 2);
+}
+END_TEST
+
 /* A node that registers and at once sends to another instance: its
  * message can reach that instance before the directory entry of its id
  * does, and must wait for it rather than be refused. */
@@ -1077,6 +1167,7 @@ int main(void)
         heartbeat_flood_bounded,
         heartbeat_flood_cpu,
         split_brain_after_pause,
+        bucket_deleted_recreated,
         fresh_senders_not_refused,
 #endif
     };
