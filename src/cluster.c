@@ -9,7 +9,11 @@
  *     frames from one instance to another keep their order.
  * An instance silent for id_hold seconds has its ids deleted by the
  * others; each delete is conditional on the key's revision, so a late or
- * duplicate one cannot remove an id that has since moved on.
+ * duplicate one cannot remove an id that has since moved on.  When the
+ * bucket contradicts a node of ours (our key deleted, or written by
+ * another instance: we were taken for dead during a pause), the bucket
+ * wins: the id is claimed again, or the node gets BYE replaced.  A stall
+ * of the loop is treated like a reconnect: every id is claimed again.
  *
  * Until NATS accounts and permissions keep strangers off the cluster's
  * subjects, what arrives there is checked: a message must come from a node
@@ -56,6 +60,11 @@
  * warnings about what they send), per kind and per second; the rest are
  * counted, and the count is logged once the second is over. */
 #define LOG_BUDGET 10
+/* The tick this much later than due: the loop was stopped (SIGSTOP, a
+ * paused VM) or stalled.  The others may have declared this instance down
+ * and freed its ids meanwhile while its NATS connection survived, so that
+ * no reconnect tells it to claim them again: it does so now. */
+#define STALL_MS 2000
 
 enum inst_state { INST_UP, INST_DOWN, INST_LEFT };
 static const char *const state_names[] = {"up", "down", "left"};
@@ -74,7 +83,16 @@ struct inst {
     size_t nnodes;
     struct nl_msg *batch; /* FROM head and frames for it, not handed over */
     uint64_t batch_msgs, batch_bytes;
-    struct inst *next;
+    struct inst *prev, *next;           /* every instance tracked */
+    struct inst_list *idle;             /* the list it is on while it holds
+                                           no id, else NULL */
+    struct inst *idle_prev, *idle_next; /* on that list */
+};
+
+/* Instances that hold no id, the one to forget first at the head: see
+ * evictable(). */
+struct inst_list {
+    struct inst *head, *tail;
 };
 
 struct rnode {
@@ -136,22 +154,26 @@ static struct {
     int64_t id_hold_ms;
     uint64_t next_token;
     struct inst *insts;
-    size_t ninsts;          /* in insts: at most CLUSTER_MAX_INSTANCES */
-    struct idtable remote;  /* id -> struct rnode */
-    struct idtable pending; /* id -> struct pending */
-    struct idtable held;    /* sender id -> struct held_from */
+    size_t ninsts;            /* in insts: at most CLUSTER_MAX_INSTANCES */
+    struct idtable by_inc;    /* incarnation (8 bytes) -> struct inst */
+    struct inst_list idle[2]; /* holding no id: [0] not up, [1] up */
+    struct idtable remote;    /* id -> struct rnode */
+    struct idtable pending;   /* id -> struct pending */
+    struct idtable held;      /* sender id -> struct held_from */
     struct held_from *held_list;
     size_t held_count, held_bytes;
     size_t remote_live; /* nodes of instances that are up */
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out, undeliverable;
     uint64_t msgs_refused, msgs_held, input_refused;
-    struct budget inst_lines, peer_warnings;
+    struct budget inst_lines, peer_warnings, conflict_lines;
+    int64_t last_tick_ms;
     uint64_t pub_failed_logged;
     int congested_logged;
 } cl = {
     .ev = {.fd = -1},
     .inst_lines = {.what = "instance-up and instance-down lines"},
     .peer_warnings = {.what = "warnings about what other instances sent"},
+    .conflict_lines = {.what = "id-conflict lines"},
 };
 
 /* ---- logging ---- */
@@ -218,6 +240,21 @@ static void refused_input(const char *msg)
         log_cluster(LOG_LVL_WARN, "warning", "msg", msg, NULL, NULL);
 }
 
+/* The directory contradicts a node of ours: what was done about it. */
+static void log_conflict(const char *id, const char *other, const char *action)
+{
+    if (!budget_take(&cl.conflict_lines))
+        return;
+    struct jsonw *jw = log_begin(LOG_SERVER, LOG_LVL_WARN, "id-conflict");
+    if (jw == NULL)
+        return;
+    jw_str(jw, "id", id);
+    if (other)
+        jw_str(jw, "instance", other);
+    jw_str(jw, "action", action);
+    log_commit(jw);
+}
+
 /* ---- instances and the directory ---- */
 
 /* Where an instance's batches go: PREFIX.i.<incarnation>. */
@@ -226,32 +263,58 @@ static void data_subject(char *out, size_t size, uint64_t inc)
     snprintf(out, size, "%s.i.%016llx", cl.prefix, (unsigned long long)inc);
 }
 
+/* Every heartbeat looks its sender up: by hash, so that a flood of them
+ * costs the loop the same per heartbeat however many are tracked. */
 static struct inst *inst_find(uint64_t inc)
 {
-    for (struct inst *i = cl.insts; i; i = i->next)
-        if (i->inc == inc)
-            return i;
-    return NULL;
+    return idt_get(&cl.by_inc, (const char *)&inc, sizeof inc);
 }
 
 static void submit_batch(struct inst *i);
 static void inst_free(struct inst *i);
 
+static void idle_unlink(struct inst *i)
+{
+    struct inst_list *l = i->idle;
+    if (l == NULL)
+        return;
+    if (i->idle_prev)
+        i->idle_prev->idle_next = i->idle_next;
+    else
+        l->head = i->idle_next;
+    if (i->idle_next)
+        i->idle_next->idle_prev = i->idle_prev;
+    else
+        l->tail = i->idle_prev;
+    i->idle = NULL;
+    i->idle_prev = i->idle_next = NULL;
+}
+
+/* Puts i at the tail of the idle list for its state when it holds no id,
+ * or takes it off when it does; called whenever its ids, its state or its
+ * last heartbeat change, so that each list stays in the order its members
+ * were last heard of or went idle, and eviction never walks the table. */
+static void idle_update(struct inst *i)
+{
+    idle_unlink(i);
+    if (i->nnodes)
+        return;
+    struct inst_list *l = &cl.idle[i->state == INST_UP];
+    i->idle = l;
+    i->idle_prev = l->tail;
+    if (l->tail)
+        l->tail->idle_next = i;
+    else
+        l->head = i;
+    l->tail = i;
+}
+
 /* The instance to forget when the table is full: one that holds no id
  * (so that no directory entry points to it), down or left before up, the
- * longest silent first.  NULL when every one holds ids. */
+ * longest idle or silent first.  NULL when every one holds ids. */
 static struct inst *evictable(void)
 {
-    struct inst *best = NULL;
-    for (struct inst *i = cl.insts; i; i = i->next) {
-        if (i->nnodes)
-            continue;
-        if (best == NULL || (best->state == INST_UP && i->state != INST_UP) ||
-            ((best->state == INST_UP) == (i->state == INST_UP) &&
-             i->last_seen_ms < best->last_seen_ms))
-            best = i;
-    }
-    return best;
+    return cl.idle[0].head ? cl.idle[0].head : cl.idle[1].head;
 }
 
 static void set_state(struct inst *i, enum inst_state st)
@@ -261,6 +324,7 @@ static void set_state(struct inst *i, enum inst_state st)
     else if (i->state != INST_UP && st == INST_UP)
         cl.remote_live += i->nnodes;
     i->state = st;
+    idle_update(i);
 }
 
 /* The instance of a heartbeat or directory owner, added when new.  A new
@@ -284,6 +348,10 @@ static struct inst *inst_get(const struct cw_owner *o)
     if (i == NULL)
         return NULL;
     i->inc = o->inc;
+    if (idt_put(&cl.by_inc, (const char *)&i->inc, sizeof i->inc, i) < 0) {
+        free(i);
+        return NULL;
+    }
     memcpy(i->name, o->name, o->name_len);
     i->name[o->name_len] = '\0';
     data_subject(i->subject, sizeof i->subject, o->inc);
@@ -291,20 +359,25 @@ static struct inst *inst_get(const struct cw_owner *o)
     i->last_seen_ms = srv.now_ms;
     i->hb_nodes = -2; /* no heartbeat yet */
     i->next = cl.insts;
+    if (i->next)
+        i->next->prev = i;
     cl.insts = i;
     cl.ninsts++;
+    idle_update(i);
     return i;
 }
 
 static void inst_free(struct inst *i)
 {
-    for (struct inst **p = &cl.insts; *p; p = &(*p)->next) {
-        if (*p == i) {
-            *p = i->next;
-            cl.ninsts--;
-            break;
-        }
-    }
+    idt_del(&cl.by_inc, (const char *)&i->inc, sizeof i->inc);
+    idle_unlink(i);
+    if (i->prev)
+        i->prev->next = i->next;
+    else
+        cl.insts = i->next;
+    if (i->next)
+        i->next->prev = i->prev;
+    cl.ninsts--;
     nl_msg_free(i->batch);
     free(i);
 }
@@ -321,6 +394,8 @@ static void rnode_unlink(struct rnode *r)
     i->nnodes--;
     if (i->state == INST_UP)
         cl.remote_live--;
+    if (i->nnodes == 0)
+        idle_update(i);
 }
 
 static void rnode_link(struct rnode *r, struct inst *i)
@@ -331,7 +406,8 @@ static void rnode_link(struct rnode *r, struct inst *i)
     if (i->nodes)
         i->nodes->prev = r;
     i->nodes = r;
-    i->nnodes++;
+    if (i->nnodes++ == 0)
+        idle_unlink(i);
     if (i->state == INST_UP)
         cl.remote_live++;
 }
@@ -355,6 +431,8 @@ static void dir_clear(void)
         }
         i->nodes = NULL;
         i->nnodes = 0;
+        if (i->idle == NULL)
+            idle_update(i);
     }
     cl.remote_live = 0;
 }
@@ -380,6 +458,18 @@ static void dir_put(const struct nl_msg *m)
         refused_input("directory entry refused: too many instances");
         return;
     }
+    struct conn *c = router_find(id, (size_t)len);
+    if (c && c->kv_rev && m->rev > c->kv_rev) {
+        /* The bucket is the source of truth: another instance holds the
+         * key now (it freed ours while we seemed dead, or took it over
+         * under duplicate_id = "replace", which is no conflict), so our
+         * node gives way.  A node still unclaimed (kv_rev 0) is left to
+         * its claim. */
+        if (srv.cfg.duplicate_id != DUP_REPLACE)
+            log_conflict(id, i->name, "replaced");
+        c->kv_rev = 0; /* the key is not ours to release */
+        conn_close(c, CR_REPLACED, NULL);
+    }
     struct rnode *r = idt_get(&cl.remote, id, (size_t)len);
     if (r == NULL) {
         r = calloc(1, sizeof *r);
@@ -400,12 +490,26 @@ static void dir_put(const struct nl_msg *m)
         held_retry(r->id, r->idlen);
 }
 
+static void submit_key_job(enum nl_kind kind, const char *id, size_t len,
+                           uint64_t rev, uint64_t token, int flag);
+
 static void dir_del(const struct nl_msg *m)
 {
     char id[PROTO_MAX_ID + 1];
     int len = cw_key_decode(id, m->a, m->alen);
-    if (len >= 0)
-        rnode_del(id, (size_t)len);
+    if (len < 0)
+        return;
+    rnode_del(id, (size_t)len);
+    /* The key of a node of ours was deleted after we claimed it (by
+     * instances that took us for dead): claim it again.  If another
+     * instance was quicker, the claim fails and our node gets BYE
+     * replaced (reserved()).  An older delete, such as the release of an
+     * earlier node with the same id, is no news. */
+    struct conn *c = router_find(id, (size_t)len);
+    if (c && c->kv_rev && m->rev > c->kv_rev && cl.up) {
+        log_conflict(id, NULL, "reclaimed");
+        submit_key_job(NL_RESERVE, id, (size_t)len, 0, 0, 0);
+    }
 }
 
 static void heartbeat_in(const struct nl_msg *m)
@@ -427,6 +531,8 @@ static void heartbeat_in(const struct nl_msg *m)
     if (i->state == INST_LEFT)
         return; /* left is final: a restart comes with a new incarnation */
     i->last_seen_ms = srv.now_ms;
+    if (i->idle)
+        idle_update(i); /* heard of last: forgotten last */
     if (nodes < 0) {
         log_instance(LOG_LVL_INFO, "instance-down", i, "left");
         set_state(i, INST_LEFT);
@@ -648,6 +754,7 @@ static void reserved(struct nl_msg *m)
         if (m->status == NL_OK) {
             c->kv_rev = m->rev;
         } else if (m->status == NL_TAKEN) {
+            log_conflict(id, NULL, "replaced");
             c->kv_rev = 0;
             conn_close(c, CR_REPLACED, NULL);
         }
@@ -917,6 +1024,20 @@ static void link_down(const char *why)
     log_cluster(LOG_LVL_WARN, "cluster-down", "why", why, NULL, NULL);
 }
 
+/* The id bucket was deleted under us and made again (by us: made): our
+ * keys went with it, so each is claimed again. */
+static void bucket_new(int made)
+{
+    log_cluster(LOG_LVL_WARN, "warning", "msg",
+                made ? "the id bucket was missing: made again, ids claimed "
+                       "again"
+                     : "the id bucket was made again by another instance: "
+                       "ids claimed again",
+                NULL, NULL);
+    if (cl.up)
+        reassert_all();
+}
+
 static void on_events(struct ev *ev, uint32_t events)
 {
     (void)ev, (void)events;
@@ -952,6 +1073,9 @@ static void on_events(struct ev *ev, uint32_t events)
         case NL_RESERVED:
             reserved(m);
             break;
+        case NL_BUCKET_NEW:
+            bucket_new(m->flag);
+            break;
         case NL_LOG:
             log_cluster(m->status,
                         m->status == LOG_LVL_ERROR ? "error" : "warning", "msg",
@@ -976,9 +1100,32 @@ static void reap(struct inst *i)
         submit_key_job(NL_RELEASE, r->id, r->idlen, r->rev, 0, 0);
 }
 
+/* After a stall, as after a reconnect: silence while we were stopped says
+ * nothing about the others, and our ids may have been freed (and taken)
+ * meanwhile, so each is claimed again. */
+static void stalled(int64_t gap_ms)
+{
+    struct jsonw *jw = log_begin(LOG_SERVER, LOG_LVL_WARN, "stall");
+    if (jw) {
+        jw_double(jw, "seconds", (double)gap_ms / 1000.0);
+        jw_bool(jw, "reclaim", cl.up);
+        log_commit(jw);
+    }
+    for (struct inst *i = cl.insts; i; i = i->next)
+        i->last_seen_ms = srv.now_ms;
+    if (cl.up && !cl.leaving) {
+        publish_heartbeat((long long)router_count());
+        reassert_all();
+    }
+}
+
 static void on_tick(struct timer *t)
 {
     server_arm(t, srv.now_ms + TICK_MS);
+    int64_t gap = srv.now_ms - cl.last_tick_ms;
+    cl.last_tick_ms = srv.now_ms;
+    if (gap > TICK_MS + STALL_MS)
+        stalled(gap);
     if (cl.up && !cl.leaving)
         publish_heartbeat((long long)router_count());
     uint64_t failed = nl_publish_failures();
@@ -998,6 +1145,7 @@ static void on_tick(struct timer *t)
     held_expire(0);
     budget_flush(&cl.inst_lines);
     budget_flush(&cl.peer_warnings);
+    budget_flush(&cl.conflict_lines);
     for (struct inst *i = cl.insts, *next; i && cl.up; i = next) {
         next = i->next;
         int64_t silent = srv.now_ms - i->last_seen_ms;
@@ -1057,7 +1205,7 @@ int cluster_start(char *err, size_t errlen)
     cw_owner_format(cl.owner, sizeof cl.owner, cl.inc, cl.name);
     cl.id_hold_ms = (int64_t)(cc->id_hold * 1000.0);
     if (idt_init(&cl.remote, seed) < 0 || idt_init(&cl.pending, seed) < 0 ||
-        idt_init(&cl.held, seed) < 0) {
+        idt_init(&cl.held, seed) < 0 || idt_init(&cl.by_inc, seed) < 0) {
         snprintf(err, errlen, "cluster: out of memory");
         return -1;
     }
@@ -1085,6 +1233,7 @@ int cluster_start(char *err, size_t errlen)
         return -1;
     }
     cl.tick.fn = on_tick;
+    cl.last_tick_ms = srv.now_ms;
     server_arm(&cl.tick, srv.now_ms + TICK_MS);
     cluster_enabled = 1;
     return 0;
@@ -1116,6 +1265,7 @@ void cluster_stop(void)
     idt_free(&cl.remote);
     idt_free(&cl.pending);
     idt_free(&cl.held);
+    idt_free(&cl.by_inc);
     cluster_enabled = 0;
 }
 

@@ -25,12 +25,17 @@
 /* Jobs only this module makes. */
 #define NL_SETUP 200
 #define NL_STOP 201
+#define NL_CHECK_BUCKET 202
 
 /* Inbound bytes not yet taken by the loop; past this, NATS' delivery
  * threads wait, and NATS' own per-subscription limits take over. */
 #define INBOUND_LIMIT (64u << 20)
 #define KV_WAIT_MS 2000
 #define SETUP_RETRY_MS 2000
+/* How often the worker looks whether the bucket is still the one watched
+ * (one stream info request), and at most that often whatever libnats
+ * reports. */
+#define CHECK_BUCKET_MS 2000
 
 static struct {
     struct mpscq q_loop, q_work, q_pub;
@@ -44,7 +49,9 @@ static struct {
     kvWatcher *watch;
     natsSubscription *sub_data, *sub_hb;
     char *bucket, *data_subject, *hb_subject;
-    atomic_int ready; /* set up: key-value requests may go */
+    int64_t bucket_created;    /* the bucket's stream, as watched; worker's */
+    int64_t bucket_checked_ms; /* worker's */
+    atomic_int ready;          /* set up: key-value requests may go */
     atomic_int stopping;
     _Atomic int64_t deadline_ms;
     _Atomic uint64_t pending, inbound, pub_failed;
@@ -212,8 +219,16 @@ static void on_closed(natsConnection *nc, void *closure)
 static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus err,
                      void *closure)
 {
-    (void)nc, (void)sub, (void)closure;
+    (void)nc, (void)closure;
     post_log(LOG_LVL_WARN, "NATS reports an error", err);
+    /* The watch's consumer may be failing because the bucket was deleted
+     * (and perhaps made again by another instance): the worker looks, at
+     * most every CHECK_BUCKET_MS. */
+    if (sub != NULL) {
+        struct nl_msg *m = nl_msg_new(NL_CHECK_BUCKET, NULL, 0, NULL, 0, 0);
+        if (m)
+            push(&nl.q_work, nl.efd_work, m);
+    }
 }
 
 /* ---- the watcher thread ---- */
@@ -279,6 +294,22 @@ static natsStatus open_bucket(kvStore **kv, int *made)
     return s;
 }
 
+/* When the bucket's stream was created (0 if that cannot be read): a
+ * bucket deleted and made again is a new stream, whose revisions start
+ * again at 1, and a watch of the old one would miss its first entries. */
+static int64_t bucket_created(void)
+{
+    char stream[256];
+    jsStreamInfo *si = NULL;
+    int64_t t = 0;
+    snprintf(stream, sizeof stream, "KV_%s", nl.bucket);
+    if (js_GetStreamInfo(&si, nl.js, stream, NULL, NULL) == NATS_OK) {
+        t = si->Created;
+        jsStreamInfo_Destroy(si);
+    }
+    return t;
+}
+
 static natsStatus start_watcher(void)
 {
     kvWatchOptions wo;
@@ -336,11 +367,48 @@ static int setup(void)
                  "cannot set up the cluster on NATS (is JetStream on?)", s);
         return -1;
     }
+    nl.bucket_created = bucket_created();
     char url[256] = "";
     natsConnection_GetConnectedUrl(nl.nc, url, sizeof url);
     atomic_store(&nl.ready, 1);
     post(NL_UP, url, NULL, 0);
     return 0;
+}
+
+/* A request says the bucket is missing (nothing answers on its subjects),
+ * or the watch is failing: the bucket is made again when it is gone, and
+ * when it is not the one watched (made again here or by another
+ * instance), the watch starts afresh and the loop claims every id into it
+ * (NL_BUCKET_NEW).  Returns 1 when the bucket is there now. */
+static int check_bucket(int asked)
+{
+    int64_t now = mono_ms();
+    if (!asked && now - nl.bucket_checked_ms < CHECK_BUCKET_MS)
+        return 1;
+    nl.bucket_checked_ms = now;
+    kvStore *kv = NULL;
+    int made = 0;
+    if (open_bucket(&kv, &made) != NATS_OK)
+        return 0;
+    int64_t created = bucket_created();
+    /* Unknown (0) is no reason to replace a watch. */
+    if (!made && (created == 0 || created == nl.bucket_created)) {
+        kvStore_Destroy(kv);
+        return 1;
+    }
+    stop_watcher();
+    kvStore_Destroy(nl.kv);
+    nl.kv = kv;
+    nl.bucket_created = created;
+    natsStatus s = start_watcher();
+    if (s != NATS_OK)
+        post_log(LOG_LVL_ERROR, "cannot watch the id bucket made again", s);
+    struct nl_msg *m = nl_msg_new(NL_BUCKET_NEW, NULL, 0, NULL, 0, 0);
+    if (m) {
+        m->flag = (uint8_t)made;
+        push(&nl.q_loop, nl.efd_loop, m);
+    }
+    return 1;
 }
 
 static int same_value(kvEntry *e, const struct nl_msg *m)
@@ -363,6 +431,12 @@ static void reserve(struct nl_msg *m)
         if (s == NATS_OK) {
             m->status = NL_OK;
             m->rev = rev;
+            break;
+        }
+        if (s == NATS_NO_RESPONDERS) {
+            /* No stream stores the bucket's subjects: it was deleted. */
+            if (attempt == 0 && check_bucket(1))
+                continue;
             break;
         }
         kvEntry *e = NULL;
@@ -448,6 +522,8 @@ static void release(struct nl_msg *m)
     natsMsg_Destroy(msg);
     if (s == NATS_OK || jerr == JSStreamWrongLastSequenceErr)
         nl_msg_free(m); /* done, or the id has moved on */
+    else if (s == NATS_NO_RESPONDERS && check_bucket(1))
+        nl_msg_free(m); /* the bucket was deleted: the key with it */
     else
         defer(m);
 }
@@ -469,7 +545,13 @@ static void *worker_main(void *arg)
     (void)arg;
     for (;;) {
         struct pollfd p = {.fd = nl.efd_work, .events = POLLIN};
-        int n = poll(&p, 1, setup_wanted ? SETUP_RETRY_MS : -1);
+        /* Set up, it looks at the bucket every CHECK_BUCKET_MS even when
+         * idle: a bucket deleted (and made again by another instance)
+         * under a running cluster is noticed within that time. */
+        int n = poll(&p, 1,
+                     setup_wanted             ? SETUP_RETRY_MS
+                     : atomic_load(&nl.ready) ? CHECK_BUCKET_MS
+                                              : -1);
         if (n > 0) {
             uint64_t v;
             if (read(nl.efd_work, &v, sizeof v) < 0 && errno != EAGAIN)
@@ -490,6 +572,11 @@ static void *worker_main(void *arg)
             case NL_RELEASE:
                 release(m);
                 break;
+            case NL_CHECK_BUCKET:
+                if (atomic_load(&nl.ready))
+                    check_bucket(0);
+                nl_msg_free(m);
+                break;
             default:
                 stop = 1;
                 nl_msg_free(m);
@@ -499,6 +586,8 @@ static void *worker_main(void *arg)
         }
         if (stop)
             break;
+        if (!setup_wanted && atomic_load(&nl.ready))
+            check_bucket(0); /* at most every CHECK_BUCKET_MS */
         if (setup_wanted && !atomic_load(&nl.stopping) &&
             natsConnection_Status(nl.nc) == NATS_CONN_STATUS_CONNECTED) {
             setup_wanted = setup() < 0;

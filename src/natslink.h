@@ -17,16 +17,18 @@ enum nl_kind {
     NL_RESERVE, /* a = key, b = owner value; flag: take over if held */
     NL_RELEASE, /* a = key; rev: delete only if still at this revision */
     /* link -> loop */
-    NL_UP,        /* connected and set up (a = server URL) */
-    NL_DOWN,      /* connection lost (a = why) */
-    NL_DATA,      /* b = a batch for this instance */
-    NL_HEARTBEAT, /* b = a heartbeat */
-    NL_DIR_RESET, /* the directory is about to be sent again from scratch */
-    NL_DIR_PUT,   /* a = key, b = owner value, rev */
-    NL_DIR_DEL,   /* a = key */
-    NL_DIR_READY, /* the directory's initial values are all sent */
-    NL_RESERVED,  /* token, status; rev; b = previous owner when taken over */
-    NL_LOG,       /* status = log level, a = message, b = detail */
+    NL_UP,         /* connected and set up (a = server URL) */
+    NL_DOWN,       /* connection lost (a = why) */
+    NL_DATA,       /* b = a batch for this instance */
+    NL_HEARTBEAT,  /* b = a heartbeat */
+    NL_DIR_RESET,  /* the directory is about to be sent again from scratch */
+    NL_DIR_PUT,    /* a = key, b = owner value, rev */
+    NL_DIR_DEL,    /* a = key */
+    NL_DIR_READY,  /* the directory's initial values are all sent */
+    NL_RESERVED,   /* token, status; rev; b = previous owner when taken over */
+    NL_LOG,        /* status = log level, a = message, b = detail */
+    NL_BUCKET_NEW, /* the id bucket was deleted and is made again (flag 1
+                      by us): claim every id into it */
 };
 
 enum nl_status { NL_OK, NL_TAKEN, NL_UNAVAILABLE };

@@ -3,8 +3,10 @@
  * loopback port, and two or three real msgd; it checks cross-instance
  * SEND, BCAST and WHO, one id namespace (reject and replace), kick and
  * list across instances, msgsim over two instances, NATS stopped and
- * restarted under a running cluster, an instance killed with SIGKILL, and
- * forged messages, kicks and heartbeats published on the cluster's
+ * restarted under a running cluster, an instance killed with SIGKILL, one
+ * paused with SIGSTOP until its ids were freed, the id bucket deleted
+ * under a running cluster, and forged messages, kicks and heartbeats
+ * (with the loop's CPU for 100,000 of them) published on the cluster's
  * subjects by a raw NATS client.
  * Skipped (exit 77) when msgd was built without NATS or no nats-server is
  * installed. */
@@ -874,6 +876,240 @@ START_TEST(heartbeat_flood_bounded)
 }
 END_TEST
 
+/* How many rows of msgctl list --cluster on p have id; the instance of the
+ * last one goes to inst. */
+static int holders(const struct msgd_proc *p, const char *id, char inst[64])
+{
+    const char *argv[] = {msgctl_path(), "-s",   p->admin_socket,
+                          "--json",      "list", "--cluster",
+                          NULL};
+    int rc = prog_run(argv, out, sizeof out);
+    ck_assert_msg(rc == 0, "msgctl list: exit %d: %s", rc, out);
+    json_error_t e;
+    json_t *j = json_loads(out, 0, &e);
+    ck_assert_msg(j != NULL, "not JSON: %s", out);
+    int count = 0;
+    for (size_t i = 0; i < json_array_size(j); i++) {
+        json_t *o = json_array_get(j, i);
+        const char *n = json_string_value(json_object_get(o, "id"));
+        if (n && strcmp(n, id) == 0) {
+            count++;
+            snprintf(inst, 64, "%s",
+                     json_string_value(json_object_get(o, "instance")));
+        }
+    }
+    json_decref(j);
+    return count;
+}
+
+/* m2 is stopped (SIGSTOP) longer than 3.5 s + id_hold: m1 declares it
+ * down, frees its ids, and registers one of them, bob, anew.  m2's NATS
+ * connection outlives the pause, so no reconnect tells it; once it runs
+ * again the bucket decides: m2's bob gets BYE replaced, m2 claims its
+ * other ids again, and both instances list bob once, on m1, where
+ * messages to bob from either instance arrive. */
+START_TEST(split_brain_after_pause)
+{
+    struct nats_proc n = {0};
+    struct msgd_proc m[2];
+    pair_up(&n, m, NULL); /* id_hold = 1 */
+    wait_mesh(m, names3, 2);
+    struct tc *a = hello(m[0].port, "alice");
+    struct tc *old = hello(m[1].port, "bob");
+    struct tc *b2 = hello(m[1].port, "b2");
+    wait_visible(a, "bob");
+    wait_visible(a, "b2");
+
+    ck_assert_int_eq(kill(m[1].pid, SIGSTOP), 0);
+    ck_assert(log_wait(m[0].server_log, "ids-freed", "instance", "m2", 15000));
+    struct tc *bob = topen(m[0].port);
+    hello_eventually(bob, "bob", 10000);
+    ck_assert_int_eq(kill(m[1].pid, SIGCONT), 0);
+
+    const char *l = tc_line(old, 15000);
+    ck_assert_msg(l && strcmp(l, "BYE replaced") == 0, "m2's bob got %s",
+                  l ? l : "nothing");
+    ck_assert(log_wait(m[1].server_log, "stall", NULL, NULL, 5000));
+    /* Exactly one holder, the same on both instances. */
+    long until = mono_ms() + 15000;
+    for (;;) {
+        char i1[64] = "", i2[64] = "";
+        int h1 = holders(&m[0], "bob", i1), h2 = holders(&m[1], "bob", i2);
+        if (h1 == 1 && h2 == 1 && strcmp(i1, "m1") == 0 &&
+            strcmp(i2, "m1") == 0)
+            break;
+        ck_assert_msg(mono_ms() < until, "bob: %d on m1 (%s), %d on m2 (%s)",
+                      h1, i1, h2, i2);
+        usleep(100000);
+    }
+    /* m2 claimed b2 again: m1 sees it, and refuses it. */
+    wait_visible(a, "b2");
+    struct tc *dup = topen(m[0].port);
+    tc_sendf(dup, "HELLO b2\n");
+    tc_expect(dup, "ERR id-taken b2");
+    /* Messages to bob from both instances reach the one holder. */
+    tc_sendf(a, "SEND bob 5\nfrom1\n");
+    tc_expect_msg(bob, "alice", "bob", "from1", 5);
+    send_eventually(b2, "bob", "from2", "ERR unknown-node bob", 10000);
+    tc_expect_msg(bob, "b2", "bob", "from2", 5);
+    all_down(&n, m, 2);
+}
+END_TEST
+
+/* CPU seconds (user + system) of msgd's process, or with loop_only of its
+ * main thread alone: the loop, without libnats' threads. */
+static double cpu_of(const struct msgd_proc *p, int loop_only)
+{
+    char path[96], buf[1024];
+    unsigned long ut = 0, st = 0;
+    if (loop_only)
+        snprintf(path, sizeof path, "/proc/%d/task/%d/stat", (int)p->pid,
+                 (int)p->pid);
+    else
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)p->pid);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* fields 14 and 15, after the command in parentheses */
+    char *q = strrchr(buf, ')');
+    ck_assert_ptr_nonnull(q);
+    ck_assert(sscanf(q + 2,
+                     "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
+                     &st) == 2);
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* 100,000 heartbeats, each from a new made-up incarnation: past the cap
+ * every one pushes another out, and each must cost the loop O(1), not a
+ * walk of the table.  The bound is generous (the machine is shared); the
+ * figures go to stderr for the record. */
+START_TEST(heartbeat_flood_cpu)
+{
+    enum { FLOOD = 100000 };
+    struct nats_proc n = {0};
+    struct msgd_proc m[2];
+    pair_up(&n, m, NULL);
+    wait_mesh(m, names3, 2);
+    struct tc *a = hello(m[0].port, "alice");
+    struct tc *b = hello(m[1].port, "bob");
+    wait_visible(a, "bob");
+    natsConnection *nc = forger(&n);
+    double loop0 = cpu_of(&m[0], 1), all0 = cpu_of(&m[0], 0);
+    long t0 = mono_ms();
+    char hb[128];
+    for (int i = 0; i < FLOOD; i++) {
+        int len = snprintf(hb, sizeof hb, "%016x 1 forged-%d", i + 1, i);
+        forge(nc, "msgd.hb", hb, (size_t)len);
+    }
+    /* Refused, and last on the one subscription: the flood is through. */
+    const char huge[] = "00000000bbbbbbbb 99999999999999999999 huge";
+    forge(nc, "msgd.hb", huge, sizeof huge - 1);
+    natsConnection_Flush(nc);
+    wait_stat(&m[0], "cluster_input_refused", 1);
+    double loop = cpu_of(&m[0], 1) - loop0, all = cpu_of(&m[0], 0) - all0;
+    fprintf(stderr,
+            "heartbeat_flood_cpu: %d heartbeats: loop %.2f s CPU, process "
+            "%.2f s CPU, %.2f s wall\n",
+            FLOOD, loop, all, (double)(mono_ms() - t0) / 1000.0);
+    ck_assert_msg(loop < 5.0, "the loop spent %.2f s of CPU", loop);
+    /* The cluster still works. */
+    tc_sendf(a, "SEND bob 2\nok\n");
+    tc_expect_msg(b, "alice", "bob", "ok", 2);
+    forger_done(nc);
+    all_down(&n, m, 2);
+}
+END_TEST
+
+/* HELLO id on c, at most tries times a fifth of a second apart, until it
+ * is OK; ERR cluster-unavailable is the answer allowed meanwhile.  Returns
+ * the tries it took. */
+static int hello_within(struct tc *c, const char *id, int tries)
+{
+    char ok[80];
+    const char unavailable[] = "ERR cluster-unavailable";
+    snprintf(ok, sizeof ok, "OK %s ", id);
+    for (int t = 1; t <= tries; t++) {
+        tc_sendf(c, "HELLO %s\n", id);
+        const char *l = tc_line(c, 5000);
+        ck_assert_ptr_nonnull(l);
+        if (strncmp(l, ok, strlen(ok)) == 0)
+            return t;
+        ck_assert_msg(strcmp(l, unavailable) == 0, "HELLO %s: %s", id, l);
+        usleep(200000);
+    }
+    ck_abort_msg("HELLO %s failed %d times", id, tries);
+    return 0;
+}
+
+/* The id bucket deleted under a running cluster: the next HELLO on either
+ * instance finds it missing and has it made again, within a few tries,
+ * and the ids held before are claimed again into it. */
+START_TEST(bucket_deleted_recreated)
+{
+    struct nats_proc n = {0};
+    struct msgd_proc m[2];
+    pair_up(&n, m, NULL);
+    wait_mesh(m, names3, 2);
+    struct tc *a = hello(m[0].port, "alice");
+    struct tc *b = hello(m[1].port, "bob");
+    wait_visible(a, "bob");
+
+    natsConnection *nc = forger(&n);
+    jsCtx *js = NULL;
+    ck_assert_int_eq(natsConnection_JetStream(&js, nc, NULL), NATS_OK);
+    ck_assert_int_eq(js_DeleteKeyValue(js, "msgd-ids"), NATS_OK);
+    jsCtx_Destroy(js);
+
+    int t1 = hello_within(topen(m[0].port), "carol", 10);
+    struct tc *d = topen(m[1].port);
+    int t2 = hello_within(d, "dave", 10);
+    fprintf(stderr, "bucket_deleted_recreated: HELLO took %d and %d tries\n",
+            t1, t2);
+    /* Each instance notices (by a request, or its look every 2 s) and
+     * claims its ids into the new bucket. */
+    long until = mono_ms() + 10000;
+    for (int i = 0; i < 2; i++) {
+        while (log_count(m[i].server_log, "warning", "msg",
+                         "the id bucket was missing: made again, ids "
+                         "claimed again") +
+                   log_count(m[i].server_log, "warning", "msg",
+                             "the id bucket was made again by another "
+                             "instance: ids claimed again") ==
+               0) {
+            ck_assert_msg(mono_ms() < until, "m%d never noticed", i + 1);
+            usleep(50000);
+        }
+    }
+    /* The ids held before are in the new bucket: neither instance lets
+     * the other's be taken. */
+    for (const char *const *id = (const char *const[]){"alice", "bob", NULL};
+         *id; id++) {
+        struct tc *dup = topen(m[*id[0] == 'a' ? 1 : 0].port);
+        char taken[64];
+        snprintf(taken, sizeof taken, "ERR id-taken %s", *id);
+        for (;;) {
+            tc_sendf(dup, "HELLO %s\n", *id);
+            const char *l = tc_line(dup, 5000);
+            ck_assert_ptr_nonnull(l);
+            if (strcmp(l, taken) == 0)
+                break;
+            ck_assert_msg(strncmp(l, "ERR ", 4) == 0, "%s taken twice: %s", *id,
+                          l);
+            ck_assert_msg(mono_ms() < until, "%s: %s", *id, l);
+            usleep(200000);
+        }
+    }
+    /* And routing across goes on. */
+    wait_visible(d, "carol");
+    send_eventually(b, "alice", "still", "ERR unknown-node alice", 10000);
+    tc_expect_msg(a, "bob", "alice", "still", 5);
+    forger_done(nc);
+    all_down(&n, m, 2);
+}
+END_TEST
+
 /* A node that registers and at once sends to another instance: its
  * message can reach that instance before the directory entry of its id
  * does, and must wait for it rather than be refused. */
@@ -929,6 +1165,9 @@ int main(void)
 #ifdef HAVE_NATS
         forged_msg_and_kick_refused,
         heartbeat_flood_bounded,
+        heartbeat_flood_cpu,
+        split_brain_after_pause,
+        bucket_deleted_recreated,
         fresh_senders_not_refused,
 #endif
     };
