@@ -1,7 +1,10 @@
 /* log.c: the two log files.  Writing never stops the daemon: each stream
  * has a bounded in-memory queue, flushed once per loop pass with one
  * write; a write that fails drops the queued lines and counts them, and
- * the next good write to server_log reports the count as a warning. */
+ * the next good write to server_log reports the count as a warning.  A
+ * log that cannot be reopened after logrotate moved it is not written
+ * on in its rotated file: its lines are dropped and counted, and the
+ * reopen is tried again once a second. */
 #include "log.h"
 
 #include "fsutil.h"
@@ -11,9 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define QUEUE_BYTES 65536
+#define RETRY_MS 1000 /* how often a failed reopen is tried again */
 #define LINE_BYTES 8192
 
 struct stream {
@@ -22,8 +27,10 @@ struct stream {
     int fd;
     size_t len;
     uint64_t lost, unreported;
-    int last_errno;
+    int last_errno; /* 0: the cause is in why */
     int midline; /* a failed write left a partial line in the file */
+    int reopen_due; /* the file at path could not be reopened: retry */
+    char why[160];  /* why the reopen failed */
     char queue[QUEUE_BYTES];
 };
 
@@ -36,6 +43,7 @@ static enum log_level level = LOG_LVL_INFO;
 static int64_t clock_ms;
 static int copy_stderr;
 static int64_t next_report_ms;
+static int64_t next_retry_ms;
 static char line[LINE_BYTES];
 static struct jsonw line_jw;
 static enum log_stream line_stream;
@@ -83,6 +91,7 @@ int log_open(const char *server_path, const char *client_path, char *err,
             return -1;
         }
         streams[i].fd = fd;
+        streams[i].reopen_due = 0;
         free(streams[i].path);
         streams[i].path = strdup(paths[i]);
     }
@@ -91,28 +100,75 @@ int log_open(const char *server_path, const char *client_path, char *err,
 
 static void flush_stream(struct stream *s);
 
+/* Whether fd is still the file at path: not moved away, not replaced. */
+static int still_at_path(int fd, const char *path)
+{
+    struct stat a, b;
+    return fstat(fd, &a) == 0 && lstat(path, &b) == 0 && a.st_dev == b.st_dev &&
+           a.st_ino == b.st_ino;
+}
+
+/* Opens s's path again.  When that fails, the old descriptor is kept
+ * only if it is still the file at the path (nothing was rotated): lines
+ * written on into a rotated file would be compressed away by the next
+ * rotation, unseen.  Otherwise lines are dropped until a retry works. */
+static int reopen_stream(struct stream *s, const char **why)
+{
+    int fd = open_file(s->path, why);
+    if (fd < 0) {
+        snprintf(s->why, sizeof s->why, "reopening %s: %s", s->path, *why);
+        if (s->fd >= 0 && !still_at_path(s->fd, s->path)) {
+            close(s->fd);
+            s->fd = -1;
+        }
+        s->reopen_due = s->fd < 0;
+        return -1;
+    }
+    if (s->fd >= 0)
+        close(s->fd);
+    s->fd = fd;
+    s->midline = 0;
+    s->reopen_due = 0;
+    return 0;
+}
+
 int log_reopen(char *err, size_t errlen)
 {
     int rc = 0;
     log_flush(); /* queued lines belong to the old file */
+    next_retry_ms = clock_ms + RETRY_MS;
     for (int i = 0; i < 2; i++) {
         struct stream *s = &streams[i];
         if (s->path == NULL)
             continue;
         const char *why;
-        int fd = open_file(s->path, &why);
-        if (fd < 0) {
+        if (reopen_stream(s, &why) < 0) {
             if (rc == 0)
                 snprintf(err, errlen, "%s %s: %s", s->name, s->path, why);
             rc = -1;
-            continue;
         }
-        if (s->fd >= 0)
-            close(s->fd);
-        s->fd = fd;
-        s->midline = 0;
     }
     return rc;
+}
+
+/* The retry of a failed reopen: silent while it fails (the failure was
+ * logged once, when the reopen was asked for); a log-reopen line when it
+ * works, and the lost lines are reported as for any failed write. */
+static void retry_reopen(void)
+{
+    for (int i = 0; i < 2; i++) {
+        struct stream *s = &streams[i];
+        const char *why;
+        if (!s->reopen_due || s->path == NULL || reopen_stream(s, &why) < 0)
+            continue;
+        struct jsonw *jw = log_begin(LOG_SERVER, LOG_LVL_INFO, "log-reopen");
+        if (jw) {
+            jw_str(jw, "result", "ok");
+            jw_str(jw, "stream", s->name);
+            jw_bool(jw, "retry", 1);
+            log_commit(jw);
+        }
+    }
 }
 
 void log_close(void)
@@ -202,7 +258,7 @@ static void flush_stream(struct stream *s)
     if (s->len == 0)
         return;
     if (s->fd < 0) {
-        drop(s, count_lines(s->queue, s->len), EBADF);
+        drop(s, count_lines(s->queue, s->len), s->reopen_due ? 0 : EBADF);
         s->len = 0;
         return;
     }
@@ -244,7 +300,8 @@ static void report_losses(void)
         jw_str(jw, "msg", "log write failed");
         jw_str(jw, "stream", s->name);
         jw_uint(jw, "lost", n);
-        jw_str(jw, "error", strerror(s->last_errno));
+        jw_str(jw, "error",
+               s->last_errno ? strerror(s->last_errno) : s->why);
         log_commit(jw);
     }
     flush_stream(srv);
@@ -252,12 +309,18 @@ static void report_losses(void)
 
 void log_flush(void)
 {
+    if ((streams[0].reopen_due || streams[1].reopen_due) &&
+        clock_ms >= next_retry_ms) {
+        next_retry_ms = clock_ms + RETRY_MS;
+        retry_reopen();
+    }
     flush_stream(&streams[LOG_CLIENT]);
     flush_stream(&streams[LOG_SERVER]);
     /* Try to report losses at most once a second: while server_log
-     * itself is failing, the report is lost too and counted again. */
+     * itself is failing, the report is lost too and counted again.  Not
+     * at all while it has no file: the count would be lost with it. */
     if ((streams[0].unreported || streams[1].unreported) &&
-        clock_ms >= next_report_ms) {
+        streams[LOG_SERVER].fd >= 0 && clock_ms >= next_report_ms) {
         next_report_ms = clock_ms + 1000;
         report_losses();
     }
