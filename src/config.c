@@ -557,8 +557,7 @@ const char *config_user_dir(void)
  * system's for root, a directory of the user's own for anyone else, so
  * that a developer's msgd starts without editing a single path (and
  * without stepping on a system daemon's). */
-static char *default_path(const char *env, const char *system,
-                          const char *name)
+static char *default_path(const char *env, const char *system, const char *name)
 {
     char *p;
     const char *dir = getenv(env);
@@ -582,7 +581,8 @@ static int fill_defaults(struct config *cfg)
     cfg->admin_socket =
         default_path("RUNTIME_DIRECTORY", CONFIG_ADMIN_SOCKET, "admin.sock");
     cfg->admin_socket_mode = 0660;
-    cfg->pidfile = default_path("RUNTIME_DIRECTORY", CONFIG_PIDFILE, "msgd.pid");
+    cfg->pidfile =
+        default_path("RUNTIME_DIRECTORY", CONFIG_PIDFILE, "msgd.pid");
     cfg->server_log =
         default_path("LOGS_DIRECTORY", CONFIG_SERVER_LOG, "server.log");
     cfg->client_log =

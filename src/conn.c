@@ -365,8 +365,7 @@ static size_t run_frames(struct conn *c, const char *data, size_t len)
             break;
         case PROTO_FATAL:
             conn_err(c, cmd.err, NULL, 0);
-            conn_close_why(c, CR_PROTOCOL, NULL, proto_err_name(cmd.err),
-                           NULL);
+            conn_close_why(c, CR_PROTOCOL, NULL, proto_err_name(cmd.err), NULL);
             return len;
         }
     }

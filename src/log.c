@@ -28,7 +28,7 @@ struct stream {
     size_t len;
     uint64_t lost, unreported;
     int last_errno; /* 0: the cause is in why */
-    int midline; /* a failed write left a partial line in the file */
+    int midline;    /* a failed write left a partial line in the file */
     int reopen_due; /* the file at path could not be reopened: retry */
     char why[160];  /* why the reopen failed */
     char queue[QUEUE_BYTES];
@@ -300,8 +300,7 @@ static void report_losses(void)
         jw_str(jw, "msg", "log write failed");
         jw_str(jw, "stream", s->name);
         jw_uint(jw, "lost", n);
-        jw_str(jw, "error",
-               s->last_errno ? strerror(s->last_errno) : s->why);
+        jw_str(jw, "error", s->last_errno ? strerror(s->last_errno) : s->why);
         log_commit(jw);
     }
     flush_stream(srv);

@@ -319,9 +319,9 @@ int main(int argc, char **argv)
         gid_t gid;
         int rc = preflight_paths(&cfg, err, sizeof err);
         /* An unknown user is an error of the start, not of the file. */
-        int drop = rc == 0 ? daemon_service_user(&cfg, &uid, &gid, err,
-                                                 sizeof err)
-                           : -1;
+        int drop = rc == 0
+                       ? daemon_service_user(&cfg, &uid, &gid, err, sizeof err)
+                       : -1;
         if (drop > 0)
             rc = preflight_service_dirs(&cfg, uid, gid, err, sizeof err);
         if (drop >= 0)

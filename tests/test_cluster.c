@@ -581,7 +581,8 @@ START_TEST(kick_and_list_across)
         log_wait(m[1].client_log, "disconnect", "reason", "kicked", 3000));
     /* m2's line says why, and that the kick came from m1. */
     ck_assert(log_wait(m[1].client_log, "disconnect", "origin", "m1", 0));
-    ck_assert(log_wait(m[1].client_log, "disconnect", "text", "maintenance", 0));
+    ck_assert(
+        log_wait(m[1].client_log, "disconnect", "text", "maintenance", 0));
     ck_assert(log_wait(m[0].server_log, "admin", "instance", "m2", 3000));
     /* Nowhere: exit 1. */
     ck_assert_int_eq(ctl(&m[0], "kick", "ghost", NULL, NULL), 1);

@@ -538,8 +538,8 @@ START_TEST(failed_reopen_after_drop_retried)
     ck_assert_int_eq(chown(dir, 0, 0), 0);
     ck_assert_int_eq(rename(d.server_log, srv1), 0);
     ck_assert_int_eq(rename(d.client_log, cli1), 0);
-    const char *reopen[] = {msgctl_path(), "-s", d.admin_socket,
-                            "reopen-logs", NULL};
+    const char *reopen[] = {msgctl_path(), "-s", d.admin_socket, "reopen-logs",
+                            NULL};
     ck_assert_int_ne(prog_run(reopen, out, sizeof out), 0);
     ck_assert_msg(strstr(out, "Permission denied"), "got: %s", out);
 
@@ -555,8 +555,8 @@ START_TEST(failed_reopen_after_drop_retried)
     ck_assert(log_wait(d.client_log, "register", "node", "b", 5000));
     ck_assert(poke_until(a, "warning", "stream", "client_log"));
     ck_assert(file_contains(d.server_log, "Permission denied"));
-    const char *stats[] = {msgctl_path(), "-s", d.admin_socket, "--json",
-                           "stats", NULL};
+    const char *stats[] = {msgctl_path(), "-s",    d.admin_socket,
+                           "--json",      "stats", NULL};
     ck_assert_int_eq(prog_run(stats, out, sizeof out), 0);
     ck_assert_msg(!strstr(out, "\"log_lines_lost\":0"), "got: %s", out);
     tc_close(a);

@@ -131,10 +131,10 @@ START_TEST(kick_and_closed_ring)
     ck_assert(tc_eof(a, 5000));
     ck_assert(log_wait(d.client_log, "disconnect", "reason", "kicked", 5000));
     /* The reason is in the node's disconnect line and the audit line. */
-    ck_assert(log_wait(d.client_log, "disconnect", "text",
-                       "maintenance window", 0));
-    ck_assert(log_wait(d.server_log, "admin", "text", "maintenance window",
-                       5000));
+    ck_assert(
+        log_wait(d.client_log, "disconnect", "text", "maintenance window", 0));
+    ck_assert(
+        log_wait(d.server_log, "admin", "text", "maintenance window", 5000));
     /* no such node: exit 1 and the words */
     ck_assert_int_eq(ctl("kick", "a", NULL, NULL), 1);
     ck_assert(strstr(out, "no such node"));
@@ -426,8 +426,7 @@ START_TEST(admin_event_logged)
     ck_assert_int_eq(system(cmd), 0);
     ck_assert_int_eq(ctl("reload", NULL, NULL, NULL), 0);
     ck_assert_int_eq(ctl("reopen-logs", NULL, NULL, NULL), 0);
-    ck_assert(
-        log_wait(d.server_log, "admin", "command", "reopen-logs", 5000));
+    ck_assert(log_wait(d.server_log, "admin", "command", "reopen-logs", 5000));
     ck_assert_int_eq(msgd_stop(&d), 0);
 }
 END_TEST
