@@ -982,7 +982,12 @@ static void deliver_batch(const char *buf, size_t len)
             size_t tl = r.text_len < sizeof text ? r.text_len : sizeof text - 1;
             memcpy(text, r.text ? r.text : "", tl);
             text[tl] = '\0';
-            conn_close(c, CR_KICKED, text); /* counted there */
+            /* The disconnect line says where the kick came from. */
+            struct inst *from = inst_find(inc);
+            char hex[20];
+            snprintf(hex, sizeof hex, "%016llx", (unsigned long long)inc);
+            conn_close_why(c, CR_KICKED, text, NULL,
+                           from ? from->name : hex); /* counted there */
         }
     }
     if (n < 0)

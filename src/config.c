@@ -633,12 +633,21 @@ const char *config_user_dir(void)
     return dir;
 }
 
-/* The files' default paths: the system's for root, a directory of the
- * user's own for anyone else, so that a developer's msgd starts without
- * editing a single path (and without stepping on a system daemon's). */
-static char *default_path(const char *system, const char *name)
+/* The files' default paths: the directory systemd made for the unit
+ * (env: RUNTIME_DIRECTORY or LOGS_DIRECTORY, set for RuntimeDirectory=
+ * and LogsDirectory=; the first of a colon-separated list), so that a
+ * unit with User= finds its files where root's msgd would; else the
+ * system's for root, a directory of the user's own for anyone else, so
+ * that a developer's msgd starts without editing a single path (and
+ * without stepping on a system daemon's). */
+static char *default_path(const char *env, const char *system, const char *name)
 {
     char *p;
+    const char *dir = getenv(env);
+    if (dir && dir[0] == '/') {
+        int n = (int)strcspn(dir, ":");
+        return asprintf(&p, "%.*s/%s", n, dir, name) < 0 ? NULL : p;
+    }
     if (geteuid() == 0)
         return strdup(system);
     if (asprintf(&p, "%s/%s", config_user_dir(), name) < 0)
@@ -652,11 +661,15 @@ static int fill_defaults(struct config *cfg)
     memset(cfg, 0, sizeof *cfg);
     cfg->listen[0] = strdup("127.0.0.1:2004");
     cfg->n_listen = 1;
-    cfg->admin_socket = default_path(CONFIG_ADMIN_SOCKET, "admin.sock");
+    cfg->admin_socket =
+        default_path("RUNTIME_DIRECTORY", CONFIG_ADMIN_SOCKET, "admin.sock");
     cfg->admin_socket_mode = 0660;
-    cfg->pidfile = default_path(CONFIG_PIDFILE, "msgd.pid");
-    cfg->server_log = default_path(CONFIG_SERVER_LOG, "server.log");
-    cfg->client_log = default_path(CONFIG_CLIENT_LOG, "client.log");
+    cfg->pidfile =
+        default_path("RUNTIME_DIRECTORY", CONFIG_PIDFILE, "msgd.pid");
+    cfg->server_log =
+        default_path("LOGS_DIRECTORY", CONFIG_SERVER_LOG, "server.log");
+    cfg->client_log =
+        default_path("LOGS_DIRECTORY", CONFIG_CLIENT_LOG, "client.log");
     cfg->log_level = LOG_LVL_INFO;
     cfg->log_stderr = 1;
     cfg->idle_timeout = 300;

@@ -51,8 +51,10 @@ struct config {
 #define CONFIG_SERVER_LOG "/var/log/msgd/server.log"
 #define CONFIG_CLIENT_LOG "/var/log/msgd/client.log"
 
-/* Fill *cfg with the built-in defaults (msgd.conf(5)).  For any user but
- * root, the pidfile, admin socket and logs default to config_user_dir(). */
+/* Fill *cfg with the built-in defaults (msgd.conf(5)).  The pidfile and
+ * admin socket default to $RUNTIME_DIRECTORY, the logs to
+ * $LOGS_DIRECTORY, when systemd set them; otherwise, for any user but
+ * root, to config_user_dir(). */
 void config_defaults(struct config *cfg);
 /* The directory of a non-root user's files: $XDG_RUNTIME_DIR/msgd, or
  * /tmp/msgd-UID.  Static storage. */

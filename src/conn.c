@@ -255,13 +255,23 @@ static void remember(const struct conn *c, enum conn_reason why)
     history_add(&h);
 }
 
-static void log_disconnect(struct conn *c, enum conn_reason why)
+/* text: the kick's reason, as the BYE gives it; error and origin: see
+ * conn_close_why.  Absent keys are left out, not null. */
+static void log_disconnect(struct conn *c, enum conn_reason why,
+                           const char *text, const char *error,
+                           const char *origin)
 {
     struct jsonw *jw = clientlog_begin(c->addr, LOG_LVL_INFO, CL_DISCONNECT);
     if (jw == NULL)
         return;
     jw_str(jw, "node", c->registered ? c->id : NULL);
     jw_str(jw, "reason", reason_names[why]);
+    if (error)
+        jw_str(jw, "error", error);
+    if (text && *text)
+        jw_str(jw, "text", text);
+    if (origin)
+        jw_str(jw, "origin", origin);
     jw_uint(jw, "msgs_in", c->msgs_in);
     jw_uint(jw, "msgs_out", c->msgs_out);
     jw_uint(jw, "bytes_in", c->bytes_in);
@@ -297,9 +307,15 @@ static int drop_output(struct conn *c)
 
 void conn_close(struct conn *c, enum conn_reason why, const char *text)
 {
+    conn_close_why(c, why, text, NULL, NULL);
+}
+
+void conn_close_why(struct conn *c, enum conn_reason why, const char *text,
+                    const char *error, const char *origin)
+{
     if (c->state != CONN_OPEN)
         return;
-    log_disconnect(c, why);
+    log_disconnect(c, why, text, error, origin);
     remember(c, why);
     count(why);
     cluster_forget(c);
@@ -368,7 +384,7 @@ static size_t run_frames(struct conn *c, const char *data, size_t len)
             break;
         case PROTO_FATAL:
             conn_err(c, cmd.err, NULL, 0);
-            conn_close(c, CR_PROTOCOL, NULL);
+            conn_close_why(c, CR_PROTOCOL, NULL, proto_err_name(cmd.err), NULL);
             return len;
         }
     }

@@ -77,6 +77,11 @@ void conn_err(struct conn *c, enum proto_err err, const char *detail,
  * when the reason has one, and flushes before closing.  No effect unless c
  * is open. */
 void conn_close(struct conn *c, enum conn_reason why, const char *text);
+/* As conn_close, with what only the caller knows for the disconnect line:
+ * the ERR code that ended a protocol-error (error), the instance a kick
+ * came from (origin).  Either may be NULL. */
+void conn_close_why(struct conn *c, enum conn_reason why, const char *text,
+                    const char *error, const char *origin);
 const char *conn_reason_name(enum conn_reason why);
 /* Reads again after a pause (a HELLO waiting for the cluster): runs the
  * commands that arrived meanwhile. */

@@ -123,12 +123,19 @@ static void put_obj(struct ctl_client *cl, struct jsonw *jw)
         put(cl, jw->buf, (size_t)n - 1);
 }
 
-/* instance: where a kick was forwarded, else NULL. */
+/* The admin line of a request.  What changes something (kick, reload,
+ * reopen-logs) and every request refused before its command was known
+ * (busy, bad-request, ...) is the audit trail: at info, whatever
+ * log_level says.  What only reads (list, stats, cluster) is at debug: a
+ * monitor polling stats would otherwise fill server_log.
+ * instance: where a kick was forwarded, else NULL. */
 static void log_admin_at(const struct ctl_client *cl,
                          const struct admin_req *req, const char *cmd,
                          const char *outcome, const char *instance)
 {
-    struct jsonw *jw = log_begin_audit(LOG_SERVER, "admin");
+    struct jsonw *jw = req && !admin_cmd_mutates(req->cmd)
+                           ? log_begin(LOG_SERVER, LOG_LVL_DEBUG, "admin")
+                           : log_begin_audit(LOG_SERVER, "admin");
     if (jw == NULL)
         return;
     jw_uint(jw, "uid", cl->uid);
@@ -140,6 +147,8 @@ static void log_admin_at(const struct ctl_client *cl,
             jw_str(jw, "node", req->id);
         else
             jw_str(jw, "addr", req->addr);
+        if (req->reason[0])
+            jw_str(jw, "text", req->reason);
     }
     if (instance)
         jw_str(jw, "instance", instance);

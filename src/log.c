@@ -2,8 +2,10 @@
  * has a bounded in-memory queue, flushed once per loop pass with one
  * write; a write that fails drops the queued lines and counts them, and
  * the next good write to server_log reports the count as a warning.  A
- * file removed under the daemon is noticed within a second and reopened
- * at its path. */
+ * log that cannot be reopened after logrotate moved it is not written
+ * on in its rotated file: its lines are dropped and counted, and the
+ * reopen is tried again once a second.  A file removed under the daemon
+ * is noticed within a second and reopened at its path the same way. */
 #include "log.h"
 
 #include "fsutil.h"
@@ -17,8 +19,9 @@
 #include <unistd.h>
 
 #define QUEUE_BYTES 65536
-#define LINE_BYTES 8192
+#define RETRY_MS 1000 /* how often a failed reopen is tried again */
 #define CHECK_MS 1000 /* how often open files are checked for removal */
+#define LINE_BYTES 8192
 
 struct stream {
     const char *name; /* the setting that names the file */
@@ -26,10 +29,11 @@ struct stream {
     int fd;
     size_t len;
     uint64_t lost, unreported;
-    int last_errno;
-    int open_errno; /* why fd is -1 after its file was removed */
+    int last_errno; /* 0: the cause is in why */
     int midline;    /* a failed write left a partial line in the file */
-    int reopened;   /* found removed and reopened: to be reported */
+    int reopen_due; /* the file at path could not be reopened: retry */
+    int removed;    /* found removed: say so once it is reopened */
+    char why[160];  /* why the reopen failed */
     char queue[QUEUE_BYTES];
 };
 
@@ -42,6 +46,7 @@ static enum log_level level = LOG_LVL_INFO;
 static int64_t clock_ms;
 static int copy_stderr;
 static int64_t next_report_ms;
+static int64_t next_retry_ms;
 static int64_t next_check_ms;
 static char line[LINE_BYTES];
 static struct jsonw line_jw;
@@ -90,6 +95,7 @@ int log_open(const char *server_path, const char *client_path, char *err,
             return -1;
         }
         streams[i].fd = fd;
+        streams[i].reopen_due = 0;
         free(streams[i].path);
         streams[i].path = strdup(paths[i]);
     }
@@ -98,29 +104,107 @@ int log_open(const char *server_path, const char *client_path, char *err,
 
 static void flush_stream(struct stream *s);
 
+/* Whether fd is still the file at path: not moved away, not replaced. */
+static int still_at_path(int fd, const char *path)
+{
+    struct stat a, b;
+    return fstat(fd, &a) == 0 && lstat(path, &b) == 0 && a.st_dev == b.st_dev &&
+           a.st_ino == b.st_ino;
+}
+
+/* Opens s's path again.  When that fails, the old descriptor is kept
+ * only if it is still the file at the path (nothing was rotated): lines
+ * written on into a rotated file would be compressed away by the next
+ * rotation, unseen.  Otherwise lines are dropped until a retry works. */
+static int reopen_stream(struct stream *s, const char **why)
+{
+    int fd = open_file(s->path, why);
+    if (fd < 0) {
+        snprintf(s->why, sizeof s->why, "reopening %s: %s", s->path, *why);
+        if (s->fd >= 0 && !still_at_path(s->fd, s->path)) {
+            close(s->fd);
+            s->fd = -1;
+        }
+        s->reopen_due = s->fd < 0;
+        return -1;
+    }
+    if (s->fd >= 0)
+        close(s->fd);
+    s->fd = fd;
+    s->midline = 0;
+    s->reopen_due = 0;
+    return 0;
+}
+
 int log_reopen(char *err, size_t errlen)
 {
     int rc = 0;
     log_flush(); /* queued lines belong to the old file */
+    next_retry_ms = clock_ms + RETRY_MS;
     for (int i = 0; i < 2; i++) {
         struct stream *s = &streams[i];
         if (s->path == NULL)
             continue;
         const char *why;
-        int fd = open_file(s->path, &why);
-        if (fd < 0) {
+        if (reopen_stream(s, &why) < 0) {
             if (rc == 0)
                 snprintf(err, errlen, "%s %s: %s", s->name, s->path, why);
             rc = -1;
-            continue;
         }
-        if (s->fd >= 0)
-            close(s->fd);
-        s->fd = fd;
-        s->midline = 0;
-        s->open_errno = 0;
     }
     return rc;
+}
+
+/* The retry of a failed reopen: silent while it fails (the failure was
+ * logged once, when the reopen was asked for); a log-reopen line when it
+ * works, and the lost lines are reported as for any failed write. */
+static void retry_reopen(void)
+{
+    for (int i = 0; i < 2; i++) {
+        struct stream *s = &streams[i];
+        const char *why;
+        if (!s->reopen_due || s->path == NULL || reopen_stream(s, &why) < 0)
+            continue;
+        struct jsonw *jw;
+        if (s->removed) {
+            s->removed = 0;
+            jw = log_begin(LOG_SERVER, LOG_LVL_WARN, "warning");
+            if (jw) {
+                jw_str(jw, "msg", "log file was removed; reopened at its path");
+                jw_str(jw, "stream", s->name);
+                jw_str(jw, "path", s->path);
+                log_commit(jw);
+            }
+            continue;
+        }
+        jw = log_begin(LOG_SERVER, LOG_LVL_INFO, "log-reopen");
+        if (jw) {
+            jw_str(jw, "result", "ok");
+            jw_str(jw, "stream", s->name);
+            jw_bool(jw, "retry", 1);
+            log_commit(jw);
+        }
+    }
+}
+
+/* A file removed under us (rm -rf of its directory) would take every line
+ * into an unlinked inode, lost without a count: it is let go, and the
+ * retry above opens it again at its path (directories made again), with
+ * its lines dropped and counted while that fails. */
+static void check_removed(void)
+{
+    for (int i = 0; i < 2; i++) {
+        struct stream *s = &streams[i];
+        struct stat st;
+        if (s->path == NULL || s->fd < 0 || fstat(s->fd, &st) < 0 ||
+            st.st_nlink > 0 || !S_ISREG(st.st_mode))
+            continue;
+        close(s->fd);
+        s->fd = -1;
+        s->reopen_due = 1;
+        s->removed = 1;
+        snprintf(s->why, sizeof s->why, "%s was removed", s->path);
+    }
 }
 
 void log_close(void)
@@ -210,8 +294,7 @@ static void flush_stream(struct stream *s)
     if (s->len == 0)
         return;
     if (s->fd < 0) {
-        drop(s, count_lines(s->queue, s->len),
-             s->open_errno ? s->open_errno : EBADF);
+        drop(s, count_lines(s->queue, s->len), s->reopen_due ? 0 : EBADF);
         s->len = 0;
         return;
     }
@@ -253,60 +336,10 @@ static void report_losses(void)
         jw_str(jw, "msg", "log write failed");
         jw_str(jw, "stream", s->name);
         jw_uint(jw, "lost", n);
-        jw_str(jw, "error", strerror(s->last_errno));
+        jw_str(jw, "error", s->last_errno ? strerror(s->last_errno) : s->why);
         log_commit(jw);
     }
     flush_stream(srv);
-}
-
-/* A file removed under us (rm -rf of its directory) would take every line
- * into an unlinked inode, lost without a count.  A removed file is
- * reopened at its path, directories made again; while that fails, the
- * stream has no descriptor, so its lines are dropped and counted, and it
- * is tried again a second later. */
-static void check_removed(void)
-{
-    for (int i = 0; i < 2; i++) {
-        struct stream *s = &streams[i];
-        struct stat st;
-        if (s->path == NULL)
-            continue;
-        if (s->fd >= 0 && (fstat(s->fd, &st) < 0 || st.st_nlink > 0))
-            continue;
-        const char *why = NULL;
-        errno = 0;
-        int fd = open_file(s->path, &why);
-        if (fd < 0) {
-            s->open_errno = errno ? errno : EINVAL;
-            if (s->fd >= 0)
-                close(s->fd);
-            s->fd = -1;
-            continue;
-        }
-        if (s->fd >= 0)
-            close(s->fd);
-        s->fd = fd;
-        s->open_errno = 0;
-        s->midline = 0;
-        s->reopened = 1;
-    }
-}
-
-static void report_reopened(void)
-{
-    for (int i = 0; i < 2; i++) {
-        struct stream *s = &streams[i];
-        if (!s->reopened)
-            continue;
-        s->reopened = 0;
-        struct jsonw *jw = log_begin(LOG_SERVER, LOG_LVL_WARN, "warning");
-        if (jw == NULL)
-            continue;
-        jw_str(jw, "msg", "log file was removed; reopened at its path");
-        jw_str(jw, "stream", s->name);
-        jw_str(jw, "path", s->path);
-        log_commit(jw);
-    }
 }
 
 void log_flush(void)
@@ -315,14 +348,20 @@ void log_flush(void)
     if (clock_ms >= next_check_ms || clock_ms < next_check_ms - CHECK_MS) {
         next_check_ms = clock_ms + CHECK_MS;
         check_removed();
-        report_reopened();
+        next_retry_ms = 0; /* a removed file is opened again at once */
+    }
+    if ((streams[0].reopen_due || streams[1].reopen_due) &&
+        clock_ms >= next_retry_ms) {
+        next_retry_ms = clock_ms + RETRY_MS;
+        retry_reopen();
     }
     flush_stream(&streams[LOG_CLIENT]);
     flush_stream(&streams[LOG_SERVER]);
     /* Try to report losses at most once a second: while server_log
-     * itself is failing, the report is lost too and counted again. */
+     * itself is failing, the report is lost too and counted again.  Not
+     * at all while it has no file: the count would be lost with it. */
     if ((streams[0].unreported || streams[1].unreported) &&
-        clock_ms >= next_report_ms) {
+        streams[LOG_SERVER].fd >= 0 && clock_ms >= next_report_ms) {
         next_report_ms = clock_ms + 1000;
         report_losses();
     }

@@ -17,8 +17,10 @@ enum log_stream { LOG_SERVER = 0, LOG_CLIENT = 1 };
 int log_open(const char *server_path, const char *client_path, char *err,
              size_t errlen);
 /* Reopens both files at the paths they were opened with (after logrotate
- * moved them).  A file that cannot be reopened keeps its old descriptor;
- * returns 0 or -1 with a message in err. */
+ * moved them).  A file that cannot be reopened keeps its old descriptor
+ * only while that is still the file at its path; else its lines are
+ * dropped (and counted) and log_flush tries the reopen again once a
+ * second.  Returns 0 or -1 with a message in err. */
 int log_reopen(char *err, size_t errlen);
 void log_close(void);
 

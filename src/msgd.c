@@ -216,7 +216,8 @@ static int start(struct config *cfg, const char *path, int is_default,
     }
     if (drop)
         fs_set_owner(uid, gid);
-    if (preflight_user_dir(cfg, err, sizeof err) < 0 ||
+    if ((drop && preflight_service_dirs(cfg, uid, gid, err, sizeof err) < 0) ||
+        preflight_user_dir(cfg, err, sizeof err) < 0 ||
         pidfile_open(cfg->pidfile, err, sizeof err) < 0) {
         daemon_fail(err);
         config_free(cfg);
@@ -320,8 +321,12 @@ int main(int argc, char **argv)
         if (rc == 0)
             rc = preflight_paths(&cfg, err, sizeof err);
         /* An unknown user is an error of the start, not of the file. */
-        if (rc == 0 &&
-            daemon_service_user(&cfg, &uid, &gid, err, sizeof err) >= 0)
+        int drop = rc == 0
+                       ? daemon_service_user(&cfg, &uid, &gid, err, sizeof err)
+                       : -1;
+        if (drop > 0)
+            rc = preflight_service_dirs(&cfg, uid, gid, err, sizeof err);
+        if (drop >= 0)
             file_warnings(&cfg, uid, gid, print_warning);
         if (rc < 0)
             fprintf(stderr, "%s\n", err);

@@ -4,9 +4,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fsutil.h"
@@ -119,4 +122,105 @@ int preflight_paths(const struct config *cfg, char *err, size_t errlen)
         }
     }
     return 0;
+}
+
+/* What the service user cannot do about one log, found by that user. */
+struct dir_problem {
+    int own; /* 1: the log's own directory takes no new file; 0: a
+              * directory above it cannot be reached */
+    int err;
+    char dir[1024];
+};
+
+/* Whether the service user (the caller, by now) could make path's log
+ * anew after a rotation; 0, or 1 with *p filled in.  access(2) as that
+ * user says what the dropped daemon would meet, ACLs and all. */
+static int log_dir_problem(const char *path, struct dir_problem *p)
+{
+    char parent[1024];
+
+    snprintf(parent, sizeof parent, "%s", path);
+    char *slash = strrchr(parent, '/');
+    if (slash == NULL)
+        return 0;
+    slash[slash == parent] = '\0'; /* "/x" -> "/" */
+    existing_ancestor(path, p->dir, sizeof p->dir);
+    /* The log's own directory must take a new file; a missing one msgd
+     * creates and hands to the user, so the nearest existing one above
+     * it need only be reached. */
+    p->own = strcmp(p->dir, parent) == 0;
+    if (access(p->dir, p->own ? W_OK | X_OK : X_OK) == 0)
+        return 0;
+    p->err = errno;
+    return 1;
+}
+
+int preflight_service_dirs(const struct config *cfg, uid_t uid, gid_t gid,
+                           char *err, size_t errlen)
+{
+    static const char *const logs[] = {"server_log", "client_log"};
+    const char *paths[] = {cfg->server_log, cfg->client_log};
+    struct dir_problem p;
+    int fds[2], i, device[2];
+    struct stat st;
+
+    /* Looked at as root: a device (/dev/null) is never rotated. */
+    for (i = 0; i < 2; i++)
+        device[i] = lstat(paths[i], &st) == 0 && S_ISCHR(st.st_mode);
+
+    if (uid == 0)
+        return 0; /* root can make its files anywhere */
+    if (pipe(fds) < 0)
+        return 0; /* cannot tell: the start goes on */
+    /* A child drops to the user: nothing else is running yet, so there
+     * is no thread to lose. */
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
+            _exit(2);
+        for (i = 0; i < 2; i++) {
+            memset(&p, 0, sizeof p);
+            if (!device[i] && log_dir_problem(paths[i], &p)) {
+                (void)!write(fds[1], &i, sizeof i);
+                (void)!write(fds[1], &p, sizeof p); /* < PIPE_BUF */
+                _exit(1);
+            }
+        }
+        _exit(0);
+    }
+    close(fds[1]);
+    int found = pid > 0 && read(fds[0], &i, sizeof i) == sizeof i &&
+                read(fds[0], &p, sizeof p) == sizeof p && (i == 0 || i == 1);
+    close(fds[0]);
+    if (pid > 0)
+        waitpid(pid, NULL, 0);
+    if (!found)
+        return 0; /* all is well, or it cannot be told */
+    p.dir[sizeof p.dir - 1] = '\0';
+    struct passwd *pw = getpwuid(uid);
+    struct group *gr = getgrgid(gid);
+    char where[512], user[64], group[64];
+    config_where(cfg->file, logs[i], where, sizeof where);
+    if (pw)
+        snprintf(user, sizeof user, "%s", pw->pw_name);
+    else
+        snprintf(user, sizeof user, "%u", (unsigned)uid);
+    if (gr)
+        snprintf(group, sizeof group, "%s", gr->gr_name);
+    else
+        snprintf(group, sizeof group, "%u", (unsigned)gid);
+    char fix[1200];
+    if (p.own)
+        snprintf(fix, sizeof fix, "chown %s:%s %s", user, group, p.dir);
+    else
+        snprintf(fix, sizeof fix, "let %s search %s (chmod o+x)", user, p.dir);
+    snprintf(err, errlen,
+             "%s: %s %s: user %s cannot %s directory %s (%s), so msgd could "
+             "not make the log anew after logrotate moves it; %s, or run "
+             "msgd under systemd as User=%s with LogsDirectory= and no user "
+             "setting",
+             where, logs[i], paths[i], user, p.own ? "write to" : "reach",
+             p.dir, strerror(p.err), fix, user);
+    return -1;
 }

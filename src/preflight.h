@@ -4,6 +4,7 @@
 #define MSGD_PREFLIGHT_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "config.h"
 
@@ -17,5 +18,15 @@ int preflight_user_dir(const struct config *cfg, char *err, size_t errlen);
  * -1 with "FILE:LINE: setting path: why" in err (FILE alone for a
  * setting left at its default). */
 int preflight_paths(const struct config *cfg, char *err, size_t errlen);
+
+/* For a start as root that drops to uid:gid (cfg's user and group):
+ * checks, as that user, that it could make each log file anew once
+ * logrotate moved the old one, i.e. that it may write in the log's
+ * directory (or, when msgd will create that directory and hand it over,
+ * reach the nearest one that exists).  Otherwise every reopen after a
+ * rotation would fail.  Returns 0, or -1 with "FILE:LINE: setting path:
+ * why, and the fix" in err. */
+int preflight_service_dirs(const struct config *cfg, uid_t uid, gid_t gid,
+                           char *err, size_t errlen);
 
 #endif

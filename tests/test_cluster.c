@@ -306,6 +306,7 @@ static long long stat_of(const struct msgd_proc *p, const char *key)
     return v;
 }
 
+#ifdef HAVE_NATS /* what the tests of forged input need */
 /* Waits until stats key of p reaches at least want. */
 static void wait_stat(const struct msgd_proc *p, const char *key,
                       long long want)
@@ -338,7 +339,6 @@ static void incarnation(const struct msgd_proc *p, const char *name,
     ck_abort_msg("no instance %s", name ? name : "(self)");
 }
 
-#ifdef HAVE_NATS
 /* Anyone who can reach NATS: a plain client of its own. */
 static natsConnection *forger(const struct nats_proc *n)
 {
@@ -581,6 +581,11 @@ START_TEST(kick_and_list_across)
     ck_assert(tc_eof(b, 3000));
     ck_assert(
         log_wait(m[1].client_log, "disconnect", "reason", "kicked", 3000));
+    /* m2's line says why, and that the kick came from m1. */
+    ck_assert(log_wait(m[1].client_log, "disconnect", "origin", "m1", 0));
+    ck_assert(
+        log_wait(m[1].client_log, "disconnect", "text", "maintenance", 0));
+    ck_assert(log_wait(m[0].server_log, "admin", "instance", "m2", 3000));
     /* Nowhere: exit 1. */
     ck_assert_int_eq(ctl(&m[0], "kick", "ghost", NULL, NULL), 1);
     all_down(&n, m, 2);

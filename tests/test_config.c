@@ -91,6 +91,26 @@ START_TEST(test_defaults)
 }
 END_TEST
 
+/* Under a unit with RuntimeDirectory= and LogsDirectory=, the files go
+ * where systemd made the directories (for the service user of User=),
+ * whoever msgd runs as. */
+START_TEST(test_systemd_dirs)
+{
+    struct config cfg;
+
+    setenv("RUNTIME_DIRECTORY", "/run/msgd-x", 1);
+    setenv("LOGS_DIRECTORY", "/var/log/msgd-y:/var/log/other", 1);
+    config_defaults(&cfg);
+    ck_assert_str_eq(cfg.admin_socket, "/run/msgd-x/admin.sock");
+    ck_assert_str_eq(cfg.pidfile, "/run/msgd-x/msgd.pid");
+    ck_assert_str_eq(cfg.server_log, "/var/log/msgd-y/server.log");
+    ck_assert_str_eq(cfg.client_log, "/var/log/msgd-y/client.log");
+    config_free(&cfg);
+    unsetenv("RUNTIME_DIRECTORY");
+    unsetenv("LOGS_DIRECTORY");
+}
+END_TEST
+
 static const char full_conf[] =
     "# every setting\n"
     "listen = [ \"127.0.0.1:2004\", \"[::1]:2005\", \"*:0\" ];\n"
@@ -642,6 +662,7 @@ int main(void)
         return 1;
     }
     tcase_add_test(tc, test_defaults);
+    tcase_add_test(tc, test_systemd_dirs);
     tcase_add_test(tc, test_full);
     tcase_add_test(tc, test_full_no_cluster);
 #ifdef HAVE_NATS

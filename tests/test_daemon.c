@@ -475,8 +475,22 @@ START_TEST(planted_links_refused)
 }
 END_TEST
 
+/* Pokes the loop (a PING) until server_log has a line of event ev with
+ * key=val, or a while has passed: a retry happens in a loop pass. */
+static int poke_until(struct tc *c, const char *ev, const char *key,
+                      const char *val)
+{
+    for (int i = 0; i < 500; i++) {
+        tc_sync(c);
+        if (log_wait(d.server_log, ev, key, val, 20))
+            return 1;
+    }
+    return 0;
+}
+
 /* SIGUSR1 reopens with the same care: a link put where logrotate moved
- * the log from is refused, and the old file kept. */
+ * the log from is refused.  Nothing more goes into the rotated file:
+ * lines are dropped, counted, and the reopen retried until it works. */
 START_TEST(reopen_refuses_planted_link)
 {
     start_daemon(NULL);
@@ -491,10 +505,103 @@ START_TEST(reopen_refuses_planted_link)
     ck_assert(file_contains(d.server_log,
                             "is a symbolic link, refusing to follow it"));
     struct tc *a = tc_hello(d.port, "a");
-    ck_assert(log_wait(moved, "register", "node", "a", 5000));
+    tc_sync(a); /* the pass that logged the register is over */
+    ck_assert_int_eq(log_count(moved, "register", "node", "a"), 0);
+    ck_assert_int_eq(unlink(d.client_log), 0);
+    ck_assert(poke_until(a, "log-reopen", "stream", "client_log"));
+    struct tc *b = tc_hello(d.port, "b");
+    ck_assert(log_wait(d.client_log, "register", "node", "b", 5000));
+    ck_assert(poke_until(a, "warning", "stream", "client_log"));
+    ck_assert_int_ge(
+        log_sum(d.server_log, "warning", "stream", "client_log", "lost"), 1);
     tc_close(a);
+    tc_close(b);
     ck_assert_int_eq(msgd_stop(&d), 0);
     victim_same(&v);
+}
+END_TEST
+
+/* The issue's repro: msgd dropped to nobody, and its log directory is
+ * root's (as systemd's LogsDirectory= makes it for a unit without
+ * User=).  msgd refuses to start, and -t says so, naming the directory. */
+START_TEST(root_log_dir_refused_for_service_user)
+{
+    if (geteuid() != 0 || getpwnam("nobody") == NULL) {
+        fprintf(stderr, "root_log_dir_refused_for_service_user: skipped "
+                        "(needs root and the user nobody)\n");
+        return;
+    }
+    msgd_write_conf(&d, "user = \"nobody\";");
+    chmod(d.dir, 0755);
+    char dir[400], want[1000];
+    snprintf(dir, sizeof dir, "%s/log", d.dir);
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    snprintf(want, sizeof want,
+             "server_log %s: user nobody cannot write to directory %s",
+             d.server_log, dir);
+    ck_assert_int_eq(msgd_start_daemon(&d, out, sizeof out), 1);
+    ck_assert_msg(strstr(out, want), "want \"%s\", got: %s", want, out);
+    ck_assert_msg(strstr(out, "chown nobody:"), "got: %s", out);
+    const char *argv[] = {"msgd", "-t", "-c", d.conf, NULL};
+    ck_assert_int_eq(msgd_run(argv, out, sizeof out), 1);
+    ck_assert_msg(strstr(out, want), "want \"%s\", got: %s", want, out);
+    /* Given to the service user, the directory does. */
+    struct passwd *pw = getpwnam("nobody");
+    ck_assert_int_eq(chown(dir, pw->pw_uid, pw->pw_gid), 0);
+    ck_assert_int_eq(msgd_run(argv, out, sizeof out), 0);
+    int rc = msgd_start_daemon(&d, out, sizeof out);
+    ck_assert_msg(rc == 0, "launcher exit %d: %s", rc, out);
+    ck_assert_int_eq(msgd_stop(&d), 0);
+}
+END_TEST
+
+/* After the drop, a rotation whose reopen fails (the directory became
+ * root's) never writes on into the rotated files: the lines are lost and
+ * counted, the reopen is retried, and once the directory is the service
+ * user's again the new files get the lines. */
+START_TEST(failed_reopen_after_drop_retried)
+{
+    if (geteuid() != 0 || getpwnam("nobody") == NULL) {
+        fprintf(stderr, "failed_reopen_after_drop_retried: skipped (needs "
+                        "root and the user nobody)\n");
+        return;
+    }
+    struct passwd *pw = getpwnam("nobody");
+    msgd_write_conf(&d, "user = \"nobody\";");
+    chmod(d.dir, 0755);
+    int rc = msgd_start_daemon(&d, out, sizeof out);
+    ck_assert_msg(rc == 0, "launcher exit %d: %s", rc, out);
+    char dir[400], srv1[400], cli1[400];
+    snprintf(dir, sizeof dir, "%s/log", d.dir);
+    snprintf(srv1, sizeof srv1, "%s.1", d.server_log);
+    snprintf(cli1, sizeof cli1, "%s.1", d.client_log);
+    ck_assert_int_eq(chown(dir, 0, 0), 0);
+    ck_assert_int_eq(rename(d.server_log, srv1), 0);
+    ck_assert_int_eq(rename(d.client_log, cli1), 0);
+    const char *reopen[] = {msgctl_path(), "-s", d.admin_socket, "reopen-logs",
+                            NULL};
+    ck_assert_int_ne(prog_run(reopen, out, sizeof out), 0);
+    ck_assert_msg(strstr(out, "Permission denied"), "got: %s", out);
+
+    struct tc *a = tc_hello(d.port, "a");
+    tc_sync(a); /* the pass that logged the register is over */
+    ck_assert_int_eq(log_count(cli1, "register", "node", "a"), 0);
+    ck_assert_int_eq(log_count(srv1, "admin", "command", "reopen-logs"), 0);
+
+    ck_assert_int_eq(chown(dir, pw->pw_uid, pw->pw_gid), 0);
+    ck_assert(poke_until(a, "log-reopen", "stream", "client_log"));
+    ck_assert(log_wait(d.server_log, "log-reopen", "stream", "server_log", 0));
+    struct tc *b = tc_hello(d.port, "b");
+    ck_assert(log_wait(d.client_log, "register", "node", "b", 5000));
+    ck_assert(poke_until(a, "warning", "stream", "client_log"));
+    ck_assert(file_contains(d.server_log, "Permission denied"));
+    const char *stats[] = {msgctl_path(), "-s",    d.admin_socket,
+                           "--json",      "stats", NULL};
+    ck_assert_int_eq(prog_run(stats, out, sizeof out), 0);
+    ck_assert_msg(!strstr(out, "\"log_lines_lost\":0"), "got: %s", out);
+    tc_close(a);
+    tc_close(b);
+    ck_assert_int_eq(msgd_stop(&d), 0);
 }
 END_TEST
 
@@ -571,6 +678,7 @@ END_TEST
 START_TEST(check_warns_on_shared_user)
 {
     msgd_write_conf(&d, "user = \"nobody\";");
+    chmod(d.dir, 0755); /* mkdtemp's 0700 would lock nobody out */
     const char *argv[] = {"msgd", "-t", "-c", d.conf, NULL};
     ck_assert_int_eq(msgd_run(argv, out, sizeof out), 0);
     ck_assert_msg(strstr(out, "warning: user \"nobody\" is shared"), "got: %s",
@@ -601,6 +709,8 @@ int main(void)
         drops_privileges,
         planted_links_refused,
         reopen_refuses_planted_link,
+        root_log_dir_refused_for_service_user,
+        failed_reopen_after_drop_retried,
         non_regular_logs_refused,
         device_log_not_chowned,
         unsafe_log_dir_warned,

@@ -130,6 +130,11 @@ START_TEST(kick_and_closed_ring)
     tc_expect(a, "BYE kicked maintenance window");
     ck_assert(tc_eof(a, 5000));
     ck_assert(log_wait(d.client_log, "disconnect", "reason", "kicked", 5000));
+    /* The reason is in the node's disconnect line and the audit line. */
+    ck_assert(
+        log_wait(d.client_log, "disconnect", "text", "maintenance window", 0));
+    ck_assert(
+        log_wait(d.server_log, "admin", "text", "maintenance window", 5000));
     /* no such node: exit 1 and the words */
     ck_assert_int_eq(ctl("kick", "a", NULL, NULL), 1);
     ck_assert(strstr(out, "no such node"));
@@ -271,7 +276,7 @@ END_TEST
  * as it was there: no "instance" in list rows, no cluster_* stats keys. */
 START_TEST(cluster_commands_without_cluster)
 {
-    start(NULL);
+    start("log_level = \"debug\";"); /* read-only admin lines are debug */
     struct tc *a = tc_hello(d.port, "alpha");
     ck_assert_int_eq(ctl("list", "--cluster", NULL, NULL), 1);
     ck_assert_msg(
@@ -388,15 +393,40 @@ START_TEST(stale_socket_replaced_live_refused)
 }
 END_TEST
 
+/* What changes something is logged at info (and whatever log_level says);
+ * what only reads, polled by a monitor, at debug. */
 START_TEST(admin_event_logged)
 {
     start(NULL);
     ck_assert_int_eq(ctl("stats", NULL, NULL, NULL), 0);
+    ck_assert_int_eq(ctl("list", NULL, NULL, NULL), 0);
     ck_assert_int_eq(ctl("kick", "nobody", NULL, NULL), 1);
-    ck_assert(log_wait(d.server_log, "admin", "command", "stats", 5000));
     ck_assert(log_wait(d.server_log, "admin", "outcome", "not-found", 5000));
+    ck_assert(log_wait(d.server_log, "admin", "command", "kick", 0));
     ck_assert(file_contains(d.server_log, "\"uid\":"));
     ck_assert(file_contains(d.server_log, "\"pid\":"));
+    /* Lines are written in order: stats and list came before the kick. */
+    ck_assert_int_eq(log_count(d.server_log, "admin", "command", "stats"), 0);
+    ck_assert_int_eq(log_count(d.server_log, "admin", "command", "list"), 0);
+
+    /* At debug they are there, at level debug. */
+    FILE *f = fopen(d.conf, "a");
+    ck_assert_ptr_nonnull(f);
+    fputs("log_level = \"debug\";\n", f);
+    fclose(f);
+    ck_assert_int_eq(ctl("reload", NULL, NULL, NULL), 0);
+    ck_assert(log_wait(d.server_log, "admin", "command", "reload", 5000));
+    ck_assert_int_eq(ctl("stats", NULL, NULL, NULL), 0);
+    ck_assert(log_wait(d.server_log, "admin", "command", "stats", 5000));
+    ck_assert(log_wait(d.server_log, "admin", "level", "debug", 0));
+    ck_assert_int_eq(log_count(d.server_log, "admin", "level", "debug"), 1);
+    /* And a mutating command stays in the audit trail at level warn. */
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "sed -i 's/\"debug\"/\"warn\"/' %s", d.conf);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(ctl("reload", NULL, NULL, NULL), 0);
+    ck_assert_int_eq(ctl("reopen-logs", NULL, NULL, NULL), 0);
+    ck_assert(log_wait(d.server_log, "admin", "command", "reopen-logs", 5000));
     ck_assert_int_eq(msgd_stop(&d), 0);
 }
 END_TEST

@@ -352,6 +352,9 @@ START_TEST(line_too_long)
     expect_protocol_error(a, "ERR line-too-long");
     ck_assert(
         log_wait(d.client_log, "disconnect", "reason", "protocol-error", 5000));
+    /* which error it was, for the operator */
+    ck_assert(
+        log_wait(d.client_log, "disconnect", "error", "line-too-long", 0));
     tc_close(a);
     stop_ok();
 }
