@@ -1,6 +1,7 @@
 /* fuzz_admin.c: libFuzzer target for the admin request line: any bytes
  * parse or are refused with a code and a message, and whatever parses
- * holds only what the daemon is willing to act on. */
+ * holds only what the daemon is willing to act on.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,7 @@
 /* fuzz_config.c: libFuzzer target for the configuration loader: any file
  * loads or is refused with a "FILE:..." message, and never leaks or
- * crashes; a loaded one holds values within the documented ranges. */
+ * crashes; a loaded one holds values within the documented ranges.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -5,7 +5,8 @@
  * have a reason without control characters, a name accepted must hold no
  * control character, a heartbeat's node count must be within its bound, a
  * batch head must parse back to what it was formatted from, and a key
- * must decode to a valid id that encodes back to the same key. */
+ * must decode to a valid id that encodes back to the same key.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -3,7 +3,8 @@
  * the stream is fed in those chunks the way a connection receives it, and
  * must parse exactly as it does in one piece, with the parser's own
  * invariants holding at every step.  The same bytes also go through the
- * reader of the server's own output (proto_out_piece). */
+ * reader of the server's own output (proto_out_piece).
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -11,7 +11,7 @@
  * Commands are queued (never block); replies and messages come back as
  * events in the order the server sent them.  Errors are returned, never
  * printed; mc_error() says what went wrong last.
- */
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #ifndef MSGCLIENT_H
 #define MSGCLIENT_H
 

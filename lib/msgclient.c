@@ -4,7 +4,8 @@
  * returns nothing until a whole event (a MSG with its payload, a NODES
  * with all its NODE lines) is there.  The blocking calls are built on the
  * same two functions; events they are not waiting for are copied aside
- * and handed out first by mc_next_event, so nothing is lost or reordered. */
+ * and handed out first by mc_next_event, so nothing is lost or reordered.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include "msgclient.h"
 
 #include <errno.h>

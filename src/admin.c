@@ -1,6 +1,7 @@
 /* admin.c: the admin request line; pure.  Values are percent-encoded so a
  * kick reason may hold spaces or any byte, and a line is split on single
- * spaces without quoting rules. */
+ * spaces without quoting rules.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include "admin.h"
 
 #include <stdio.h>

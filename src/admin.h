@@ -7,7 +7,7 @@
  * values percent-encoded; the reply is one JSON object and LF:
  *   {"version":1,"ok":true,"result":...}
  *   {"version":1,"ok":false,"code":"...","error":"..."}
- */
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #ifndef MSGD_ADMIN_H
 #define MSGD_ADMIN_H
 

@@ -1,6 +1,7 @@
 /* clientlog.c: the budgeted client_log lines of connections: lograte
  * decides, this file writes the lines and the summaries, once a second
- * from a wheel timer while anything is held back. */
+ * from a wheel timer while anything is held back.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include "clientlog.h"
 
 #include "log.h"

@@ -1,6 +1,7 @@
 /* clientlog.h: client_log lines about one connection, each (address,
  * event) pair within its budget (client_log_rate); what is held back is
- * counted in stats and said in one "suppressed" line a second. */
+ * counted in stats and said in one "suppressed" line a second.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #ifndef MSGD_CLIENTLOG_H
 #define MSGD_CLIENTLOG_H
 

@@ -20,7 +20,8 @@
  * that the sending instance (named at the head of each batch) holds in the
  * directory; names and kick reasons carry no control characters (cwire.c);
  * at most CLUSTER_MAX_INSTANCES others are tracked; and the log lines that
- * others cause are rationed per second. */
+ * others cause are rationed per second.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include "cluster.h"
 
 #include <errno.h>

@@ -2,7 +2,8 @@
  * node namespace over several instances, kept in a NATS key-value bucket,
  * and routing to nodes of other instances.  Everything here runs in the
  * loop; natslink.c does the talking to NATS.  Without libnats, or without
- * the cluster group, these are no-ops and msgd routes on its own. */
+ * the cluster group, these are no-ops and msgd routes on its own.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #ifndef MSGD_CLUSTER_H
 #define MSGD_CLUSTER_H
 

@@ -1,5 +1,6 @@
 /* config.c: libconfig file to struct config, every setting checked, every
- * complaint naming FILE:LINE (SPEC section 4). */
+ * complaint naming FILE:LINE (msgd.conf(5)).
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #if !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L
 #endif

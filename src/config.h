@@ -1,4 +1,5 @@
-/* config.h: msgd's settings (SPEC section 4) and their loader. */
+/* config.h: msgd's settings (msgd.conf(5)) and their loader.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #ifndef MSGD_CONFIG_H
 #define MSGD_CONFIG_H
 

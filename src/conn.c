@@ -1,7 +1,8 @@
 /* conn.c: a connection from accept to free.  Reads go through the shared
  * read buffer; only a partial frame is kept per connection, so an idle
  * node holds no buffers.  Output is queued and written in one writev per
- * connection per loop pass. */
+ * connection per loop pass.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include "conn.h"
 
 #include <errno.h>

@@ -1,7 +1,8 @@
 /* conn.h: one client connection: its buffers, its state from accept to
  * close, and the counters shown by msgctl list.  A connection is closed in
  * steps (queue BYE, flush, half-close, drain, free) and is only freed at
- * the end of a loop pass, so nothing walking it ever sees it vanish. */
+ * the end of a loop pass, so nothing walking it ever sees it vanish.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #ifndef MSGD_CONN_H
 #define MSGD_CONN_H
 

@@ -2,7 +2,8 @@
  * unlinking, bind under the umask that gives the mode, credentials per
  * connection.  Replies are JSON; a long list is rendered a batch of rows at a
  * time as the socket drains, from a snapshot taken when the request came, so a
- * big list never stalls routing and never walks a freed connection. */
+ * big list never stalls routing and never walks a freed connection.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include "control.h"
 
 #include <errno.h>

@@ -1,6 +1,7 @@
 /* control.h: the admin socket: a Unix-domain listener served by the same
  * event loop as the nodes, one request per connection (see admin.h), with
- * the caller's credentials from SO_PEERCRED. */
+ * the caller's credentials from SO_PEERCRED.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #ifndef MSGD_CONTROL_H
 #define MSGD_CONTROL_H
 

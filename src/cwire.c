@@ -1,4 +1,5 @@
-/* cwire.c: encoding and parsing of what cluster instances exchange. */
+/* cwire.c: encoding and parsing of what cluster instances exchange.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include "cwire.h"
 
 #include <stdio.h>

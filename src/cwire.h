@@ -1,7 +1,8 @@
 /* cwire.h: what msgd instances of one cluster say to each other over NATS,
  * as pure functions (no I/O): node ids as key-value keys, the owner value
  * stored under each key, heartbeats, and the batches of records sent to
- * one instance's subject. */
+ * one instance's subject.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #ifndef MSGD_CWIRE_H
 #define MSGD_CWIRE_H
 

@@ -1,7 +1,8 @@
 /* daemon.c: the background start, after chrony's go_daemon: the launching
  * process waits on a pipe; a '\0' byte means ready, anything else is the
  * daemon's error message, and end of file without either means it died.
- * Also the pidfile lock and the privilege drop. */
+ * Also the pidfile lock and the privilege drop.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include "daemon.h"
 
 #include "fsutil.h"

@@ -1,5 +1,6 @@
 /* daemon.h: becoming a daemon (fork, setsid, fork, readiness pipe), the
- * pidfile and its lock, dropping privileges, and systemd's READY=1. */
+ * pidfile and its lock, dropping privileges, and systemd's READY=1.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #ifndef MSGD_DAEMON_H
 #define MSGD_DAEMON_H
 

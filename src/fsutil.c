@@ -3,7 +3,8 @@
  * in directories the service user may write to (so that it can reopen
  * its logs after logrotate and remove its pidfile and socket at stop):
  * whatever that user planted there (a symbolic link, a hard link, a FIFO)
- * must never make root write, truncate or chown anything else. */
+ * must never make root write, truncate or chown anything else.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include "fsutil.h"
 
 #include <errno.h>

@@ -1,7 +1,8 @@
 /* fsutil.h: msgd's own files and their directories, opened and handed to
  * the service user without ever following a link someone else planted:
  * the directories msgd creates, the regular files it opens in them, and
- * the check that an existing directory is writable by nobody else. */
+ * the check that an existing directory is writable by nobody else.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #ifndef MSGD_FSUTIL_H
 #define MSGD_FSUTIL_H
 

@@ -1,5 +1,6 @@
 /* history.c: the closed-connection ring; fixed size, overwritten oldest
- * first, so it costs the same whatever the churn. */
+ * first, so it costs the same whatever the churn.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include "history.h"
 
 static struct closed_conn ring[HISTORY_SIZE];

@@ -1,5 +1,6 @@
 /* history.h: a bounded ring of recently closed connections, for
- * `msgctl list --closed`: who they were and why they ended. */
+ * `msgctl list --closed`: who they were and why they ended.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #ifndef MSGD_HISTORY_H
 #define MSGD_HISTORY_H
 

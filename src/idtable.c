@@ -1,6 +1,7 @@
 /* idtable.c: the id table.  SipHash-1-3 keyed at start keeps probe chains
  * short whatever ids clients pick; the table doubles at 3/4 load and never
- * shrinks below its initial size. */
+ * shrinks below its initial size.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include "idtable.h"
 
 #include <stdlib.h>

@@ -1,6 +1,7 @@
 /* idtable.h: node id -> value map; pure, no I/O.  Open addressing with
  * linear probing and backward-shift deletion; a keyed hash so that chosen
- * ids cannot force collisions. */
+ * ids cannot force collisions.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #ifndef MSGD_IDTABLE_H
 #define MSGD_IDTABLE_H
 

@@ -1,4 +1,5 @@
-/* jsonw.c: JSON Lines object writer and string escaper; no I/O, no malloc. */
+/* jsonw.c: JSON Lines object writer and string escaper; no I/O, no malloc.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include "jsonw.h"
 
 #include <math.h>

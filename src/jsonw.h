@@ -1,4 +1,5 @@
-/* jsonw.h: a JSON Lines object writer into a caller's buffer; no I/O. */
+/* jsonw.h: a JSON Lines object writer into a caller's buffer; no I/O.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #ifndef MSGD_JSONW_H
 #define MSGD_JSONW_H
 

@@ -1,6 +1,7 @@
 /* listener.c: listening sockets.  Every address of the listen setting is
  * bound before the daemon reports ready; "*" means every IPv4 and IPv6
- * address (two sockets, IPv6 with V6ONLY so each family has its own). */
+ * address (two sockets, IPv6 with V6ONLY so each family has its own).
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include "listener.h"
 
 #include <arpa/inet.h>

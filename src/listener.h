@@ -1,4 +1,5 @@
-/* listener.h: the listening sockets of the listen setting, and accept. */
+/* listener.h: the listening sockets of the listen setting, and accept.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #ifndef MSGD_LISTENER_H
 #define MSGD_LISTENER_H
 

@@ -5,7 +5,8 @@
  * log that cannot be reopened after logrotate moved it is not written
  * on in its rotated file: its lines are dropped and counted, and the
  * reopen is tried again once a second.  A file removed under the daemon
- * is noticed within a second and reopened at its path the same way. */
+ * is noticed within a second and reopened at its path the same way.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include "log.h"
 
 #include "fsutil.h"

@@ -1,6 +1,7 @@
-/* log.h: msgd's two JSON Lines logs (SPEC section 5).  Lines are built
+/* log.h: msgd's two JSON Lines logs (msgd(8), LOGGING).  Lines are built
  * with jsonw, queued in memory and written once per loop pass; a failing
- * file drops lines, counts them, and says so once it works again. */
+ * file drops lines, counts them, and says so once it works again.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #ifndef MSGD_LOG_H
 #define MSGD_LOG_H
 

@@ -1,6 +1,7 @@
 /* lograte.c: per-address budgets for log lines (GCRA, one timestamp per
  * pair) in a fixed table, so memory stays the same whatever the number of
- * addresses; pure, no I/O. */
+ * addresses; pure, no I/O.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include "lograte.h"
 
 #include <arpa/inet.h>

@@ -2,7 +2,8 @@
  * in.  One client must not be able to fill the disk through client_log:
  * each (address, event) pair may write a burst of lines, then a steady
  * rate; lines past that are counted, and the counts are handed back once a
- * second so that one summary line says how many were not written. */
+ * second so that one summary line says how many were not written.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #ifndef MSGD_LOGRATE_H
 #define MSGD_LOGRATE_H
 

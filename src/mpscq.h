@@ -3,7 +3,8 @@
  * whole queue with one exchange and gets it back oldest first.  It is how
  * msgd's loop and the NATS threads hand work to each other without a lock
  * on the routing path.  push() reports when the queue was empty, so a
- * producer wakes the consumer (an eventfd) once per batch, not per node. */
+ * producer wakes the consumer (an eventfd) once per batch, not per node.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #ifndef MSGD_MPSCQ_H
 #define MSGD_MPSCQ_H
 

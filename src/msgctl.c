@@ -1,7 +1,8 @@
 /* msgctl.c: the admin tool.  Builds one request line (admin.c), sends it
  * over the Unix socket, decodes the JSON reply with jansson once, and
  * renders it either as JSON (--json) or for people (a table, key: value
- * lines).  Exit codes follow sysexits(3). */
+ * lines).  Exit codes follow sysexits(3).
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>

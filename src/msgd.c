@@ -1,4 +1,5 @@
-/* msgd.c: the daemon's main: options, configuration, logs, the loop. */
+/* msgd.c: the daemon's main: options, configuration, logs, the loop.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>

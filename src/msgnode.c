@@ -3,7 +3,8 @@
  * (readline's callback interface, so that messages print while the user
  * types), commands read line by line from a pipe or a file, and a single
  * message (-t/-m).  Every protocol exchange goes through libmsgclient;
- * this file only turns lines into commands and events into text. */
+ * this file only turns lines into commands and events into text.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include <errno.h>
 #include <getopt.h>
 #include <langinfo.h>

@@ -26,7 +26,7 @@
  * each address lists every node: registration reaches the other instances
  * a little after the OK.  ERR cluster-unavailable (the cluster link down or
  * congested) is counted apart from loss; see "ERR cluster-unavailable".
- */
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>

@@ -5,7 +5,8 @@
  * connection up after every (re)connect; the watcher forwards the id
  * directory's changes.  libnats' own threads run the subscription and
  * connection callbacks, which only copy what they get onto the loop's
- * queue. */
+ * queue.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include "natslink.h"
 
 #include <errno.h>

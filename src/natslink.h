@@ -2,7 +2,8 @@
  * threads and its calls block (key-value requests wait for a reply), so
  * none of it runs in msgd's loop: the loop hands jobs to this module's
  * threads through lock-free queues and an eventfd each way, and gets
- * events back the same way.  Nothing here touches msgd's state. */
+ * events back the same way.  Nothing here touches msgd's state.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #ifndef MSGD_NATSLINK_H
 #define MSGD_NATSLINK_H
 

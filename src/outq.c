@@ -1,4 +1,5 @@
-/* outq.c: chunked output queue and its chunk pool. */
+/* outq.c: chunked output queue and its chunk pool.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include "outq.h"
 
 #include <errno.h>

@@ -1,7 +1,8 @@
 /* outq.h: a connection's pending output as a chain of fixed-size chunks
  * taken from a shared pool; written out with writev.  Memory is held only
  * while bytes are pending, and the pool keeps a few chunks warm so that
- * steady routing does not call malloc. */
+ * steady routing does not call malloc.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #ifndef MSGD_OUTQ_H
 #define MSGD_OUTQ_H
 

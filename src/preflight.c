@@ -1,5 +1,6 @@
 /* preflight.c: checks of msgd's own files before start and at -t, so
- * that "ok" means the daemon can start, not only that the file parses. */
+ * that "ok" means the daemon can start, not only that the file parses.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include "preflight.h"
 
 #include <errno.h>

@@ -1,5 +1,6 @@
 /* preflight.h: what msgd checks before it starts, beyond the file's
- * syntax: that it will be able to make and write its own files. */
+ * syntax: that it will be able to make and write its own files.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #ifndef MSGD_PREFLIGHT_H
 #define MSGD_PREFLIGHT_H
 

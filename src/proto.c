@@ -1,6 +1,7 @@
 /* proto.c: parser of the client-to-server byte stream; pure, no I/O.
  * The caller hands in whatever bytes it has; a frame split across reads
- * parses as INCOMPLETE until it is whole, so no state lives here. */
+ * parses as INCOMPLETE until it is whole, so no state lives here.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include "proto.h"
 
 #include <string.h>

@@ -1,5 +1,6 @@
-/* proto.h: the wire protocol of SPEC section 2: a pure parser of the
- * client-to-server stream, and the names of error codes and BYE reasons. */
+/* proto.h: the wire protocol of msgd-protocol(7): a pure parser of the
+ * client-to-server stream, and the names of error codes and BYE reasons.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #ifndef MSGD_PROTO_H
 #define MSGD_PROTO_H
 

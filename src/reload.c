@@ -1,6 +1,7 @@
 /* reload.c: runtime reconfiguration.  The new file is loaded into a
  * scratch config first, so an error leaves every running setting as it
- * was; settings that need a restart are reported, not applied. */
+ * was; settings that need a restart are reported, not applied.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include "reload.h"
 
 #include <errno.h>

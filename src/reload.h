@@ -1,5 +1,6 @@
 /* reload.h: SIGHUP and SIGUSR1: re-reading the configuration file and
- * reopening the log files while the daemon runs. */
+ * reopening the log files while the daemon runs.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #ifndef MSGD_RELOAD_H
 #define MSGD_RELOAD_H
 

@@ -1,7 +1,8 @@
 /* router.c: registration and delivery.  The id table maps ids to
  * connections; a list keeps registration order for WHO and BCAST.  A
  * receiver cut off during a broadcast only leaves the list: it is freed at
- * the end of the pass, so the walk's saved next pointer stays valid. */
+ * the end of the pass, so the walk's saved next pointer stays valid.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include "router.h"
 
 #include <stdio.h>

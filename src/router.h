@@ -1,5 +1,6 @@
 /* router.h: who is registered, and delivery: the id table, the list of
- * registered nodes in registration order, and the commands that use them. */
+ * registered nodes in registration order, and the commands that use them.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #ifndef MSGD_ROUTER_H
 #define MSGD_ROUTER_H
 

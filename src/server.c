@@ -1,6 +1,7 @@
 /* server.c: the event loop.  One epoll set; each pass reads the clocks
  * once, handles the ready descriptors, fires due timers, then writes all
- * queued output, frees closed connections and flushes the logs. */
+ * queued output, frees closed connections and flushes the logs.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include "server.h"
 
 #include <errno.h>

@@ -1,6 +1,7 @@
 /* server.h: the daemon's state, one per process: the epoll loop, clocks,
  * the timer wheel, the chunk pool, the running settings and the counters
- * that msgctl stats reports. */
+ * that msgctl stats reports.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #ifndef MSGD_SERVER_H
 #define MSGD_SERVER_H
 

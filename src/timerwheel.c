@@ -1,7 +1,8 @@
 /* timerwheel.c: hierarchical timing wheel.  Level L holds timers due in
  * [64^L, 64^(L+1)) ticks, in slot (expires >> 6L) & 63.  When level 0 wraps,
  * the current slot of level 1 is re-inserted (cascaded) into level 0, and so
- * on up; so every timer fires exactly at its tick, never early. */
+ * on up; so every timer fires exactly at its tick, never early.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include "timerwheel.h"
 
 #include <string.h>

@@ -1,7 +1,8 @@
 /* timerwheel.h: a hierarchical timing wheel (Varghese & Lauck, scheme 7,
  * as in Linux's classic kernel/time/timer.c); pure, no clock inside: the
  * caller passes time in ticks.  Arm, cancel and re-arm are O(1); expiry
- * visits only due timers and cascades each timer at most once per level. */
+ * visits only due timers and cascades each timer at most once per level.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #ifndef MSGD_TIMERWHEEL_H
 #define MSGD_TIMERWHEEL_H
 

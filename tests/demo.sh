@@ -2,6 +2,7 @@
 # demo.sh: starts msgd in the foreground on a free loopback port with a
 # throw-away configuration, has two nodes talk through it, prints what
 # each node saw and the logs, and stops the daemon.
+# Copyright (c) 2026 The msgd authors.  ISC license: see COPYING.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 msgd=${MSGD:-$here/src/msgd}

@@ -1,4 +1,5 @@
-/* harness.c: integration-test helpers (see harness.h). */
+/* harness.c: integration-test helpers (see harness.h).
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include "harness.h"
 
 #include <arpa/inet.h>

@@ -1,6 +1,7 @@
 /* harness.h: integration-test helpers: start the real msgd -f on a free
  * loopback port with a temporary configuration, talk to it over sockets,
- * and read its JSON logs. */
+ * and read its JSON logs.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #ifndef MSGD_HARNESS_H
 #define MSGD_HARNESS_H
 

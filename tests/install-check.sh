@@ -3,6 +3,7 @@
 # a user of the installed package reads: the man pages name the paths the
 # binaries use (no make variables left in them), and the logrotate snippet
 # lands where logrotate looks.  Run from a configured build directory.
+# Copyright (c) 2026 The msgd authors.  ISC license: see COPYING.
 set -euo pipefail
 stage=$(mktemp -d /tmp/msgd-install.XXXXXX)
 trap 'rm -rf "$stage"' EXIT

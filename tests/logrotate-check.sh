@@ -7,6 +7,7 @@
 # user = "nobody", which must make its logs anew as nobody (and which
 # refuses a log directory nobody cannot write).  Run from a configured
 # build directory, as root.
+# Copyright (c) 2026 The msgd authors.  ISC license: see COPYING.
 set -uo pipefail
 [ "$(id -u)" -eq 0 ] || { echo "logrotate-check: needs root"; exit 77; }
 command -v logrotate >/dev/null || { echo "logrotate-check: no logrotate"; exit 77; }

@@ -5,6 +5,7 @@
 # 127.0.0.1:0, plus EXTRA_SETTINGS), starts $msgd (optionally under
 # PREFIX_CMD, e.g. taskset -c 0) and waits for its start event; sets
 # $pid and $port.
+# Copyright (c) 2026 The msgd authors.  ISC license: see COPYING.
 msgd_up() {
     local d=$1 extra=${2:-}
     shift 2 || shift $#

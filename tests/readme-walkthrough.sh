@@ -4,6 +4,7 @@
 # who is not root, in a copy of the tree that user owns: what a new user
 # does first must work without editing a path.  Run it as root (CI does);
 # it drops to nobody with setpriv.  Prints one PASS or FAIL line a step.
+# Copyright (c) 2026 The msgd authors.  ISC license: see COPYING.
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 user=${WALK_USER:-nobody}

@@ -5,6 +5,7 @@
 # shared library exports the mc_ API and nothing else; a program built with
 # pkg-config links against the shared library and runs.  Run by make check
 # (which sets MAKE, CC, CFLAGS and LDFLAGS), from the build directory.
+# Copyright (c) 2026 The msgd authors.  ISC license: see COPYING.
 set -eu
 
 fail() {

@@ -7,6 +7,7 @@
 # between nodes that stayed connected; descriptors and memory back to
 # where they were; no error in the logs that was not caused on purpose.
 #   DURATION=600 NODES=2000 tests/soak.sh
+# Copyright (c) 2026 The msgd authors.  ISC license: see COPYING.
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 msgd=${MSGD:-$here/src/msgd}

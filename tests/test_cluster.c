@@ -9,7 +9,8 @@
  * (with the loop's CPU for 100,000 of them) published on the cluster's
  * subjects by a raw NATS client.
  * Skipped (exit 77) when msgd was built without NATS or no nats-server is
- * installed. */
+ * installed.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>

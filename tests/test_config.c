@@ -1,5 +1,6 @@
 /* test_config.c: Check tests for config.c, run on files written into a
- * scratch directory. */
+ * scratch directory.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* mkdtemp, nftw */
 #endif

@@ -1,5 +1,6 @@
 /* test_cwire.c: Check unit tests for what cluster instances exchange
- * (src/cwire.c): id keys, owner values, heartbeats, batch records. */
+ * (src/cwire.c): id keys, owner values, heartbeats, batch records.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include "cwire.h"
 
 #include <check.h>

@@ -2,7 +2,8 @@
  * with a readiness pipe, the pidfile lock, stale and second instances, a
  * port in use, the signals (TERM with nodes connected, HUP after
  * logrotate, HUP with changed and broken files, USR1), the privilege drop,
- * and its files: links and other files planted where they go refused. */
+ * and its files: links and other files planted where they go refused.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <fcntl.h>

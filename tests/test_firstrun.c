@@ -2,7 +2,8 @@
  * root (nobody), msgd starts with its files in a private directory of the
  * user's own and msgctl finds it there; a directory planted in its place
  * is refused; msgd -t names a file the daemon could not create; and in
- * the foreground msgd tells stderr what it tells server_log. */
+ * the foreground msgd tells stderr what it tells server_log.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include <check.h>
 #include <fcntl.h>
 #include <grp.h>

@@ -1,9 +1,10 @@
 /* test_hostile.c: clients that misbehave and resources that run out.
- * Each hostile client gets what SPEC section 2 names; afterwards the
+ * Each hostile client gets what msgd-protocol(7) names; afterwards the
  * daemon's descriptors and memory are back where they were, and it still
  * routes.  Also: running out of descriptors (EMFILE) backs off instead of
  * spinning, and a log directory removed under a running daemon: made
- * again by itself, or its lines counted as lost while it cannot be. */
+ * again by itself, or its lines counted as lost while it cannot be.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <dirent.h>

@@ -1,9 +1,10 @@
-/* test_idle.c: integration tests of the idle policy (SPEC section 2):
+/* test_idle.c: integration tests of the idle policy (msgd-protocol(7)):
  * eviction no earlier than idle_timeout and no later than one second
  * after it, PING keeps a node alive, partial bytes do not, 0 disables it,
  * unregistered connections are covered, and a reload (SIGHUP) that lowers
  * the value spares the nodes told the old one while a raise applies to
- * everyone at once. */
+ * everyone at once.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include <check.h>
 #include <signal.h>
 #include <stdio.h>

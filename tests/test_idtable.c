@@ -1,6 +1,7 @@
 /* test_idtable.c: Check unit tests for the id table (src/idtable.c):
  * put/get/del, growth, backward-shift deletion checked against a reference
- * model and against the probe-chain invariant, and the keyed hash. */
+ * model and against the probe-chain invariant, and the keyed hash.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include "idtable.h"
 
 #include <check.h>

@@ -1,4 +1,5 @@
-/* test_jsonw.c: Check unit tests for the JSON Lines writer (src/jsonw.c). */
+/* test_jsonw.c: Check unit tests for the JSON Lines writer (src/jsonw.c).
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include "jsonw.h"
 
 #include <check.h>

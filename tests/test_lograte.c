@@ -1,7 +1,8 @@
 /* test_lograte.c: Check unit tests for the per-address log budgets
  * (src/lograte.c): burst then steady rate, addresses and events apart,
  * IPv6 by /64, counts handed back once and never lost when the table is
- * full, and a rate of 0 that never holds anything back. */
+ * full, and a rate of 0 that never holds anything back.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include "lograte.h"
 
 #include <check.h>

@@ -1,6 +1,7 @@
 /* test_mpscq.c: Check unit tests for the lock-free queue (src/mpscq.h):
  * order, the empty-to-non-empty signal, and four producer threads racing
- * one consumer without losing, duplicating or reordering anything. */
+ * one consumer without losing, duplicating or reordering anything.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include "mpscq.h"
 
 #include <check.h>

@@ -2,7 +2,8 @@
  * calls, the non-blocking poll loop, events kept in order around
  * mc_sync/mc_register, binary and large payloads, WHO, BYE and CLOSED,
  * IPv6, connection failures, a later server's lines (skipped) and a server
- * that breaks the protocol. */
+ * that breaks the protocol.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <netinet/in.h>

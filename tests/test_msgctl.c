@@ -1,8 +1,9 @@
-/* test_msgctl.c: integration tests of the admin socket and msgctl (SPEC
- * section 6): every command in both output forms, every exit code, the
+/* test_msgctl.c: integration tests of the admin socket and msgctl
+ * (msgctl(8)): every command in both output forms, every exit code, the
  * socket's mode, stale and live sockets, the admin log event, access from
  * another uid, silent admin clients, list with 2,000 nodes while
- * messages flow, and the cluster commands of a msgd not in a cluster. */
+ * messages flow, and the cluster commands of a msgd not in a cluster.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include <check.h>
 #include <errno.h>
 #include <grp.h>

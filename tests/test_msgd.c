@@ -1,8 +1,9 @@
-/* test_msgd.c: integration tests of SPEC section 2 against the real msgd
+/* test_msgd.c: integration tests of msgd-protocol(7) against the real msgd
  * -f on loopback: every command, reply, error code and BYE reason, and the
  * rules under the table (ordering, FIFO, binary payloads, splits, framing
  * faults, limits, slow consumers, duplicate ids), plus the logs of
- * section 5 and the command line of section 3. */
+ * section 5 and the command line of section 3.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include <check.h>
 #include <errno.h>
 #include <netinet/in.h>

@@ -1,11 +1,12 @@
-/* test_msgnode.c: integration tests of msgnode (SPEC section 7) against a
+/* test_msgnode.c: integration tests of msgnode (msgnode(1)) against a
  * real msgd: one message with -t/-m and its exit statuses, commands from
  * a pipe (delivered before msgnode exits, received messages printed as
  * they come, unsafe bytes escaped), the interactive session in a
  * pseudo-terminal (the id prompt, full duplex without garbling the line
  * being typed), the server's reasons for a disconnect, keepalive PINGs
  * under a short idle_timeout, and a reload that lowers it sparing the
- * nodes told the old value. */
+ * nodes told the old value.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>

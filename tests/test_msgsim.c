@@ -1,10 +1,11 @@
-/* test_msgsim.c: integration tests of msgsim (SPEC section 8): each
+/* test_msgsim.c: integration tests of msgsim (msgsim(1)): each
  * pattern against a msgd of its own, the human summary, --connect to a
  * running msgd (two runs at once), nodes spread over two addresses of one
  * msgd, a node kicked mid-run in each pattern,
  * the daemon stopped mid-run, a server that stops answering, large
  * payloads, usage errors, and a server that cannot be reached or started.
- * Summaries are read with --json and jansson. */
+ * Summaries are read with --json and jansson.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>

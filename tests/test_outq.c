@@ -2,7 +2,8 @@
  * (src/outq.c): data appended in any sizes comes out of a socketpair byte
  * for byte, through short writes and EAGAIN; bytes, clear and the pool's
  * accounting stay right at every step; a queue cut at a close keeps the
- * rest of the frame being written and nothing else. */
+ * rest of the frame being written and nothing else.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include "outq.h"
 
 #include "proto.h"

@@ -1,7 +1,8 @@
 /* test_proto.c: Check unit tests for the wire protocol parser and helpers
  * (src/proto.c): every status and error of proto_parse, ids, names, the MSG
  * header, and the property that a stream parses the same however it is
- * split across reads. */
+ * split across reads.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include "proto.h"
 
 #include <check.h>

@@ -2,7 +2,8 @@
  * (src/timerwheel.c), on a simulated clock: firing order and exact ticks,
  * cancel, re-arm (also from callbacks), far timeouts, crowded slots, big
  * jumps against tick-by-tick, tw_next, and a long randomized run checked
- * against a reference model. */
+ * against a reference model.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include "timerwheel.h"
 
 #include <check.h>

@@ -1,6 +1,7 @@
 /* bench_timerwheel.c: the timer wheel's cost with one million timers:
  * arm, cancel, re-arm and expiry rates, and memory per timer.  A
- * benchmark, not a test: it prints figures and asserts only correctness. */
+ * benchmark, not a test: it prints figures and asserts only correctness.
+ * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

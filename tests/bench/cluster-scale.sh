@@ -4,6 +4,7 @@
 # client process per instance, under the 20,000-descriptor cap).  Reports
 # how long registration took (one key-value create per HELLO), RSS per
 # node on each instance, list --cluster and a cross-instance delivery.
+# Copyright (c) 2026 The msgd authors.  ISC license: see COPYING.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 msgd=${MSGD:-$here/src/msgd}

@@ -7,6 +7,7 @@
 # for throughput (ring, N nodes, 64 B) and for latency (2 nodes, window 1),
 # ROUNDS times each, and prints each run and the cross/same ratios.
 #   ROUNDS=2 NODES=100 MESSAGES=20000 tests/bench/cluster.sh
+# Copyright (c) 2026 The msgd authors.  ISC license: see COPYING.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 msgd=${MSGD:-$here/../src/msgd}

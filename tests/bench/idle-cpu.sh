@@ -2,6 +2,7 @@
 # idle-cpu.sh: the daemon's CPU time over a period with many idle nodes
 # connected (idle_timeout = 3600), to show that idle nodes cost nothing
 # per tick.  A benchmark, not a test.  NODES (10000) and SECS (60) set it.
+# Copyright (c) 2026 The msgd authors.  ISC license: see COPYING.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 msgd=${MSGD:-$here/src/msgd}

@@ -3,6 +3,7 @@
 # per process, not raisable: 19,000 nodes from two client processes), with
 # routing still working and msgctl list answering; reports RSS per idle
 # node.  A benchmark, not a test.  NODES (19000) sets the total.
+# Copyright (c) 2026 The msgd authors.  ISC license: see COPYING.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 msgd=${MSGD:-$here/src/msgd}

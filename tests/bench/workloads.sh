@@ -3,6 +3,7 @@
 # ../shared/bench (a-d) plus a broadcast, driven by msgsim, msgd pinned to
 # CPU 0 and msgsim to CPU 1.  A benchmark, not a test: it prints a table.
 # SECS (5) sets each run's length.
+# Copyright (c) 2026 The msgd authors.  ISC license: see COPYING.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 msgd=${MSGD:-$here/src/msgd}
