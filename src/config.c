@@ -410,6 +410,14 @@ static const struct key top_keys[] = {
      NULL, NULL, NULL},
     {"max_output_buffer", apply_int, OFF(max_output_buffer), 0, 4096,
      1099511627776, NULL, NULL, NULL},
+    {"max_output_total", apply_int, OFF(max_output_total), 0, 0,
+     1099511627776, NULL, NULL, NULL},
+    {"write_deadline", apply_timeout, OFF(write_deadline), 0, 0, 3600, NULL,
+     NULL, NULL},
+    {"max_unregistered_input", apply_int, OFF(max_unregistered_input), 0,
+     1024, 1048576, NULL, NULL, NULL},
+    {"max_input_total", apply_int, OFF(max_input_total), 0, 0, 1099511627776,
+     NULL, NULL, NULL},
     {"client_log_rate", apply_int, OFF(client_log_rate), 0, 0, 1000000, NULL,
      NULL, NULL},
     {"duplicate_id", apply_word, OFF(duplicate_id), 0, 0, 0, NULL,
@@ -677,6 +685,10 @@ static int fill_defaults(struct config *cfg)
     cfg->max_nodes = 10000;
     cfg->max_message_size = 65536;
     cfg->max_output_buffer = 8388608;
+    cfg->max_output_total = 0;
+    cfg->write_deadline = 10;
+    cfg->max_unregistered_input = 4096;
+    cfg->max_input_total = 0;
     cfg->duplicate_id = DUP_REJECT;
     cfg->client_log_rate = 20;
     cfg->cluster.prefix = strdup("msgd");

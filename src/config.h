@@ -38,6 +38,10 @@ struct config {
     int64_t max_nodes;
     int64_t max_message_size;
     int64_t max_output_buffer;
+    int64_t max_output_total; /* bytes; 0 = from MemAvailable at start */
+    double write_deadline;    /* seconds; 0 = never */
+    int64_t max_unregistered_input;
+    int64_t max_input_total; /* bytes; 0 = from MemAvailable at start */
     enum dup_policy duplicate_id;
     int64_t client_log_rate; /* lines/s per address and event; 0 = no cap */
     char *user;  /* NULL when unset */

@@ -1,7 +1,9 @@
 /* conn.c: a connection from accept to free.  Reads go through the shared
  * read buffer; only a partial frame is kept per connection, so an idle
  * node holds no buffers.  Output is queued and written in one writev per
- * connection per loop pass.
+ * connection per loop pass.  Also the memory bounds that act on
+ * connections: push-back on senders to a full receiver, the write
+ * deadline, the daemon-wide output budget and the partial-frame budget.
  * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include "conn.h"
 
@@ -54,6 +56,48 @@ const char *conn_reason_name(enum conn_reason why)
 
 static void on_event(struct ev *ev, uint32_t events);
 static void on_timer(struct timer *t);
+
+/* Whether c's input is read now. */
+static int reading(const struct conn *c)
+{
+    return !c->paused && !c->blocked;
+}
+
+/* ---- the lists of connections that are not read ---- */
+
+static void wait_in(struct conn *c, struct conn **list)
+{
+    c->wait_list = list;
+    c->wait_prev = NULL;
+    c->wait_next = *list;
+    if (*list)
+        (*list)->wait_prev = c;
+    *list = c;
+}
+
+static void unwait(struct conn *c)
+{
+    if (c->wait_list == NULL)
+        return;
+    if (c->wait_prev)
+        c->wait_prev->wait_next = c->wait_next;
+    else
+        *c->wait_list = c->wait_next;
+    if (c->wait_next)
+        c->wait_next->wait_prev = c->wait_prev;
+    c->wait_prev = c->wait_next = NULL;
+    c->wait_list = NULL;
+}
+
+/* Moves every connection of *list to srv.woken: read again after the flush. */
+static void wake_list(struct conn **list)
+{
+    while (*list) {
+        struct conn *w = *list;
+        unwait(w);
+        wait_in(w, &srv.woken);
+    }
+}
 
 static void set_events(struct conn *c, uint32_t events)
 {
@@ -143,20 +187,63 @@ static void mark_dead(struct conn *c)
     /* A dirty connection is moved to srv.dead by the flush. */
 }
 
-/* Makes room for n more bytes under max_output_buffer, writing what the
- * kernel will take now if that is what it takes.  Returns 0 or -1 (cut). */
-static int make_room(struct conn *c, size_t n)
+/* The daemon-wide output budget is spent: cut the open connections with
+ * the most output pending, the largest first, until an eighth of it is
+ * free again (so that this is not done at every append), and say so once. */
+static void shed(void)
 {
-    uint64_t limit = (uint64_t)srv.cfg.max_output_buffer;
-    if (c->state != CONN_OPEN)
-        return -1;
-    if (c->out.bytes + n <= limit)
-        return 0;
+    size_t target = srv.out_budget - srv.out_budget / 8, held = srv.pool.held;
+    unsigned cut = 0;
+
+    while (srv.pool.held > target) {
+        struct conn *big = NULL;
+        for (struct conn *o = srv.all; o; o = o->all_next)
+            if (o->state == CONN_OPEN && o->out.bytes &&
+                (big == NULL || o->out.bytes > big->out.bytes))
+                big = o;
+        if (big == NULL)
+            break;
+        conn_close(big, CR_SLOW, NULL);
+        cut++;
+    }
+    struct jsonw *jw = log_begin(LOG_SERVER, LOG_LVL_WARN, "warning");
+    if (jw) {
+        jw_str(jw, "msg", "max_output_total reached: largest queues cut");
+        jw_uint(jw, "held", held);
+        jw_uint(jw, "budget", srv.out_budget);
+        jw_uint(jw, "cut", cut);
+        log_commit(jw);
+    }
+}
+
+/* Writes what the kernel takes of c's queue now: 0, or -1 (c cut). */
+static int write_now(struct conn *c)
+{
     if (c->out.bytes > 0 && outq_write(&c->out, &srv.pool, c->ev.fd) < 0 &&
         errno != EAGAIN && errno != EWOULDBLOCK) {
         conn_close(c, CR_ERROR, NULL);
         return -1;
     }
+    return 0;
+}
+
+/* Makes room for n more bytes under max_output_buffer and the output
+ * budget, writing what the kernel will take now if that is what it takes.
+ * Returns 0 or -1 (cut). */
+static int make_room(struct conn *c, size_t n)
+{
+    uint64_t limit = (uint64_t)srv.cfg.max_output_buffer;
+    if (c->state != CONN_OPEN)
+        return -1;
+    if (srv.pool.held >= srv.out_budget) {
+        shed();
+        if (c->state != CONN_OPEN)
+            return -1;
+    }
+    if (c->out.bytes + n <= limit)
+        return 0;
+    if (write_now(c) < 0)
+        return -1;
     if (c->out.bytes + n <= limit)
         return 0;
     conn_close(c, CR_SLOW, NULL);
@@ -165,17 +252,27 @@ static int make_room(struct conn *c, size_t n)
 
 /* frame: data begins a frame (a line, or a MSG header), which is where a
  * close that drops output may cut. */
+static void log_oom(const char *addr)
+{
+    struct jsonw *jw = log_begin(LOG_SERVER, LOG_LVL_ERROR, "error");
+    if (jw) {
+        jw_str(jw, "msg", "out of memory queueing output");
+        jw_str(jw, "addr", addr);
+        log_commit(jw);
+    }
+}
+
+void conn_out_of_memory(void)
+{
+    log_oom(NULL);
+}
+
 static int append(struct conn *c, const void *data, size_t n, int frame)
 {
     int rc = frame ? outq_append_frame(&c->out, &srv.pool, data, n)
                    : outq_append(&c->out, &srv.pool, data, n);
     if (rc < 0) {
-        struct jsonw *jw = log_begin(LOG_SERVER, LOG_LVL_ERROR, "error");
-        if (jw) {
-            jw_str(jw, "msg", "out of memory queueing output");
-            jw_str(jw, "addr", c->addr);
-            log_commit(jw);
-        }
+        log_oom(c->addr);
         conn_close(c, CR_ERROR, NULL);
         return -1;
     }
@@ -203,11 +300,43 @@ int conn_deliver(struct conn *c, const char *hdr, size_t hlen,
     return 0;
 }
 
-int conn_deliver_shared(struct conn *c, struct shared *sh, size_t plen)
+/* from stops being read until to drains (or goes). */
+static void block_on(struct conn *from, struct conn *to)
 {
-    if (make_room(c, sh->len) < 0)
+    from->blocked = BLOCK_RECEIVER;
+    wait_in(from, &to->waiters);
+}
+
+int conn_deliver_from(struct conn *from, struct conn *to, const char *hdr,
+                      size_t hlen, const char *payload, size_t plen)
+{
+    uint64_t limit = (uint64_t)srv.cfg.max_output_buffer;
+    size_t n = hlen + plen + 1;
+
+    /* A receiver that reads is not cut for a burst: the sender waits. */
+    if (to->state == CONN_OPEN && to->out.bytes > 0 &&
+        to->out.bytes + n > limit) {
+        if (write_now(to) < 0)
+            return -1;
+        if (to->out.bytes > 0 && to->out.bytes + n > limit) {
+            block_on(from, to);
+            return 1;
+        }
+    }
+    if (conn_deliver(to, hdr, hlen, payload, plen) < 0)
         return -1;
-    if (outq_append_shared(&c->out, &srv.pool, sh) < 0) {
+    if (to->out.bytes >= limit / 2 && to->state == CONN_OPEN)
+        block_on(from, to);
+    return 0;
+}
+
+int conn_deliver_shared(struct conn *c, struct shared *sh, uint32_t off,
+                        size_t len, size_t plen)
+{
+    if (make_room(c, len) < 0)
+        return -1;
+    if (outq_append_shared(&c->out, &srv.pool, sh, off, (uint32_t)len) < 0) {
+        log_oom(c->addr);
         conn_close(c, CR_ERROR, NULL);
         return -1;
     }
@@ -322,9 +451,12 @@ void conn_close_why(struct conn *c, enum conn_reason why, const char *text,
     cluster_forget(c);
     if (c->registered)
         router_unregister(c);
-    free(c->in);
-    c->in = NULL;
-    c->in_len = c->in_cap = c->in_need = 0;
+    /* The partial frame is freed with c: a command of c's being routed
+     * may still point into it. */
+    c->in_len = c->in_need = 0;
+    unwait(c);
+    c->blocked = BLOCK_NONE;
+    wake_list(&c->waiters); /* their messages now meet an unknown node */
 
     if (why == CR_ERROR) {
         mark_dead(c);
@@ -371,9 +503,13 @@ static size_t run_frames(struct conn *c, const char *data, size_t len)
             return off;
         case PROTO_COMMAND:
             c->active_ms = srv.now_ms;
+            if (router_command(c, &cmd) > 0) {
+                c->in_need = 0; /* held: it runs again when c is resumed */
+                return off;
+            }
             off += cmd.consumed;
-            router_command(c, &cmd);
-            if (c->paused) { /* the rest waits for the HELLO's answer */
+            /* The rest waits for the HELLO's answer, or for a receiver. */
+            if (!reading(c)) {
                 c->in_need = 0;
                 return off;
             }
@@ -393,29 +529,54 @@ static size_t run_frames(struct conn *c, const char *data, size_t len)
     return off;
 }
 
-/* Keeps data[0..n), the start of a frame, for the next read. */
+enum { CARRY_OK, CARRY_NOMEM, CARRY_TOO_LARGE };
+
+/* Keeps data[0..n), the start of a frame, for the next read.  Before
+ * HELLO a frame may take max_unregistered_input bytes at most (the rest
+ * of a read behind a HELLO that waits for the cluster is not a frame). */
 static int carry(struct conn *c, const char *data, size_t n)
 {
     size_t want = c->in_need > n ? c->in_need : n;
     if (want < PROTO_MAX_LINE)
         want = PROTO_MAX_LINE;
+    if (!c->registered && !c->paused &&
+        want > (uint64_t)srv.cfg.max_unregistered_input)
+        return CARRY_TOO_LARGE;
     if (c->in_cap < want || c->in_cap > 2 * want + SMALL_CARRY) {
         char *p = malloc(want);
         if (p == NULL)
-            return -1;
+            return CARRY_NOMEM;
         memmove(p, data, n);
         free(c->in);
+        srv.in_total += want - c->in_cap;
         c->in = p;
         c->in_cap = (uint32_t)want;
     } else if (data != c->in) {
         memmove(c->in, data, n);
     }
     c->in_len = (uint32_t)n;
-    return 0;
+    return CARRY_OK;
+}
+
+/* carry, or c's end when it cannot; 0 or -1 (closed). */
+static int carry_or_close(struct conn *c, const char *data, size_t n)
+{
+    switch (carry(c, data, n)) {
+    case CARRY_OK:
+        return 0;
+    case CARRY_TOO_LARGE:
+        conn_err(c, PERR_TOO_LARGE, NULL, 0);
+        conn_close(c, CR_PROTOCOL, NULL);
+        return -1;
+    default:
+        conn_close(c, CR_ERROR, NULL);
+        return -1;
+    }
 }
 
 static void drop_carry(struct conn *c)
 {
+    srv.in_total -= c->in_cap;
     free(c->in);
     c->in = NULL;
     c->in_len = c->in_cap = c->in_need = 0;
@@ -427,6 +588,14 @@ static void on_readable(struct conn *c)
     size_t have = 0, room;
     ssize_t n;
 
+    /* Partial frames have taken their budget: only those that hold one
+     * are read (finishing it is what frees memory); the others wait. */
+    if (c->in_len == 0 && srv.in_total >= srv.in_budget) {
+        c->blocked = BLOCK_INPUT;
+        wait_in(c, &srv.gated);
+        set_events(c, c->events & ~(uint32_t)EPOLLIN);
+        return;
+    }
     /* A small partial frame goes in front of a full-size read into the
      * shared buffer; a large one (a big payload arriving) is read into
      * place so that it is never copied more than once. */
@@ -439,10 +608,8 @@ static void on_readable(struct conn *c)
         }
         room = srv.rbuf_size - have;
     } else {
-        if (c->in_cap < c->in_need && carry(c, c->in, c->in_len) < 0) {
-            conn_close(c, CR_ERROR, NULL);
+        if (c->in_cap < c->in_need && carry_or_close(c, c->in, c->in_len) < 0)
             return;
-        }
         data = c->in;
         have = c->in_len;
         room = c->in_cap - have;
@@ -461,17 +628,17 @@ static void on_readable(struct conn *c)
         return;
     if (used == len)
         drop_carry(c);
-    else if (carry(c, data + used, len - used) < 0)
-        conn_close(c, CR_ERROR, NULL);
+    else if (carry_or_close(c, data + used, len - used) < 0)
+        return;
     if (n == 0)
         conn_close(c, CR_EOF, NULL);
-    else if (c->paused)
+    else if (!reading(c))
         set_events(c, c->events & ~(uint32_t)EPOLLIN);
 }
 
 void conn_resume(struct conn *c)
 {
-    if (c->state != CONN_OPEN || c->paused)
+    if (c->state != CONN_OPEN || !reading(c))
         return;
     if (c->in_len) {
         size_t len = c->in_len;
@@ -480,12 +647,10 @@ void conn_resume(struct conn *c)
             return;
         if (used == len)
             drop_carry(c);
-        else if (carry(c, c->in + used, len - used) < 0) {
-            conn_close(c, CR_ERROR, NULL);
+        else if (carry_or_close(c, c->in + used, len - used) < 0)
             return;
-        }
     }
-    if (!c->paused)
+    if (reading(c))
         set_events(c, c->events | EPOLLIN);
     else
         set_events(c, c->events & ~(uint32_t)EPOLLIN);
@@ -500,8 +665,51 @@ static void on_linger_readable(struct conn *c)
         mark_dead(c);
 }
 
+/* ---- the write deadline ---- */
+
+/* While some connection waits to write, once a second (or at half the
+ * deadline if shorter) those that wrote nothing for write_deadline are
+ * cut.  A walk of every connection, but only while output waits. */
+static void on_deadline(struct timer *t);
+static struct timer deadline_timer = {.fn = on_deadline};
+static int deadline_armed;
+
+static int64_t deadline_period(void)
+{
+    int64_t d = srv.write_deadline_ms;
+    return d < 2000 ? d / 2 + 1 : 1000;
+}
+
+static void arm_deadline(void)
+{
+    if (!deadline_armed && srv.write_deadline_ms > 0) {
+        deadline_armed = 1;
+        server_arm(&deadline_timer, srv.now_ms + deadline_period());
+    }
+}
+
+static void on_deadline(struct timer *t)
+{
+    int waiting = 0;
+    (void)t;
+    deadline_armed = 0;
+    if (srv.write_deadline_ms == 0)
+        return;
+    for (struct conn *c = srv.all; c; c = c->all_next) {
+        if (c->state != CONN_OPEN || !(c->events & EPOLLOUT))
+            continue;
+        if (srv.now_ms - c->progress_ms >= srv.write_deadline_ms)
+            conn_close(c, CR_SLOW, NULL);
+        else
+            waiting = 1;
+    }
+    if (waiting)
+        arm_deadline();
+}
+
 static void flush(struct conn *c)
 {
+    size_t before = c->out.bytes;
     if (c->out.bytes) {
         if (outq_write(&c->out, &srv.pool, c->ev.fd) < 0 && errno != EAGAIN &&
             errno != EWOULDBLOCK) {
@@ -512,9 +720,17 @@ static void flush(struct conn *c)
             return;
         }
     }
-    uint32_t in = c->state == CONN_OPEN && !c->paused ? EPOLLIN : 0;
+    /* Senders held back for c go on once it is down to a quarter. */
+    if (c->waiters &&
+        c->out.bytes <= (uint64_t)srv.cfg.max_output_buffer / 4)
+        wake_list(&c->waiters);
+    uint32_t in = c->state == CONN_OPEN && reading(c) ? EPOLLIN : 0;
     if (c->out.bytes) {
+        /* Progress, or the start of a wait: the deadline counts from here. */
+        if (c->out.bytes < before || !(c->events & EPOLLOUT))
+            c->progress_ms = srv.now_ms;
         set_events(c, in | EPOLLOUT);
+        arm_deadline();
         return;
     }
     if (c->state == CONN_CLOSING) {
@@ -533,7 +749,7 @@ static void on_event(struct ev *ev, uint32_t events)
 
     switch (c->state) {
     case CONN_OPEN:
-        if (c->paused) {
+        if (!reading(c)) {
             /* Not reading; a hang-up would otherwise be reported forever. */
             if (events & (EPOLLHUP | EPOLLERR))
                 conn_close(c, CR_ERROR, NULL);
@@ -608,8 +824,22 @@ void conn_reap(void)
             c->all_next->all_prev = c->all_prev;
         srv.nconns--;
         outq_clear(&c->out, &srv.pool);
-        free(c->in);
+        unwait(c);
+        drop_carry(c);
         free(c);
+    }
+}
+
+void conn_wake(void)
+{
+    /* A quarter of the partial-frame budget free again: all are read. */
+    if (srv.gated && srv.in_total <= srv.in_budget - srv.in_budget / 4)
+        wake_list(&srv.gated);
+    while (srv.woken) {
+        struct conn *c = srv.woken;
+        unwait(c);
+        c->blocked = BLOCK_NONE;
+        conn_resume(c);
     }
 }
 

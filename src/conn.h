@@ -33,6 +33,13 @@ enum conn_reason {
     CR_ERROR,
 };
 
+/* Why an open connection is not being read (besides a HELLO waiting). */
+enum conn_block {
+    BLOCK_NONE,
+    BLOCK_RECEIVER, /* its messages wait for a receiver to drain */
+    BLOCK_INPUT,    /* partial frames have taken max_input_total */
+};
+
 struct conn {
     struct ev ev; /* first: epoll hands this back */
     uint8_t state;
@@ -40,6 +47,7 @@ struct conn {
     uint8_t dirty;
     uint8_t idlen;
     uint8_t paused; /* HELLO waits for its cluster reservation: no reading */
+    uint8_t blocked; /* not read either: enum conn_block */
     uint32_t events; /* the epoll mask in force */
     uint32_t in_len, in_cap, in_need;
     char *in; /* a partial frame carried between reads; NULL when none */
@@ -48,6 +56,11 @@ struct conn {
     struct conn *dirty_next;          /* srv.dirty or srv.dead list */
     struct timer timer; /* idle, then the flush and linger deadlines */
     struct outq out;
+    int64_t progress_ms; /* last write progress, or when output began to wait */
+    struct conn *waiters; /* senders blocked until this one drains */
+    /* The list this one is blocked in: a receiver's waiters, srv.gated or
+     * srv.woken. */
+    struct conn *wait_prev, *wait_next, **wait_list;
     int64_t connected_ms, active_ms;
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
     uint64_t kv_rev; /* cluster: the revision of our key for this id */
@@ -69,8 +82,18 @@ int conn_send(struct conn *c, const void *data, size_t n);
 /* Queues one delivered message: header, payload, LF. */
 int conn_deliver(struct conn *c, const char *hdr, size_t hlen,
                  const char *payload, size_t plen);
-/* Queues a reference to a whole shared frame (a broadcast's MSG). */
-int conn_deliver_shared(struct conn *c, struct shared *sh, size_t plen);
+/* A SEND from from to to: as conn_deliver, with push-back.  Returns 1 when
+ * to has no room for it yet: nothing is queued, and from is not read until
+ * to drains (the frame stays unread with from).  After queueing, from is
+ * also not read while to's queue is over the high-water mark. */
+int conn_deliver_from(struct conn *from, struct conn *to, const char *hdr,
+                      size_t hlen, const char *payload, size_t plen);
+/* Queues the len bytes at off of a shared block (a broadcast's MSG, plen
+ * bytes of payload). */
+int conn_deliver_shared(struct conn *c, struct shared *sh, uint32_t off,
+                        size_t len, size_t plen);
+/* Logs that memory ran out for output. */
+void conn_out_of_memory(void);
 /* Queues "ERR code[ detail]". */
 void conn_err(struct conn *c, enum proto_err err, const char *detail,
               size_t dlen);
@@ -87,8 +110,9 @@ const char *conn_reason_name(enum conn_reason why);
 /* Reads again after a pause (a HELLO waiting for the cluster): runs the
  * commands that arrived meanwhile. */
 void conn_resume(struct conn *c);
-/* Called by the loop once per pass. */
+/* Called by the loop once per pass, in this order. */
 void conn_flush_dirty(void);
+void conn_wake(void); /* reads again the connections that may go on */
 void conn_reap(void);
 /* Re-arms every open connection's idle timer after idle_timeout changed. */
 void conn_rearm_all(void);

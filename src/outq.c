@@ -16,6 +16,18 @@ void chunk_pool_init(struct chunk_pool *p, size_t max_free)
     p->max_free = max_free;
 }
 
+static void shared_free(struct chunk_pool *p, struct shared *sh)
+{
+    p->held -= sizeof *sh + sh->cap;
+    free(sh);
+}
+
+static void shared_unref(struct chunk_pool *p, struct shared *sh)
+{
+    if (--sh->refs == 0)
+        shared_free(p, sh);
+}
+
 void chunk_pool_drain(struct chunk_pool *p)
 {
     while (p->free) {
@@ -29,26 +41,56 @@ void chunk_pool_drain(struct chunk_pool *p)
         free(c);
     }
     p->nfree = p->nfree_refs = 0;
+    if (p->block) {
+        shared_unref(p, p->block);
+        p->block = NULL;
+    }
 }
 
-struct shared *shared_new(const void *hdr, size_t hlen, const void *payload,
-                          size_t plen)
+static struct shared *shared_alloc(struct chunk_pool *p, size_t cap)
 {
-    struct shared *sh = malloc(sizeof *sh + hlen + plen + 1);
+    struct shared *sh = malloc(sizeof *sh + cap);
     if (sh == NULL)
         return NULL;
     sh->refs = 0;
-    sh->len = (uint32_t)(hlen + plen + 1);
-    memcpy(sh->data, hdr, hlen);
-    memcpy(sh->data + hlen, payload, plen);
-    sh->data[hlen + plen] = '\n';
+    sh->len = 0;
+    sh->cap = (uint32_t)cap;
+    p->held += sizeof *sh + cap;
     return sh;
 }
 
-void shared_release_if_unused(struct shared *sh)
+struct shared *outq_share(struct chunk_pool *p, const void *hdr, size_t hlen,
+                          const void *payload, size_t plen, uint32_t *off)
+{
+    size_t n = hlen + plen + 1;
+    struct shared *sh = p->block;
+
+    if (n > OUTQ_BLOCK_BYTES / 4) {
+        /* Large: a block of its own, so that packing wastes little. */
+        sh = shared_alloc(p, n);
+    } else if (sh == NULL || sh->cap - sh->len < n) {
+        sh = shared_alloc(p, OUTQ_BLOCK_BYTES);
+        if (sh) {
+            if (p->block)
+                shared_unref(p, p->block);
+            sh->refs = 1; /* the pool's, while current */
+            p->block = sh;
+        }
+    }
+    if (sh == NULL)
+        return NULL;
+    *off = sh->len;
+    memcpy(sh->data + sh->len, hdr, hlen);
+    memcpy(sh->data + sh->len + hlen, payload, plen);
+    sh->data[sh->len + hlen + plen] = '\n';
+    sh->len += (uint32_t)n;
+    return sh;
+}
+
+void outq_share_done(struct chunk_pool *p, struct shared *sh)
 {
     if (sh && sh->refs == 0)
-        free(sh);
+        shared_free(p, sh);
 }
 
 static struct chunk *chunk_get(struct chunk_pool *p)
@@ -62,6 +104,7 @@ static struct chunk *chunk_get(struct chunk_pool *p)
         if (c == NULL)
             return NULL;
     }
+    p->held += OUTQ_CHUNK_BYTES;
     c->next = NULL;
     c->start = c->end = 0;
     c->first = OUTQ_NO_FRAME;
@@ -74,8 +117,8 @@ static void chunk_put(struct chunk_pool *p, struct chunk *c)
 {
     p->nlive--;
     if (c->ref) {
-        if (--c->ref->refs == 0)
-            free(c->ref);
+        p->held -= sizeof *c;
+        shared_unref(p, c->ref);
         if (p->nfree_refs < p->max_free * 64) {
             c->next = p->free_refs;
             p->free_refs = c;
@@ -85,6 +128,7 @@ static void chunk_put(struct chunk_pool *p, struct chunk *c)
         }
         return;
     }
+    p->held -= OUTQ_CHUNK_BYTES;
     if (p->nfree < p->max_free) {
         c->next = p->free;
         p->free = c;
@@ -163,8 +207,17 @@ int outq_append_frame(struct outq *q, struct chunk_pool *p, const void *data,
     return append(q, p, data, n, 1);
 }
 
-int outq_append_shared(struct outq *q, struct chunk_pool *p, struct shared *sh)
+int outq_append_shared(struct outq *q, struct chunk_pool *p, struct shared *sh,
+                       uint32_t off, uint32_t len)
 {
+    struct chunk *t = q->tail;
+    if (t && t->ref == sh && t->end == off) {
+        t->end += len; /* the frame right after the run it refers to */
+        q->bytes += len;
+        return 0;
+    }
+    if (t && !t->ref && OUTQ_CHUNK_DATA - t->end >= len)
+        return append(q, p, sh->data + off, len, 1);
     struct chunk *c = p->free_refs;
     if (c) {
         p->free_refs = c->next;
@@ -173,18 +226,19 @@ int outq_append_shared(struct outq *q, struct chunk_pool *p, struct shared *sh)
         return -1;
     }
     p->nlive++;
+    p->held += sizeof *c;
     c->next = NULL;
-    c->start = 0;
-    c->end = sh->len;
-    c->first = 0; /* one whole frame */
+    c->start = off;
+    c->end = off + len;
+    c->first = off; /* whole frames */
     c->ref = sh;
     sh->refs++;
-    if (q->tail)
-        q->tail->next = c;
+    if (t)
+        t->next = c;
     else
         q->head = c;
     q->tail = c;
-    q->bytes += sh->len;
+    q->bytes += len;
     return 0;
 }
 
@@ -261,7 +315,8 @@ static const char *bytes_of(const struct chunk *c)
 }
 
 /* Moves k n bytes on; -1 if that is past the end of the queue.  Only the
- * head chunk has sent bytes, so a later chunk's bytes start at 0. */
+ * head chunk has sent bytes, so a later chunk's bytes start at its start
+ * (0, or where its run begins in a shared block). */
 static int advance(struct cursor *k, uint64_t n)
 {
     if (n > UINT64_MAX - k->off)
@@ -270,6 +325,8 @@ static int advance(struct cursor *k, uint64_t n)
     while (k->c && k->off >= k->c->end) {
         k->off -= k->c->end;
         k->c = k->c->next;
+        if (k->c)
+            k->off += k->c->start;
     }
     return k->c == NULL && k->off > 0 ? -1 : 0;
 }
@@ -277,7 +334,8 @@ static int advance(struct cursor *k, uint64_t n)
 static size_t peek(struct cursor k, char *buf, size_t max)
 {
     size_t n = 0;
-    for (; k.c && n < max; k.c = k.c->next, k.off = 0) {
+    for (; k.c && n < max;
+         k.c = k.c->next, k.off = k.c ? k.c->start : 0) {
         size_t take = k.c->end - (size_t)k.off;
         if (take > max - n)
             take = max - n;
@@ -294,10 +352,6 @@ static int frame_end(const struct outq *q, outq_piece_fn piece,
 {
     struct chunk *h = q->head;
     k->c = h;
-    if (h->ref) { /* a whole frame: cut in two unless none of it went */
-        k->off = h->start ? h->end : 0;
-        return advance(k, 0);
-    }
     if (h->first == OUTQ_NO_FRAME || h->first > h->start) {
         /* Within a frame begun before: it ends where the next begins. */
         if (h->first != OUTQ_NO_FRAME) {
@@ -322,8 +376,9 @@ static int frame_end(const struct outq *q, outq_piece_fn piece,
         if (advance(k, len) < 0)
             return -1;
     }
-    /* A shared frame is whole: no frame read back ends inside one. */
-    return k->c && k->c->ref && k->off ? -1 : 0;
+    /* A reference holds whole frames: one read back never ends inside
+     * one, short of its start. */
+    return k->c && k->c != h && k->c->ref && k->off != k->c->start ? -1 : 0;
 }
 
 int outq_keep_frame(struct outq *q, struct chunk_pool *p, outq_piece_fn piece)
@@ -349,7 +404,7 @@ int outq_keep_frame(struct outq *q, struct chunk_pool *p, outq_piece_fn piece)
         last = *pp;
         bytes += last->end - last->start;
     }
-    if (k.off > 0) {
+    if (k.off > k.c->start) {
         last = k.c;
         last->end = (uint32_t)k.off;
         if (last->first >= last->end)

@@ -12,16 +12,24 @@
 
 #define OUTQ_CHUNK_BYTES 16384
 
-/* One frame shared by many queues (a broadcast): written from where it is,
- * by every receiver, and freed when the last one has written it. */
+/* Broadcast frames shared by many queues: a block of whole frames, each
+ * written once; a queue refers to a run of them.  Small frames are packed
+ * into the pool's current block (so a queue that takes several in a row
+ * holds one reference, not one per frame); a large one gets a block of its
+ * own.  Freed when the last queue has written it and the pool has moved
+ * on to another block. */
 struct shared {
-    uint32_t refs;
-    uint32_t len;
+    uint32_t refs; /* chunks referring to it, and the pool while current */
+    uint32_t len;  /* bytes used */
+    uint32_t cap;  /* bytes of data[] */
     char data[];
 };
 
+#define OUTQ_BLOCK_BYTES 16384 /* a block of packed small frames */
+
 /* A piece of a queue: either its own bytes (data[]) or a reference to a
- * shared frame (ref), in which case the node is small and has no data[].
+ * run of whole frames of a shared block (ref), in which case the node is
+ * small and has no data[], and start/end/first are offsets in the block.
  * Sent bytes stay in place until the chunk is freed, so a queue can be
  * read back from the first frame of its head chunk. */
 struct chunk {
@@ -40,6 +48,9 @@ struct chunk_pool {
     struct chunk *free, *free_refs;
     size_t nfree, nfree_refs, max_free;
     size_t nlive; /* chunks handed out and not yet returned */
+    size_t held;  /* bytes of live chunks and shared blocks: the memory
+                   * queued output takes, each block counted once */
+    struct shared *block; /* where small broadcast frames go next */
 };
 
 struct outq {
@@ -61,13 +72,18 @@ int outq_append_frame(struct outq *q, struct chunk_pool *p, const void *data,
  * the kernel accepts everything).  Returns bytes written, or -1 with errno
  * (EAGAIN included when nothing could be written). */
 ssize_t outq_write(struct outq *q, struct chunk_pool *p, int fd);
-/* A shared frame of n bytes with no reference yet; NULL without memory. */
-struct shared *shared_new(const void *hdr, size_t hlen, const void *payload,
-                          size_t plen);
-/* Frees it if no queue took a reference. */
-void shared_release_if_unused(struct shared *sh);
-/* Appends a reference to sh (its whole length); 0, or -1 without memory. */
-int outq_append_shared(struct outq *q, struct chunk_pool *p, struct shared *sh);
+/* Writes the frame hdr, payload, LF into a shared block: the pool's
+ * current one when it fits, else a new one.  Returns the block, with the
+ * frame at *off, or NULL without memory.  outq_share_done ends its use. */
+struct shared *outq_share(struct chunk_pool *p, const void *hdr, size_t hlen,
+                          const void *payload, size_t plen, uint32_t *off);
+/* Frees sh if no queue took a reference and the pool does not hold it. */
+void outq_share_done(struct chunk_pool *p, struct shared *sh);
+/* Appends the len bytes of sh at off (whole frames): extends the tail when
+ * it ends there, copies them into the tail's room when it is a chunk of
+ * its own bytes, else adds a reference.  0, or -1 without memory. */
+int outq_append_shared(struct outq *q, struct chunk_pool *p, struct shared *sh,
+                       uint32_t off, uint32_t len);
 /* Drops everything pending. */
 void outq_clear(struct outq *q, struct chunk_pool *p);
 

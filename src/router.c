@@ -16,9 +16,6 @@
 #include "log.h"
 #include "server.h"
 
-/* Broadcast payloads at least this large are shared, not copied. */
-#define SHARE_MIN 1024
-
 static struct idtable table;
 static struct conn *first, *last;
 
@@ -64,7 +61,8 @@ void router_unregister(struct conn *c)
         c->reg_next->reg_prev = c->reg_prev;
     else
         last = c->reg_prev;
-    c->reg_prev = c->reg_next = NULL;
+    /* reg_next stays: a broadcast walking the list may stand on c. */
+    c->reg_prev = NULL;
     c->registered = 0;
 }
 
@@ -204,7 +202,8 @@ static void accepted(struct conn *c, size_t bytes)
     srv.stats.bytes_routed += bytes;
 }
 
-static void send_one(struct conn *c, const struct proto_cmd *cmd)
+/* 1 when the frame is held for a full receiver (not consumed). */
+static int send_one(struct conn *c, const struct proto_cmd *cmd)
 {
     struct conn *to = router_find(cmd->arg, cmd->arg_len);
     if (to == NULL) {
@@ -220,39 +219,45 @@ static void send_one(struct conn *c, const struct proto_cmd *cmd)
                 accepted(c, cmd->payload_len);
                 if (log_wants(LOG_LVL_DEBUG))
                     log_message(c, cmd->arg, cmd->arg_len, cmd->payload_len);
-                return;
+                return 0;
             }
         }
         conn_err(c, err, valid ? cmd->arg : NULL, valid ? cmd->arg_len : 0);
-        return;
+        return 0;
     }
-    accepted(c, cmd->payload_len);
-    if (log_wants(LOG_LVL_DEBUG))
-        log_message(c, to->id, to->idlen, cmd->payload_len);
     char hdr[PROTO_MAX_MSG_HEADER];
     size_t hlen = proto_msg_header(hdr, c->id, c->idlen, to->id, to->idlen,
                                    cmd->payload_len);
-    conn_deliver(to, hdr, hlen, cmd->payload, cmd->payload_len);
+    if (conn_deliver_from(c, to, hdr, hlen, cmd->payload, cmd->payload_len) >
+        0)
+        return 1;
+    accepted(c, cmd->payload_len);
+    if (log_wants(LOG_LVL_DEBUG))
+        log_message(c, to->id, to->idlen, cmd->payload_len);
+    return 0;
 }
 
 void router_deliver_all(struct conn *skip, const char *hdr, size_t hlen,
                         const char *payload, size_t plen)
 {
-    /* A large frame is built once and every receiver's queue refers to
-     * it; a small one is cheaper to copy than to reference. */
-    struct shared *sh = plen >= SHARE_MIN && router_count() > 2
-                            ? shared_new(hdr, hlen, payload, plen)
-                            : NULL;
+    /* The frame is built once, in a shared block, and every receiver's
+     * queue refers to it (or to the run of frames it ends), whatever its
+     * size: what a broadcast costs does not grow with its receivers. */
+    uint32_t off;
+    struct shared *sh = outq_share(&srv.pool, hdr, hlen, payload, plen, &off);
+    if (sh == NULL) {
+        conn_out_of_memory();
+        return;
+    }
+    /* A receiver cut meanwhile (by the output budget, maybe not the one
+     * being delivered to) keeps its place in the walk; it is skipped. */
     for (struct conn *to = first, *next; to; to = next) {
         next = to->reg_next;
-        if (to == skip)
+        if (to == skip || !to->registered)
             continue;
-        if (sh)
-            conn_deliver_shared(to, sh, plen);
-        else
-            conn_deliver(to, hdr, hlen, payload, plen);
+        conn_deliver_shared(to, sh, off, hlen + plen + 1, plen);
     }
-    shared_release_if_unused(sh);
+    outq_share_done(&srv.pool, sh);
 }
 
 static void broadcast(struct conn *c, const struct proto_cmd *cmd)
@@ -322,18 +327,18 @@ static void ping(struct conn *c, const struct proto_cmd *cmd)
     conn_send(c, line, n);
 }
 
-void router_command(struct conn *c, const struct proto_cmd *cmd)
+int router_command(struct conn *c, const struct proto_cmd *cmd)
 {
     switch (cmd->verb) {
     case PROTO_HELLO:
         hello(c, cmd);
-        return;
+        return 0;
     case PROTO_PING:
         ping(c, cmd);
-        return;
+        return 0;
     case PROTO_QUIT:
         conn_close(c, CR_QUIT, NULL);
-        return;
+        return 0;
     case PROTO_SEND:
     case PROTO_BCAST:
     case PROTO_WHO:
@@ -341,12 +346,13 @@ void router_command(struct conn *c, const struct proto_cmd *cmd)
     }
     if (!c->registered) {
         conn_err(c, PERR_NOT_REGISTERED, NULL, 0);
-        return;
+        return 0;
     }
     if (cmd->verb == PROTO_SEND)
-        send_one(c, cmd);
-    else if (cmd->verb == PROTO_BCAST)
+        return send_one(c, cmd);
+    if (cmd->verb == PROTO_BCAST)
         broadcast(c, cmd);
     else
         who(c);
+    return 0;
 }

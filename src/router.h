@@ -16,8 +16,10 @@ void router_free(void);
 size_t router_count(void);
 struct conn *router_first(void); /* registration order; then c->reg_next */
 struct conn *router_find(const char *id, size_t len);
-/* Executes one parsed command from c. */
-void router_command(struct conn *c, const struct proto_cmd *cmd);
+/* Executes one parsed command from c.  Returns 1 when it is held, not
+ * executed: a SEND to a receiver with no room (c is then blocked and runs
+ * it again when resumed); else 0. */
+int router_command(struct conn *c, const struct proto_cmd *cmd);
 /* Ends a HELLO that waited for the cluster: registers c (its id already
  * in c->id) when err is PERR_NONE, else refuses with err. */
 void router_hello_done(struct conn *c, enum proto_err err, uint64_t kv_rev);

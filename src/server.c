@@ -82,6 +82,46 @@ static int64_t idle_ms_of(double seconds)
     return (int64_t)ceil(seconds * 1000.0);
 }
 
+/* What "automatic" means for the two budgets: a share of the memory that
+ * was available when msgd started (re-read at a reload would make the
+ * budget shrink by what msgd itself holds). */
+static uint64_t mem_available;
+
+static uint64_t read_mem_available(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[128];
+    unsigned long long kb = 0;
+    if (f == NULL)
+        return 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+            break;
+    fclose(f);
+    return (uint64_t)kb * 1024;
+}
+
+static size_t budget(int64_t set, uint64_t share, uint64_t lo, uint64_t hi)
+{
+    uint64_t v = share;
+    if (set > 0)
+        return (size_t)set;
+    if (mem_available == 0)
+        v = hi / 16; /* no /proc: a fixed middle value */
+    return (size_t)(v < lo ? lo : v > hi ? hi : v);
+}
+
+#define MIB (1024ULL * 1024)
+
+static void apply_bounds(const struct config *cfg)
+{
+    srv.out_budget = budget(cfg->max_output_total, mem_available / 4, 64 * MIB,
+                            16384 * MIB);
+    srv.in_budget = budget(cfg->max_input_total, mem_available / 8, 32 * MIB,
+                           8192 * MIB);
+    srv.write_deadline_ms = idle_ms_of(cfg->write_deadline);
+}
+
 void server_apply(const struct config *cfg)
 {
     int64_t idle = idle_ms_of(cfg->idle_timeout);
@@ -92,6 +132,11 @@ void server_apply(const struct config *cfg)
     srv.cfg.max_output_buffer = cfg->max_output_buffer;
     srv.cfg.duplicate_id = cfg->duplicate_id;
     srv.cfg.client_log_rate = cfg->client_log_rate;
+    srv.cfg.max_output_total = cfg->max_output_total;
+    srv.cfg.write_deadline = cfg->write_deadline;
+    srv.cfg.max_unregistered_input = cfg->max_unregistered_input;
+    srv.cfg.max_input_total = cfg->max_input_total;
+    apply_bounds(cfg);
     log_set_level(cfg->log_level);
     clientlog_set_rate((uint32_t)cfg->client_log_rate);
     if (idle != srv.idle_ms) {
@@ -166,6 +211,8 @@ int server_init(const struct config *cfg, char *err, size_t errlen)
     update_clock();
     srv.started_ms = srv.now_ms;
     srv.idle_ms = idle_ms_of(cfg->idle_timeout);
+    mem_available = read_mem_available();
+    apply_bounds(cfg);
     log_set_level(cfg->log_level);
     tw_init(&srv.wheel, (uint64_t)srv.now_ms);
     clientlog_init((uint32_t)cfg->client_log_rate);
@@ -231,6 +278,7 @@ int server_run(void)
         tw_advance(&srv.wheel, (uint64_t)srv.now_ms, fire, NULL);
         cluster_flush();
         conn_flush_dirty();
+        conn_wake();
         conn_reap();
         log_flush();
     }

@@ -55,6 +55,14 @@ struct server {
     struct conn *dirty; /* output queued since the last flush */
     struct conn *dead;  /* to be freed at the end of the pass */
 
+    /* Memory bounds (msgd.conf(5), MEMORY BOUNDS), in force: */
+    size_t out_budget;         /* max_output_total, or its automatic value */
+    size_t in_budget;          /* max_input_total, or its automatic value */
+    int64_t write_deadline_ms; /* 0 = never */
+    size_t in_total;           /* bytes of partial frames held (in_cap) */
+    struct conn *gated; /* not read until partial frames take less room */
+    struct conn *woken; /* to read again after this pass's flush */
+
     struct listener **listeners;
     int nlisteners;
 

@@ -54,6 +54,10 @@ static void assert_defaults(const struct config *cfg)
     ck_assert_int_eq(cfg->max_nodes, 10000);
     ck_assert_int_eq(cfg->max_message_size, 65536);
     ck_assert_int_eq(cfg->max_output_buffer, 8388608);
+    ck_assert_int_eq(cfg->max_output_total, 0);
+    ck_assert(cfg->write_deadline == 10);
+    ck_assert_int_eq(cfg->max_unregistered_input, 4096);
+    ck_assert_int_eq(cfg->max_input_total, 0);
     ck_assert_int_eq(cfg->duplicate_id, DUP_REJECT);
     ck_assert_ptr_null(cfg->user);
     ck_assert_ptr_null(cfg->group);

@@ -625,28 +625,33 @@ START_TEST(test_write_errors)
 }
 END_TEST
 
-/* A shared frame queued in two queues between inline bytes: both read
- * back exactly, and the frame is freed once, after the second writer. */
+/* A large shared frame queued in two queues between inline bytes: both
+ * read back exactly, and the block is freed once, after the second writer.
+ * Small frames are packed into one block: a queue that takes them in a
+ * row holds one reference; one whose tail has room copies them. */
 START_TEST(test_shared)
 {
     struct chunk_pool pool;
     struct outq q1 = {0}, q2 = {0};
     int a[2], b[2];
     char big[5000];
+    uint32_t off;
     fill_pattern(big, sizeof big, 7);
     chunk_pool_init(&pool, 4);
     make_pair(a, 0);
     make_pair(b, 0);
-    struct shared *sh = shared_new("HDR ", 4, big, sizeof big);
+    struct shared *sh = outq_share(&pool, "HDR ", 4, big, sizeof big, &off);
     ck_assert_ptr_nonnull(sh);
+    ck_assert_uint_eq(off, 0);
     ck_assert_uint_eq(sh->len, 4 + sizeof big + 1);
+    ck_assert_ptr_null(pool.block); /* large: a block of its own */
     ck_assert_int_eq(outq_append(&q1, &pool, "one", 3), 0);
-    ck_assert_int_eq(outq_append_shared(&q1, &pool, sh), 0);
+    ck_assert_int_eq(outq_append_shared(&q2, &pool, sh, off, sh->len), 0);
+    ck_assert_int_eq(outq_append_shared(&q1, &pool, sh, off, sh->len), 0);
+    ck_assert_uint_eq(sh->refs, 1); /* q1's tail had room: copied */
     ck_assert_int_eq(outq_append(&q1, &pool, "two", 3), 0);
-    ck_assert_int_eq(outq_append_shared(&q2, &pool, sh), 0);
-    ck_assert_uint_eq(sh->refs, 2);
     ck_assert_uint_eq(q1.bytes, 6 + sh->len);
-    shared_release_if_unused(sh); /* referenced: stays */
+    outq_share_done(&pool, sh); /* referenced: stays */
 
     struct sink s1 = {0}, s2 = {0};
     while (q1.bytes) {
@@ -665,13 +670,38 @@ START_TEST(test_shared)
     ck_assert_uint_eq(s2.len, 4 + sizeof big + 1);
     ck_assert(memcmp(s2.data + 4, big, sizeof big) == 0);
     ck_assert_uint_eq(pool.nlive, 0);
-    /* A queue cleared with a reference in it lets the frame go too
-     * (the sanitizer or valgrind run would report a leak). */
-    sh = shared_new("H", 1, big, 10);
-    ck_assert_int_eq(outq_append_shared(&q1, &pool, sh), 0);
+    ck_assert_uint_eq(pool.held, 0);
+
+    /* 100 small frames in a row: one reference, one block. */
+    s2.len = 0;
+    for (int i = 0; i < 100; i++) {
+        struct shared *k = outq_share(&pool, "H ", 2, big + i, 60, &off);
+        ck_assert_ptr_nonnull(k);
+        ck_assert_ptr_eq(k, pool.block);
+        ck_assert_int_eq(outq_append_shared(&q2, &pool, k, off, 63), 0);
+        outq_share_done(&pool, k);
+    }
+    ck_assert_uint_eq(pool.nlive, 1);
+    ck_assert_uint_eq(q2.bytes, 6300);
+    while (q2.bytes) {
+        ck_assert_int_ne(outq_write(&q2, &pool, b[0]), -1);
+        drain(b[1], &s2, 0);
+    }
+    ck_assert_uint_eq(s2.len, 6300);
+    for (int i = 0; i < 100; i++) {
+        ck_assert(memcmp(s2.data + i * 63, "H ", 2) == 0);
+        ck_assert(memcmp(s2.data + i * 63 + 2, big + i, 60) == 0);
+        ck_assert_int_eq(s2.data[i * 63 + 62], '\n');
+    }
+    /* A queue cleared with a reference in it lets the block go too, once
+     * the pool has let it go (the sanitizer or valgrind run would report
+     * a leak). */
+    sh = outq_share(&pool, "H", 1, big, 10, &off);
+    ck_assert_int_eq(outq_append_shared(&q1, &pool, sh, off, 12), 0);
     outq_clear(&q1, &pool);
     ck_assert_uint_eq(pool.nlive, 0);
     chunk_pool_drain(&pool);
+    ck_assert_uint_eq(pool.held, 0);
     free(s1.data);
     free(s2.data);
     for (int i = 0; i < 2; i++) {
@@ -744,14 +774,16 @@ static void put_frame(struct outq *q, struct chunk_pool *p, struct expect *e)
         q_put(q, p, e, buf, n, 0);
         q_put(q, p, e, "\n", 1, 0);
         break;
-    case 3: { /* a broadcast's shared frame */
-        n = rnd_below(20000);
+    case 3: { /* a broadcast's shared frame, packed when small */
+        n = rnd_below(2) ? rnd_below(300) : rnd_below(20000);
         fill_pattern(buf, n, e->len);
         h = snprintf(hdr, sizeof hdr, "MSG a * %zu\n", n);
-        struct shared *sh = shared_new(hdr, (size_t)h, buf, n);
+        uint32_t off;
+        struct shared *sh = outq_share(p, hdr, (size_t)h, buf, n, &off);
         REQUIRE(sh != NULL);
-        REQUIRE(outq_append_shared(q, p, sh) == 0);
-        ex_put(e, sh->data, sh->len, 1);
+        REQUIRE(outq_append_shared(q, p, sh, off, (uint32_t)(h + n + 1)) == 0);
+        ex_put(e, sh->data + off, (size_t)h + n + 1, 1);
+        outq_share_done(p, sh);
         break;
     }
     default: { /* WHO's reply */
