@@ -1233,8 +1233,7 @@ int cluster_start(char *err, size_t errlen)
         return -1;
     cl.ev.fd = fd;
     cl.ev.cb = on_events;
-    struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &cl.ev};
-    if (epoll_ctl(srv.epfd, EPOLL_CTL_ADD, fd, &ee) < 0) {
+    if (ev_add(&cl.ev, EPOLLIN) < 0) {
         snprintf(err, errlen, "cluster: epoll: %s", strerror(errno));
         return -1;
     }
@@ -1258,7 +1257,7 @@ void cluster_stop(void)
         return;
     cluster_flush();
     server_disarm(&cl.tick);
-    epoll_ctl(srv.epfd, EPOLL_CTL_DEL, cl.ev.fd, NULL);
+    (void)ev_del(&cl.ev); /* at the end: a failure changes nothing */
     nl_stop(STOP_DEADLINE_MS);
     cl.ev.fd = -1;
     held_expire(1);

@@ -99,12 +99,22 @@ static void wake_list(struct conn **list)
     }
 }
 
+static void mark_dead(struct conn *c);
+
 static void set_events(struct conn *c, uint32_t events)
 {
     if (c->events == events)
         return;
-    struct epoll_event ee = {.events = events, .data.ptr = &c->ev};
-    epoll_ctl(srv.epfd, EPOLL_CTL_MOD, c->ev.fd, &ee);
+    if (ev_mod(&c->ev, events) < 0) {
+        /* Its events would be wrong from now on (never woken, or woken
+         * forever): the connection goes. */
+        ev_log_failure("connection dropped: cannot change its epoll events");
+        if (c->state == CONN_OPEN)
+            conn_close(c, CR_ERROR, NULL);
+        else
+            mark_dead(c);
+        return;
+    }
     c->events = events;
 }
 
@@ -144,8 +154,8 @@ struct conn *conn_new(int fd, const char *addr)
     c->ev.fd = fd;
     c->timer.fn = on_timer;
     c->events = EPOLLIN;
-    struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &c->ev};
-    if (epoll_ctl(srv.epfd, EPOLL_CTL_ADD, fd, &ee) < 0) {
+    if (ev_add(&c->ev, EPOLLIN) < 0) {
+        ev_log_failure("connection refused: cannot watch it");
         free(c);
         return NULL;
     }
