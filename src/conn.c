@@ -16,7 +16,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "cluster.h"
 #include "clientlog.h"
 #include "history.h"
 #include "log.h"
@@ -458,7 +457,8 @@ void conn_close_why(struct conn *c, enum conn_reason why, const char *text,
     log_disconnect(c, why, text, error, origin);
     remember(c, why);
     count(why);
-    cluster_forget(c);
+    router_forget(c);
+    c->paused = 0; /* a HELLO that waited is over */
     if (c->registered)
         router_unregister(c);
     /* The partial frame is freed with c: a command of c's being routed
@@ -646,7 +646,13 @@ static void on_readable(struct conn *c)
         set_events(c, c->events & ~(uint32_t)EPOLLIN);
 }
 
-void conn_resume(struct conn *c)
+void conn_pause(struct conn *c)
+{
+    c->paused = 1;
+}
+
+/* Reads c again (if it may be) after a pause or a block; see conn_resume. */
+static void read_again(struct conn *c)
 {
     if (c->state != CONN_OPEN || !reading(c))
         return;
@@ -664,6 +670,12 @@ void conn_resume(struct conn *c)
         set_events(c, c->events | EPOLLIN);
     else
         set_events(c, c->events & ~(uint32_t)EPOLLIN);
+}
+
+void conn_resume(struct conn *c)
+{
+    c->paused = 0;
+    read_again(c);
 }
 
 /* After the FIN, input is read and thrown away until EOF, so that closing
@@ -849,7 +861,7 @@ void conn_wake(void)
         struct conn *c = srv.woken;
         unwait(c);
         c->blocked = BLOCK_NONE;
-        conn_resume(c);
+        read_again(c);
     }
 }
 
