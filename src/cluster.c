@@ -36,7 +36,6 @@
 #include "cwire.h"
 #include "idtable.h"
 #include "jsonw.h"
-#include "listener.h"
 #include "log.h"
 #include "natslink.h"
 #include "router.h"
@@ -468,8 +467,7 @@ static void dir_put(const struct nl_msg *m)
          * its claim. */
         if (srv.cfg.duplicate_id != DUP_REPLACE)
             log_conflict(id, i->name, "replaced");
-        c->kv_rev = 0; /* the key is not ours to release */
-        conn_close(c, CR_REPLACED, NULL);
+        router_key_lost(c);
     }
     struct rnode *r = idt_get(&cl.remote, id, (size_t)len);
     if (r == NULL) {
@@ -676,8 +674,10 @@ static void submit_key_job(enum nl_kind kind, const char *id, size_t len,
     nl_submit(m);
 }
 
-enum proto_err cluster_hello(struct conn *c, const char *id, size_t len)
+enum proto_err cluster_hello(struct conn *c)
 {
+    const char *id = c->id;
+    size_t len = c->idlen;
     if (!cluster_enabled)
         return PERR_NONE;
     if (idt_get(&cl.pending, id, len))
@@ -702,10 +702,7 @@ enum proto_err cluster_hello(struct conn *c, const char *id, size_t len)
         free(p);
         return PERR_SERVER_FULL;
     }
-    memcpy(c->id, id, len);
-    c->id[len] = '\0';
-    c->idlen = (uint8_t)len;
-    c->paused = 1;
+    conn_pause(c);
     submit_key_job(NL_RESERVE, id, len, 0, p->token, replace);
     return PERR_NONE;
 }
@@ -714,15 +711,12 @@ void cluster_forget(struct conn *c)
 {
     if (!cluster_enabled)
         return;
-    if (c->paused) {
-        struct pending *p = idt_get(&cl.pending, c->id, c->idlen);
-        if (p && p->c == c)
-            p->c = NULL;
-        c->paused = 0;
-    } else if (c->kv_rev) {
+    /* A HELLO still waiting has a pending entry for c (and no key yet). */
+    struct pending *p = idt_get(&cl.pending, c->id, c->idlen);
+    if (p && p->c == c)
+        p->c = NULL;
+    else if (c->kv_rev)
         submit_key_job(NL_RELEASE, c->id, c->idlen, c->kv_rev, 0, 0);
-    }
-    c->kv_rev = 0;
 }
 
 /* Tells the instance that held an id we took over to let its node go. */
@@ -753,11 +747,10 @@ static void reserved(struct nl_msg *m)
         if (m->token != 0 || c == NULL)
             return;
         if (m->status == NL_OK) {
-            c->kv_rev = m->rev;
+            router_key_claimed(c, m->rev);
         } else if (m->status == NL_TAKEN) {
             log_conflict(id, NULL, "replaced");
-            c->kv_rev = 0;
-            conn_close(c, CR_REPLACED, NULL);
+            router_key_lost(c);
         }
         return;
     }
@@ -769,7 +762,6 @@ static void reserved(struct nl_msg *m)
             submit_key_job(NL_RELEASE, id, (size_t)len, m->rev, 0, 0);
         return;
     }
-    c->paused = 0;
     if (m->status == NL_OK) {
         rnode_del(id, (size_t)len);
         if (m->blen)
@@ -977,8 +969,7 @@ static void deliver_batch(const char *buf, size_t len)
         if (c == NULL)
             continue;
         if (r.kind == CW_DROP) {
-            c->kv_rev = 0; /* the key is another instance's now */
-            conn_close(c, CR_REPLACED, NULL);
+            router_key_lost(c);
         } else {
             size_t tl = r.text_len < sizeof text ? r.text_len : sizeof text - 1;
             memcpy(text, r.text ? r.text : "", tl);
@@ -1172,22 +1163,7 @@ static void on_tick(struct timer *t)
 
 /* ---- start and stop ---- */
 
-static void default_name(char *out, size_t size)
-{
-    char host[256] = "localhost";
-    gethostname(host, sizeof host - 1);
-    host[sizeof host - 1] = '\0';
-    const char *port = "0";
-    if (srv.nlisteners > 0) {
-        const char *colon = strrchr(srv.listeners[0]->addr, ':');
-        if (colon)
-            port = colon + 1;
-    }
-    /* A host name is at most 64 bytes on Linux; the cut is never hit. */
-    snprintf(out, size, "%.200s-%.8s", host, port);
-}
-
-int cluster_start(char *err, size_t errlen)
+int cluster_start(const char *default_name, char *err, size_t errlen)
 {
     const struct config_cluster *cc = &srv.cfg.cluster;
     if (!cc->enabled)
@@ -1201,7 +1177,7 @@ int cluster_start(char *err, size_t errlen)
     if (cc->name)
         snprintf(cl.name, sizeof cl.name, "%s", cc->name);
     else
-        default_name(cl.name, sizeof cl.name);
+        snprintf(cl.name, sizeof cl.name, "%s", default_name);
     /* The others refuse a name they could not show safely (cwire.c). */
     if (!cw_printable(cl.name, strlen(cl.name))) {
         snprintf(err, errlen, "cluster.name: no control characters allowed");
@@ -1233,8 +1209,7 @@ int cluster_start(char *err, size_t errlen)
         return -1;
     cl.ev.fd = fd;
     cl.ev.cb = on_events;
-    struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &cl.ev};
-    if (epoll_ctl(srv.epfd, EPOLL_CTL_ADD, fd, &ee) < 0) {
+    if (ev_add(&cl.ev, EPOLLIN) < 0) {
         snprintf(err, errlen, "cluster: epoll: %s", strerror(errno));
         return -1;
     }
@@ -1258,16 +1233,16 @@ void cluster_stop(void)
         return;
     cluster_flush();
     server_disarm(&cl.tick);
-    epoll_ctl(srv.epfd, EPOLL_CTL_DEL, cl.ev.fd, NULL);
+    (void)ev_del(&cl.ev); /* at the end: a failure changes nothing */
     nl_stop(STOP_DEADLINE_MS);
     cl.ev.fd = -1;
     held_expire(1);
     dir_clear();
     while (cl.insts)
         inst_free(cl.insts);
-    for (size_t s = 0; s <= cl.pending.mask && cl.pending.slots; s++)
-        if (cl.pending.slots[s].hash)
-            free(cl.pending.slots[s].val);
+    void *p;
+    for (size_t at = 0; (p = idt_next(&cl.pending, &at)) != NULL;)
+        free(p);
     idt_free(&cl.remote);
     idt_free(&cl.pending);
     idt_free(&cl.held);

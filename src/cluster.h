@@ -35,8 +35,9 @@ struct cluster_node {
 #ifdef HAVE_NATS
 extern int cluster_enabled;
 
-/* Starts the NATS threads; returns 0 or -1 with err. */
-int cluster_start(char *err, size_t errlen);
+/* Starts the NATS threads; returns 0 or -1 with err.  default_name is the
+ * instance's name when the configuration gives none. */
+int cluster_start(const char *default_name, char *err, size_t errlen);
 /* Tells the others this instance leaves (at the start of a stop). */
 void cluster_leaving(void);
 /* Finishes (bounded time) and joins the threads, after the loop. */
@@ -44,13 +45,15 @@ void cluster_stop(void);
 /* Hands this pass's batches to the publisher; once per loop pass. */
 void cluster_flush(void);
 
-/* HELLO for an id that is free here: reserves it cluster-wide.  Returns
+/* HELLO for an id that is free here (in c->id): reserves it
+ * cluster-wide.  Returns
  * PERR_NONE with c paused until router_hello_done(); PERR_NONE with c not
  * paused when NATS is out of reach (register now, claim later); or the
  * error to refuse with. */
-enum proto_err cluster_hello(struct conn *c, const char *id, size_t len);
+enum proto_err cluster_hello(struct conn *c);
 /* A connection closes: frees its id cluster-wide, or forgets its pending
- * reservation. */
+ * reservation.  Call through router_forget, which clears the key's
+ * revision in c. */
 void cluster_forget(struct conn *c);
 /* SEND to an id that is not local: PERR_NONE when on its way to the
  * instance that has it, else PERR_UNKNOWN_NODE or PERR_CLUSTER_UNAVAILABLE. */
@@ -78,9 +81,10 @@ void cluster_stats(struct jsonw *jw);
 size_t cluster_instances_json(char *buf, size_t cap);
 #else
 #define cluster_enabled 0
-static inline int cluster_start(char *err, size_t errlen)
+static inline int cluster_start(const char *default_name, char *err,
+                                size_t errlen)
 {
-    (void)err, (void)errlen;
+    (void)default_name, (void)err, (void)errlen;
     return 0;
 }
 static inline void cluster_leaving(void)
@@ -92,10 +96,9 @@ static inline void cluster_stop(void)
 static inline void cluster_flush(void)
 {
 }
-static inline enum proto_err cluster_hello(struct conn *c, const char *id,
-                                           size_t len)
+static inline enum proto_err cluster_hello(struct conn *c)
 {
-    (void)c, (void)id, (void)len;
+    (void)c;
     return PERR_NONE;
 }
 static inline void cluster_forget(struct conn *c)

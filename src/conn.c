@@ -16,7 +16,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "cluster.h"
 #include "clientlog.h"
 #include "history.h"
 #include "log.h"
@@ -99,12 +98,22 @@ static void wake_list(struct conn **list)
     }
 }
 
+static void mark_dead(struct conn *c);
+
 static void set_events(struct conn *c, uint32_t events)
 {
     if (c->events == events)
         return;
-    struct epoll_event ee = {.events = events, .data.ptr = &c->ev};
-    epoll_ctl(srv.epfd, EPOLL_CTL_MOD, c->ev.fd, &ee);
+    if (ev_mod(&c->ev, events) < 0) {
+        /* Its events would be wrong from now on (never woken, or woken
+         * forever): the connection goes. */
+        ev_log_failure("connection dropped: cannot change its epoll events");
+        if (c->state == CONN_OPEN)
+            conn_close(c, CR_ERROR, NULL);
+        else
+            mark_dead(c);
+        return;
+    }
     c->events = events;
 }
 
@@ -144,8 +153,8 @@ struct conn *conn_new(int fd, const char *addr)
     c->ev.fd = fd;
     c->timer.fn = on_timer;
     c->events = EPOLLIN;
-    struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &c->ev};
-    if (epoll_ctl(srv.epfd, EPOLL_CTL_ADD, fd, &ee) < 0) {
+    if (ev_add(&c->ev, EPOLLIN) < 0) {
+        ev_log_failure("connection refused: cannot watch it");
         free(c);
         return NULL;
     }
@@ -448,7 +457,8 @@ void conn_close_why(struct conn *c, enum conn_reason why, const char *text,
     log_disconnect(c, why, text, error, origin);
     remember(c, why);
     count(why);
-    cluster_forget(c);
+    router_forget(c);
+    c->paused = 0; /* a HELLO that waited is over */
     if (c->registered)
         router_unregister(c);
     /* The partial frame is freed with c: a command of c's being routed
@@ -636,7 +646,13 @@ static void on_readable(struct conn *c)
         set_events(c, c->events & ~(uint32_t)EPOLLIN);
 }
 
-void conn_resume(struct conn *c)
+void conn_pause(struct conn *c)
+{
+    c->paused = 1;
+}
+
+/* Reads c again (if it may be) after a pause or a block; see conn_resume. */
+static void read_again(struct conn *c)
 {
     if (c->state != CONN_OPEN || !reading(c))
         return;
@@ -654,6 +670,12 @@ void conn_resume(struct conn *c)
         set_events(c, c->events | EPOLLIN);
     else
         set_events(c, c->events & ~(uint32_t)EPOLLIN);
+}
+
+void conn_resume(struct conn *c)
+{
+    c->paused = 0;
+    read_again(c);
 }
 
 /* After the FIN, input is read and thrown away until EOF, so that closing
@@ -839,7 +861,7 @@ void conn_wake(void)
         struct conn *c = srv.woken;
         unwait(c);
         c->blocked = BLOCK_NONE;
-        conn_resume(c);
+        read_again(c);
     }
 }
 

@@ -107,8 +107,10 @@ void conn_close(struct conn *c, enum conn_reason why, const char *text);
 void conn_close_why(struct conn *c, enum conn_reason why, const char *text,
                     const char *error, const char *origin);
 const char *conn_reason_name(enum conn_reason why);
-/* Reads again after a pause (a HELLO waiting for the cluster): runs the
- * commands that arrived meanwhile. */
+/* Stops reading c: its HELLO waits for the cluster's reservation.  The
+ * commands that arrive meanwhile wait in its input. */
+void conn_pause(struct conn *c);
+/* Ends a pause: runs the commands that arrived meanwhile and reads again. */
 void conn_resume(struct conn *c);
 /* Called by the loop once per pass, in this order. */
 void conn_flush_dirty(void);

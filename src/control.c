@@ -106,8 +106,10 @@ static void client_free(struct ctl_client *cl)
 
 static void set_out(struct ctl_client *cl, int on)
 {
-    struct epoll_event ee = {.events = on ? EPOLLOUT : 0, .data.ptr = &cl->ev};
-    epoll_ctl(srv.epfd, EPOLL_CTL_MOD, cl->ev.fd, &ee);
+    if (ev_mod(&cl->ev, on ? EPOLLOUT : 0) < 0) {
+        ev_log_failure("admin connection dropped: cannot change its events");
+        server_arm(&cl->timer, srv.now_ms); /* its timeout frees it */
+    }
 }
 
 static void put(struct ctl_client *cl, const char *s, size_t n)
@@ -706,9 +708,8 @@ static int slot_free(uid_t uid)
 static void on_accept_backoff(struct timer *t)
 {
     (void)t;
-    struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &listen_ev};
-    if (listen_ev.fd >= 0)
-        epoll_ctl(srv.epfd, EPOLL_CTL_MOD, listen_ev.fd, &ee);
+    if (listen_ev.fd >= 0 && ev_mod(&listen_ev, EPOLLIN) < 0)
+        ev_log_failure("admin socket: cannot resume accepting");
 }
 
 /* Out of descriptors (or memory): the pending client stays in the
@@ -716,7 +717,6 @@ static void on_accept_backoff(struct timer *t)
  * every pass of the loop, which would spin.  Said once per shortage. */
 static void pause_accept(int err)
 {
-    struct epoll_event ee = {.events = 0, .data.ptr = &listen_ev};
     if (!accept_warned) {
         struct jsonw *jw = log_begin(LOG_SERVER, LOG_LVL_WARN, "warning");
         if (jw) {
@@ -726,7 +726,8 @@ static void pause_accept(int err)
         }
         accept_warned = 1;
     }
-    epoll_ctl(srv.epfd, EPOLL_CTL_MOD, listen_ev.fd, &ee);
+    if (ev_mod(&listen_ev, 0) < 0)
+        ev_log_failure("admin socket: cannot pause accepting");
     server_arm(&accept_backoff, srv.now_ms + ACCEPT_BACKOFF_MS);
 }
 
@@ -761,8 +762,12 @@ static void on_accept(struct ev *ev, uint32_t events)
         cl->timer.fn = on_client_timer;
         cl->pid = cred.pid;
         cl->uid = cred.uid;
-        struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &cl->ev};
-        epoll_ctl(srv.epfd, EPOLL_CTL_ADD, fd, &ee);
+        if (ev_add(&cl->ev, EPOLLIN) < 0) {
+            ev_log_failure("admin connection refused: cannot watch it");
+            close(fd);
+            free(cl);
+            continue;
+        }
         cl->next = clients;
         if (clients)
             clients->prev = cl;
@@ -843,8 +848,13 @@ int control_open(const struct config *cfg, char *err, size_t errlen)
     }
     listen_ev.cb = on_accept;
     listen_ev.fd = fd;
-    struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &listen_ev};
-    epoll_ctl(srv.epfd, EPOLL_CTL_ADD, fd, &ee);
+    if (ev_add(&listen_ev, EPOLLIN) < 0) {
+        snprintf(err, errlen, "admin socket %s: cannot watch it: %s", path,
+                 strerror(errno));
+        close(fd);
+        listen_ev.fd = -1;
+        return -1;
+    }
     free(sock_path);
     sock_path = strdup(path);
     return 0;
@@ -853,8 +863,8 @@ int control_open(const struct config *cfg, char *err, size_t errlen)
 void control_stop_accepting(void)
 {
     server_disarm(&accept_backoff);
-    if (listen_ev.fd >= 0)
-        epoll_ctl(srv.epfd, EPOLL_CTL_DEL, listen_ev.fd, NULL);
+    if (listen_ev.fd >= 0 && ev_del(&listen_ev) < 0)
+        ev_log_failure("admin socket: cannot stop accepting");
 }
 
 void control_close(void)

@@ -164,3 +164,11 @@ void *idt_del(struct idtable *t, const char *key, size_t len)
     t->count--;
     return val;
 }
+
+void *idt_next(const struct idtable *t, size_t *at)
+{
+    for (; t->slots && *at <= t->mask; (*at)++)
+        if (t->slots[*at].hash)
+            return t->slots[(*at)++].val;
+    return NULL;
+}

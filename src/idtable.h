@@ -31,6 +31,10 @@ void *idt_get(const struct idtable *t, const char *key, size_t len);
 int idt_put(struct idtable *t, const char *key, size_t len, void *val);
 /* Removes key; returns its value or NULL. */
 void *idt_del(struct idtable *t, const char *key, size_t len);
+/* Walks the values, in no particular order: start with *at = 0; returns
+ * the next value and advances *at, or NULL at the end.  The table must not
+ * change during the walk. */
+void *idt_next(const struct idtable *t, size_t *at);
 uint64_t idt_hash(const struct idtable *t, const char *key, size_t len);
 
 #endif

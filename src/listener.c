@@ -44,9 +44,11 @@ static void set_accepting(int on)
 {
     for (int i = 0; i < srv.nlisteners; i++) {
         struct listener *l = srv.listeners[i];
-        struct epoll_event ee = {.events = on ? EPOLLIN : 0,
-                                 .data.ptr = &l->ev};
-        epoll_ctl(srv.epfd, EPOLL_CTL_MOD, l->ev.fd, &ee);
+        /* Failing, the socket stays as it was: still accepting (a spin
+         * until the back-off ends), or deaf until the next back-off. */
+        if (ev_mod(&l->ev, on ? EPOLLIN : 0) < 0)
+            ev_log_failure(on ? "cannot resume accepting"
+                              : "cannot pause accepting");
     }
 }
 
@@ -142,8 +144,15 @@ static int bind_one(const struct sockaddr *sa, socklen_t sl, char *err,
     socklen_t ssl = sizeof ss;
     getsockname(fd, (struct sockaddr *)&ss, &ssl);
     listener_format_addr((struct sockaddr *)&ss, l->addr, sizeof l->addr);
-    struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &l->ev};
-    epoll_ctl(srv.epfd, EPOLL_CTL_ADD, fd, &ee);
+    /* A socket bound but never watched would take connections that no
+     * one accepts: refuse to start instead. */
+    if (ev_add(&l->ev, EPOLLIN) < 0) {
+        free(l);
+        snprintf(err, errlen, "listen %s: cannot watch the socket: %s", spec,
+                 strerror(errno));
+        close(fd);
+        return -1;
+    }
     srv.listeners[srv.nlisteners++] = l;
     return 0;
 fail:

@@ -196,6 +196,25 @@ static void absolutize(char **path)
     }
 }
 
+/* The cluster instance's name when cluster.name is unset: host and the
+ * first listener's port, which tells instances on one host apart.  Known
+ * only once the listeners are bound (port 0 picks one). */
+static const char *instance_name(char *out, size_t size)
+{
+    char host[256] = "localhost";
+    gethostname(host, sizeof host - 1);
+    host[sizeof host - 1] = '\0';
+    const char *port = "0";
+    if (srv.nlisteners > 0) {
+        const char *colon = strrchr(srv.listeners[0]->addr, ':');
+        if (colon)
+            port = colon + 1;
+    }
+    /* A host name is at most 64 bytes on Linux; the cut is never hit. */
+    snprintf(out, size, "%.200s-%.8s", host, port);
+    return out;
+}
+
 /* Everything between reading the configuration and serving: pidfile,
  * logs, listeners, privileges.  Any failure is told to the launcher (or
  * stderr) with its reason.  Takes ownership of cfg. */
@@ -237,10 +256,11 @@ static int start(struct config *cfg, const char *path, int is_default,
     reload_set_path(path, is_default);
     file_warnings(cfg, uid, gid, log_warning);
     struct config keep = *cfg; /* server_init takes the strings */
+    char name[256];
     if (server_init(cfg, err, sizeof err) < 0 ||
         control_open(&keep, err, sizeof err) < 0 ||
         (drop && daemon_drop_privileges(uid, gid, err, sizeof err) < 0) ||
-        cluster_start(err, sizeof err) < 0) {
+        cluster_start(instance_name(name, sizeof name), err, sizeof err) < 0) {
         daemon_fail(err);
         log_fatal(err);
         return 1;

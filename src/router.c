@@ -48,6 +48,23 @@ struct conn *router_find(const char *id, size_t len)
     return idt_get(&table, id, len);
 }
 
+void router_key_claimed(struct conn *c, uint64_t rev)
+{
+    c->kv_rev = rev;
+}
+
+void router_key_lost(struct conn *c)
+{
+    c->kv_rev = 0;
+    conn_close(c, CR_REPLACED, NULL);
+}
+
+void router_forget(struct conn *c)
+{
+    cluster_forget(c);
+    c->kv_rev = 0;
+}
+
 void router_unregister(struct conn *c)
 {
     if (!c->registered)
@@ -90,7 +107,7 @@ static void refuse_hello(struct conn *c, enum proto_err err, const char *id,
 static void do_register(struct conn *c)
 {
     if (idt_put(&table, c->id, c->idlen, c) < 0) {
-        cluster_forget(c);
+        router_forget(c);
         refuse_hello(c, PERR_SERVER_FULL, c->id, c->idlen, 0);
         return;
     }
@@ -149,7 +166,12 @@ static void hello(struct conn *c, const struct proto_cmd *cmd)
         refuse_hello(c, PERR_SERVER_FULL, id, len, 0);
         return;
     } else if (cluster_enabled) {
-        enum proto_err err = cluster_hello(c, id, len);
+        /* The cluster reads the id from c; a refusal leaves it there, as
+         * it leaves one after a HELLO that waited and failed. */
+        memcpy(c->id, id, len);
+        c->id[len] = '\0';
+        c->idlen = (uint8_t)len;
+        enum proto_err err = cluster_hello(c);
         if (err != PERR_NONE) {
             refuse_hello(c, err, id, len, err == PERR_ID_TAKEN);
             return;
@@ -176,7 +198,7 @@ void router_hello_done(struct conn *c, enum proto_err err, uint64_t kv_rev)
         }
         /* Registered here meanwhile (cluster_hello's pending entry should
          * prevent it): the reservation goes back. */
-        cluster_forget(c);
+        router_forget(c);
         err = PERR_ID_TAKEN;
     }
     refuse_hello(c, err, c->id, c->idlen, err == PERR_ID_TAKEN);

@@ -26,6 +26,15 @@ void router_hello_done(struct conn *c, enum proto_err err, uint64_t kv_rev);
 /* Delivers one frame to every registered node but skip. */
 void router_deliver_all(struct conn *skip, const char *hdr, size_t hlen,
                         const char *payload, size_t plen);
+/* The cluster's key for c's id is claimed again (after a reconnect or a
+ * stall) at revision rev. */
+void router_key_claimed(struct conn *c, uint64_t rev);
+/* The cluster's key for c's id is another instance's now: c goes (BYE
+ * replaced), and the key, not ours, is not released. */
+void router_key_lost(struct conn *c);
+/* c gives up its id cluster-wide (it closes, or its HELLO failed): the key
+ * is released, or the reservation under way forgotten. */
+void router_forget(struct conn *c);
 /* Removes c from the table (on close). */
 void router_unregister(struct conn *c);
 

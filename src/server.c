@@ -60,6 +60,38 @@ static void update_clock(void)
     log_set_clock(srv.real_ms);
 }
 
+static int ev_ctl(int op, struct ev *ev, uint32_t events)
+{
+    struct epoll_event ee = {.events = events, .data.ptr = ev};
+    return epoll_ctl(srv.epfd, op, ev->fd, &ee);
+}
+
+int ev_add(struct ev *ev, uint32_t events)
+{
+    return ev_ctl(EPOLL_CTL_ADD, ev, events);
+}
+
+int ev_mod(struct ev *ev, uint32_t events)
+{
+    return ev_ctl(EPOLL_CTL_MOD, ev, events);
+}
+
+int ev_del(struct ev *ev)
+{
+    return ev_ctl(EPOLL_CTL_DEL, ev, 0);
+}
+
+void ev_log_failure(const char *what)
+{
+    int err = errno;
+    struct jsonw *jw = log_begin(LOG_SERVER, LOG_LVL_ERROR, "error");
+    if (jw) {
+        jw_str(jw, "msg", what);
+        jw_str(jw, "error", strerror(err));
+        log_commit(jw);
+    }
+}
+
 void server_arm(struct timer *t, int64_t at_ms)
 {
     tw_arm(&srv.wheel, &t->tw, (uint64_t)at_ms);
@@ -198,8 +230,11 @@ static int init_signals(char *err, size_t errlen)
     }
     sig_ev.cb = on_signal;
     sig_ev.fd = fd;
-    struct epoll_event ee = {.events = EPOLLIN, .data.ptr = &sig_ev};
-    epoll_ctl(srv.epfd, EPOLL_CTL_ADD, fd, &ee);
+    /* Unwatched, no signal would ever stop or reload msgd. */
+    if (ev_add(&sig_ev, EPOLLIN) < 0) {
+        snprintf(err, errlen, "signalfd: cannot watch it: %s", strerror(errno));
+        return -1;
+    }
     return 0;
 }
 

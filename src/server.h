@@ -75,6 +75,16 @@ struct server {
 
 extern struct server srv;
 
+/* The only way to the epoll set (as ae.c is the only file of Redis that
+ * touches epoll): each returns 0, or -1 with errno set, so that a
+ * descriptor is never silently left unwatched; what that means is the
+ * caller's to decide (close it, or refuse to start). */
+int ev_add(struct ev *ev, uint32_t events);
+int ev_mod(struct ev *ev, uint32_t events);
+int ev_del(struct ev *ev);
+/* Logs an ev_* failure (errno) at error level: what says what is lost. */
+void ev_log_failure(const char *what);
+
 void server_arm(struct timer *t, int64_t at_ms);
 void server_disarm(struct timer *t);
 

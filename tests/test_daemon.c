@@ -2,10 +2,12 @@
  * with a readiness pipe, the pidfile lock, stale and second instances, a
  * port in use, the signals (TERM with nodes connected, HUP after
  * logrotate, HUP with changed and broken files, USR1), the privilege drop,
- * and its files: links and other files planted where they go refused.
+ * and its files: links and other files planted where they go refused;
+ * a descriptor the kernel will not watch makes the start fail.
  * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include <arpa/inet.h>
 #include <check.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -13,9 +15,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <grp.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <pwd.h>
+#include <stddef.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -140,6 +148,106 @@ START_TEST(port_in_use_fails_fast)
     ck_assert_msg(strstr(out, "Address already in use"), "got: %s", out);
     ck_assert_int_ne(access(d.pidfile, F_OK), 0); /* no pidfile left */
     close(s);
+}
+END_TEST
+
+/* The low 32 bits of a system call's argument n, where BPF loads them. */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define ARG_LO(n) (offsetof(struct seccomp_data, args[n]))
+#else
+#define ARG_LO(n) (offsetof(struct seccomp_data, args[n]) + 4)
+#endif
+
+/* Has the kernel refuse, with ENOSPC (what a full max_user_watches gives),
+ * every EPOLL_CTL_ADD of a descriptor numbered above epfd + skip, in this
+ * process and what it starts: a real refusal, for this process only (the
+ * watch limit itself is machine-wide).  msgd makes its epoll set, then at
+ * once the signalfd, the listening socket and the admin socket, on the
+ * lowest free descriptors, so skip 0 refuses the signalfd, 1 the
+ * listener, 2 the admin socket. */
+static int refuse_watches(unsigned skip)
+{
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_epoll_ctl, 0, 7),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(1)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, EPOLL_CTL_ADD, 0, 5),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(0)),
+        BPF_STMT(BPF_ALU | BPF_ADD | BPF_K, skip),
+        BPF_STMT(BPF_MISC | BPF_TAX, 0),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(2)),
+        BPF_JUMP(BPF_JMP | BPF_JGT | BPF_X, 0, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSPC),
+    };
+    struct sock_fprog prog = {.len = sizeof f / sizeof *f, .filter = f};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        return -1;
+    return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+}
+
+/* Starts msgd in the background with the watches refused as above;
+ * returns the launcher's exit status, with what it said in out. */
+static int start_refusing_watches(unsigned skip)
+{
+    int pfd[2];
+    ck_assert_int_eq(pipe(pfd), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(pfd[0]);
+        if (refuse_watches(skip) < 0)
+            _exit(125);
+        int rc = msgd_start_daemon(&d, out, sizeof out);
+        (void)!write(pfd[1], out, strlen(out));
+        _exit(rc);
+    }
+    close(pfd[1]);
+    size_t len = 0;
+    ssize_t n;
+    while (len < sizeof out - 1 &&
+           (n = read(pfd[0], out + len, sizeof out - 1 - len)) > 0)
+        len += (size_t)n;
+    out[len] = '\0';
+    close(pfd[0]);
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert(WIFEXITED(st));
+    return WEXITSTATUS(st);
+}
+
+START_TEST(unwatched_descriptor_refuses_start)
+{
+    static const char *const want[] = {
+        "signalfd: cannot watch it: No space left on device",
+        "listen 127.0.0.1:0: cannot watch the socket: No space left on device",
+        "cannot watch it: No space left on device", /* the admin socket */
+    };
+    for (unsigned skip = 0; skip < 3; skip++) {
+        msgd_write_conf(&d, NULL);
+        int rc = start_refusing_watches(skip);
+        if (rc == 0) {
+            /* A deaf daemon (signals reach it through the signalfd): it
+             * must not outlive the failed test. */
+            FILE *f = fopen(d.pidfile, "r");
+            int pid = 0;
+            if (f && fscanf(f, "%d", &pid) == 1 && pid > 0)
+                kill(pid, SIGKILL);
+            if (f)
+                fclose(f);
+        }
+        ck_assert_int_ne(rc, 125); /* the filter is in place */
+        ck_assert_msg(rc == 1, "skip %u: launcher exit %d: %s", skip, rc, out);
+        ck_assert_msg(strstr(out, want[skip]), "skip %u: got: %s", skip, out);
+        if (skip == 2)
+            ck_assert_msg(strstr(out, "admin socket "), "got: %s", out);
+        /* The launcher returns once told of the failure, which may be just
+         * before the daemon removes its pidfile on the way out. */
+        for (int i = 0; i < 200 && access(d.pidfile, F_OK) == 0; i++)
+            usleep(10000);
+        ck_assert_msg(access(d.pidfile, F_OK) != 0, "skip %u: pidfile left",
+                      skip);
+    }
 }
 END_TEST
 
@@ -700,6 +808,7 @@ int main(void)
         second_instance_refused,
         stale_pidfile_taken_over,
         port_in_use_fails_fast,
+        unwatched_descriptor_refuses_start,
         bad_config_fails_with_line,
         check_refuses_what_start_would,
         sigterm_with_nodes,

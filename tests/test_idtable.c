@@ -1,6 +1,7 @@
 /* test_idtable.c: Check unit tests for the id table (src/idtable.c):
  * put/get/del, growth, backward-shift deletion checked against a reference
- * model and against the probe-chain invariant, and the keyed hash.
+ * model and against the probe-chain invariant, the keyed hash, and the
+ * walk over every value.
  * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include "idtable.h"
 
@@ -351,6 +352,38 @@ static void random_ops(const uint8_t *seed, uint64_t rseed)
     free(in);
 }
 
+/* idt_next yields each value once, none after the end: in an empty table
+ * (also one never initialised or already freed) and after growth and
+ * deletions, which move entries between slots. */
+START_TEST(test_walk)
+{
+    struct idtable t;
+    static char keys[1000][8];
+    static int seen[1000];
+    size_t at = 0;
+    ck_assert_int_eq(idt_init(&t, seed_a), 0);
+    ck_assert_ptr_null(idt_next(&t, &at));
+    for (int i = 0; i < 1000; i++) {
+        snprintf(keys[i], sizeof keys[i], "n%d", i);
+        REQUIRE(idt_put(&t, keys[i], strlen(keys[i]), keys[i]) == 0);
+    }
+    for (int i = 0; i < 1000; i += 3)
+        REQUIRE(idt_del(&t, keys[i], strlen(keys[i])) == keys[i]);
+    size_t n = 0;
+    void *v;
+    for (at = 0; (v = idt_next(&t, &at)) != NULL; n++) {
+        int i = (int)(((char(*)[8])v) - keys);
+        REQUIRE(i >= 0 && i < 1000 && i % 3 != 0 && !seen[i]);
+        seen[i] = 1;
+    }
+    ck_assert_uint_eq(n, t.count);
+    ck_assert_ptr_null(idt_next(&t, &at)); /* stays at the end */
+    idt_free(&t);
+    at = 0;
+    ck_assert_ptr_null(idt_next(&t, &at));
+}
+END_TEST
+
 START_TEST(test_random_seeded)
 {
     random_ops(seed_a, 1);
@@ -428,6 +461,7 @@ static Suite *idtable_suite(void)
     tcase_add_test(tc, test_basic);
     tcase_add_test(tc, test_prefix_keys);
     tcase_add_test(tc, test_hash_seeds);
+    tcase_add_test(tc, test_walk);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("stress");
