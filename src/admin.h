@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto.h"
+
 #define ADMIN_VERSION 1
 #define ADMIN_MAGIC "msgd-admin"
 #define ADMIN_MAX_LINE 4096
@@ -43,12 +45,12 @@ struct admin_req {
     int closed;  /* the recently closed ring instead of live nodes */
     int cluster; /* also the nodes of the other instances */
     enum admin_sort sort;
-    char prefix[65];   /* id prefix filter */
-    char addr[64];     /* address filter: exact, or host only */
+    char prefix[PROTO_MAX_ID + 1]; /* id prefix filter */
+    char addr[ADDR_STR_MAX];       /* address filter: exact, or host only */
     double min_idle_s; /* idle filter */
     uint32_t limit;    /* 0 = all */
     /* kick: by id, or every node at addr */
-    char id[65];
+    char id[PROTO_MAX_ID + 1];
     char reason[ADMIN_MAX_REASON + 1];
 };
 

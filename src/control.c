@@ -40,8 +40,8 @@
 #define OUT_LOW 65536 /* render more rows only below this much pending */
 
 struct row {
-    char id[65];
-    char addr[56];
+    char id[PROTO_MAX_ID + 1];
+    char addr[ADDR_STR_MAX];
     int remote;    /* a node of another instance: only id and instance known */
     uint32_t inst; /* index into the client's instance names */
     const char *reason; /* closed rows */
@@ -318,8 +318,8 @@ static void snapshot(struct ctl_client *cl, const struct admin_req *req)
         const struct closed_conn *h;
         for (size_t i = 0; (h = history_get(i)) != NULL; i++) {
             struct row *r = &rows[n];
-            memcpy(r->id, h->id, sizeof r->id);
-            memcpy(r->addr, h->addr, sizeof r->addr);
+            memcpy(r->id, h->id, PROTO_MAX_ID + 1);
+            memcpy(r->addr, h->addr, ADDR_STR_MAX);
             r->reason = h->reason;
             r->connected_ms = h->connected_ms;
             r->closed_real_ms = h->closed_real_ms;
@@ -333,7 +333,7 @@ static void snapshot(struct ctl_client *cl, const struct admin_req *req)
         for (struct conn *c = router_first(); c && n < cap; c = c->reg_next) {
             struct row *r = &rows[n];
             memcpy(r->id, c->id, (size_t)c->idlen + 1);
-            memcpy(r->addr, c->addr, sizeof r->addr);
+            memcpy(r->addr, c->addr, ADDR_STR_MAX);
             r->connected_ms = srv.now_ms - c->connected_ms;
             r->idle_ms = srv.now_ms - c->active_ms;
             r->msgs_in = c->msgs_in;

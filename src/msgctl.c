@@ -17,6 +17,7 @@
 
 #include "admin.h"
 #include "config.h"
+#include "proto.h"
 
 #ifndef MSGD_CONF_PATH
 #define MSGD_CONF_PATH "/etc/msgd/msgd.conf"
@@ -605,13 +606,6 @@ static int is_number(const char *s, int fraction)
     return *end == '\0';
 }
 
-static int valid_id(const char *s)
-{
-    size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                         "0123456789._-");
-    return n > 0 && n <= 64 && s[n] == '\0';
-}
-
 /* The request's key=value pairs.  An option given again replaces its
  * value (as a key given twice does in the daemon), so repeating options
  * cannot run past the arrays. */
@@ -755,7 +749,7 @@ int main(int argc, char **argv)
             int at = cargc > 2 && strcmp(cargv[1], "--") == 0 ? 2 : 1;
             if (at >= cargc || (at == 1 && cargv[1][0] == '-'))
                 return usage_error("kick needs a node id or --addr ADDRESS");
-            if (!valid_id(cargv[at]))
+            if (!proto_valid_id(cargv[at], strlen(cargv[at])))
                 return usage_error("a node id is 1 to 64 of A-Z a-z 0-9 . _ -");
             kv_set(&kv, "id", what = cargv[at]);
             i = at + 1;
