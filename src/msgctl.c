@@ -1,8 +1,10 @@
 /* msgctl.c: the admin tool.  Builds one request line (admin.c), sends it
  * over the Unix socket, decodes the JSON reply with jansson once, and
  * renders it either as JSON (--json) or for people (a table, key: value
- * lines).  Exit codes follow sysexits(3).
+ * lines).  Exit codes follow sysexits(3); messages are err(3)'s, with the
+ * program's name in front.
  * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
+#include <err.h>
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -13,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include "admin.h"
@@ -23,12 +26,6 @@
 #define MSGD_CONF_PATH "/etc/msgd/msgd.conf"
 #endif
 
-#define EX_OK 0
-#define EX_FAIL 1
-#define EX_USAGE 64
-#define EX_UNAVAILABLE 69
-#define EX_PROTOCOL 76
-#define EX_NOPERM 77
 #define REPLY_TIMEOUT_MS 30000
 
 static const char *socket_path;
@@ -66,7 +63,7 @@ static void usage(FILE *f)
 /* One line on what was wrong and where to look, as most tools do. */
 static int usage_error(const char *msg)
 {
-    fprintf(stderr, "msgctl: %s\ntry 'msgctl --help'\n", msg);
+    warnx("%s\ntry 'msgctl --help'", msg);
     return EX_USAGE;
 }
 
@@ -83,8 +80,8 @@ static int bad_option(const char *cmd, char **argv, int c)
         snprintf(msg, sizeof msg, "%s%sunknown option '-%c'", cmd ? cmd : "",
                  cmd ? ": " : "", optopt);
     else
-        snprintf(msg, sizeof msg, "%s%sunknown option '%.64s'",
-                 cmd ? cmd : "", cmd ? ": " : "", what);
+        snprintf(msg, sizeof msg, "%s%sunknown option '%.64s'", cmd ? cmd : "",
+                 cmd ? ": " : "", what);
     return usage_error(msg);
 }
 
@@ -130,7 +127,7 @@ static char *default_socket(void)
     config_defaults(&cfg);
     if (access(MSGD_CONF_PATH, F_OK) == 0 &&
         config_load(&cfg, MSGD_CONF_PATH, err, sizeof err) < 0)
-        fprintf(stderr, "msgctl: warning: %s; using the default socket\n", err);
+        warnx("warning: %s; using the default socket", err);
     path = strdup(cfg.admin_socket);
     if (geteuid() != 0 && path &&
         strncmp(path, config_user_dir(), strlen(config_user_dir())) == 0 &&
@@ -148,8 +145,7 @@ static char *exchange(const char *req, size_t len, size_t *out_len)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(socket_path) >= sizeof sa.sun_path) {
-        fprintf(stderr, "msgctl: cannot reach msgd at %s: path too long\n",
-                socket_path);
+        warnx("cannot reach msgd at %s: path too long", socket_path);
         return NULL;
     }
     strcpy(sa.sun_path, socket_path);
@@ -159,8 +155,8 @@ static char *exchange(const char *req, size_t len, size_t *out_len)
         /* ECONNREFUSED on a regular file says nothing useful. */
         int not_sock = errno == ECONNREFUSED && stat(socket_path, &st) == 0 &&
                        !S_ISSOCK(st.st_mode);
-        fprintf(stderr, "msgctl: cannot reach msgd at %s: %s\n", socket_path,
-                not_sock ? "not a socket" : strerror(errno));
+        warnx("cannot reach msgd at %s: %s", socket_path,
+              not_sock ? "not a socket" : strerror(errno));
         if (fd >= 0)
             close(fd);
         return NULL;
@@ -171,18 +167,26 @@ static char *exchange(const char *req, size_t len, size_t *out_len)
         send(fd, req, len, MSG_NOSIGNAL) == (ssize_t)len ? 0 : errno;
     size_t cap = 65536, n = 0;
     char *buf = malloc(cap);
+    if (buf == NULL)
+        errx(EXIT_FAILURE, "out of memory");
     for (;;) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
         int r = poll(&p, 1, REPLY_TIMEOUT_MS);
         if (r == 0) {
-            fprintf(stderr, "msgctl: msgd at %s did not answer within %d s\n",
-                    socket_path, REPLY_TIMEOUT_MS / 1000);
+            warnx("msgd at %s did not answer within %d s", socket_path,
+                  REPLY_TIMEOUT_MS / 1000);
             free(buf);
             close(fd);
             return NULL;
         }
-        if (n + 1 == cap)
-            buf = realloc(buf, cap *= 2);
+        if (n + 1 == cap) {
+            char *grown = realloc(buf, cap * 2);
+            if (grown == NULL)
+                errx(EXIT_FAILURE, "out of memory: a reply of over %zu bytes",
+                     n);
+            buf = grown;
+            cap *= 2;
+        }
         ssize_t k = read(fd, buf + n, cap - n - 1);
         if (k < 0 && errno == EINTR)
             continue;
@@ -192,14 +196,13 @@ static char *exchange(const char *req, size_t len, size_t *out_len)
     }
     close(fd);
     if (n == 0 && send_errno) {
-        fprintf(stderr, "msgctl: cannot send to msgd at %s: %s\n", socket_path,
-                strerror(send_errno));
+        warnx("cannot send to msgd at %s: %s", socket_path,
+              strerror(send_errno));
         free(buf);
         return NULL;
     }
     if (n == 0) {
-        fprintf(stderr, "msgctl: msgd at %s closed without answering\n",
-                socket_path);
+        warnx("msgd at %s closed without answering", socket_path);
         free(buf);
         return NULL;
     }
@@ -243,8 +246,7 @@ static char *escape_text(const char *s)
         return NULL;
     char *out = malloc(strlen(s) + extra + 1), *o = out;
     if (out == NULL) {
-        fprintf(stderr, "msgctl: out of memory\n");
-        exit(EX_FAIL);
+        errx(EXIT_FAILURE, "out of memory");
     }
     for (size_t i = 0; u[i]; i++) {
         size_t c = control_at(u + i);
@@ -310,8 +312,7 @@ static void table_init(struct table *t, size_t nrows, int ncols,
     t->fmt = calloc(t->nrows * (size_t)ncols, sizeof *t->fmt);
     t->own = calloc(t->nrows * (size_t)ncols, sizeof *t->own);
     if (t->cell == NULL || t->fmt == NULL || t->own == NULL) {
-        fprintf(stderr, "msgctl: out of memory\n");
-        exit(EX_FAIL);
+        errx(EXIT_FAILURE, "out of memory");
     }
     for (int c = 0; c < ncols; c++)
         t->cell[t->next++] = head[c];
@@ -536,7 +537,7 @@ static void print_reloaded(json_t *result, const struct request *rq)
     {
         const char *w = json_string_value(val);
         char *e = escape_text(w ? w : "");
-        fprintf(stderr, "msgctl: warning: %s\n", e ? e : w ? w : "");
+        warnx("warning: %s", e ? e : w ? w : "");
         free(e);
     }
 }
@@ -555,28 +556,28 @@ static int print_refusal(const char *cmd, json_t *root,
     const char *err = str(root, "error");
     switch (admin_status_of_code(str(root, "code"))) {
     case ADMIN_E_PERMISSION:
-        fprintf(stderr, "msgctl: %s: permission denied\n", cmd);
+        warnx("%s: permission denied", cmd);
         return EX_NOPERM;
     case ADMIN_E_NOT_FOUND:
         if (rq->by_addr)
-            fprintf(stderr, "msgctl: no node at %s\n", rq->what);
+            warnx("no node at %s", rq->what);
         else
-            fprintf(stderr, "msgctl: no such node: %s\n", rq->what);
-        return EX_FAIL;
+            warnx("no such node: %s", rq->what);
+        return EXIT_FAILURE;
     case ADMIN_E_NO_CLUSTER:
-        fprintf(stderr, "msgctl: %s\n", err); /* names the cluster */
-        return EX_FAIL;
+        warnx("%s", err); /* names the cluster */
+        return EXIT_FAILURE;
     case ADMIN_E_CONFIG:
-        fprintf(stderr, "msgctl: reload refused: %s\n", err);
-        return EX_FAIL;
+        warnx("reload refused: %s", err);
+        return EXIT_FAILURE;
     case ADMIN_E_VERSION:
     case ADMIN_E_BAD_REQUEST:
     case ADMIN_E_UNKNOWN_COMMAND:
-        fprintf(stderr, "msgctl: msgd refused the request: %s\n", err);
+        warnx("msgd refused the request: %s", err);
         return EX_PROTOCOL;
     default:
-        fprintf(stderr, "msgctl: %s: %s\n", cmd, err);
-        return EX_FAIL;
+        warnx("%s: %s", cmd, err);
+        return EXIT_FAILURE;
     }
 }
 
@@ -750,19 +751,17 @@ static int decode(const struct command *c, const struct request *rq,
     json_error_t jerr;
     json_t *root = json_loadb(reply, len, 0, &jerr);
     if (root == NULL || !json_is_object(root)) {
-        fprintf(stderr,
-                "msgctl: garbled reply from %s (is it an msgd admin "
-                "socket?)\n",
-                socket_path);
+        warnx("garbled reply from %s (is it an msgd admin "
+              "socket?)",
+              socket_path);
         json_decref(root);
         return EX_PROTOCOL;
     }
     json_int_t version = json_integer_value(json_object_get(root, "version"));
     if (version != ADMIN_VERSION) {
-        fprintf(stderr,
-                "msgctl: msgd at %s speaks admin protocol version %lld; this "
-                "msgctl speaks %d\n",
-                socket_path, (long long)version, ADMIN_VERSION);
+        warnx("msgd at %s speaks admin protocol version %lld; this msgctl "
+              "speaks %d",
+              socket_path, (long long)version, ADMIN_VERSION);
         json_decref(root);
         return EX_PROTOCOL;
     }
