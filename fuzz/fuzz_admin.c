@@ -14,13 +14,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct admin_req req;
-    const char *code = NULL;
+    enum admin_status status = ADMIN_OK;
     char err[256];
     if (size > ADMIN_MAX_LINE)
         return 0;
-    if (admin_parse((const char *)data, size, &req, &code, err, sizeof err) <
+    if (admin_parse((const char *)data, size, &req, &status, err, sizeof err) <
         0) {
-        if (code == NULL || strlen(err) >= sizeof err)
+        if (admin_status_code(status) == NULL || strlen(err) >= sizeof err)
             abort();
         return 0;
     }

@@ -564,6 +564,56 @@ static int parse_nodes(struct mc_client *c, const char *start, size_t avail,
     return 1;
 }
 
+/* A MSG line and its payload at start, hdr bytes of header with the LF
+ * (avail in all): the per-message path, split in place, copying only the
+ * two ids.  1 (an event), 0 (incomplete), -1. */
+static int parse_msg(struct mc_client *c, const char *start, size_t avail,
+                     size_t hdr, struct mc_event *ev)
+{
+    const char *from = start + 4, *end = start + hdr - 1;
+    if (end > from && end[-1] == '\r')
+        end--;
+    const char *sp1 = memchr(from, ' ', (size_t)(end - from));
+    const char *to = sp1 ? sp1 + 1 : NULL;
+    const char *sp2 = to ? memchr(to, ' ', (size_t)(end - to)) : NULL;
+    size_t flen = sp1 ? (size_t)(sp1 - from) : 0;
+    size_t tlen = sp2 ? (size_t)(sp2 - to) : 0;
+    size_t n = 0;
+    const char *d = sp2 ? sp2 + 1 : end;
+    if (sp2 == NULL || flen == 0 || flen > MC_MAX_ID || tlen == 0 ||
+        tlen > MC_MAX_ID || d == end)
+        return protocol_error(c, "malformed MSG");
+    for (; d < end; d++) {
+        if (*d < '0' || *d > '9' || n > (SIZE_MAX - 9) / 10)
+            return protocol_error(c, "malformed MSG");
+        n = n * 10 + (size_t)(*d - '0');
+    }
+    if (n > c->max_message)
+        return protocol_error(c, "message larger than max_message");
+    if (avail < hdr + n + 1)
+        return 0;
+    size_t fin = hdr + n;
+    if (start[fin] == '\r') {
+        if (avail < fin + 2)
+            return 0;
+        fin++;
+    }
+    if (start[fin] != '\n')
+        return protocol_error(c, "payload not followed by LF");
+    memcpy(c->line, from, flen);
+    c->line[flen] = '\0';
+    memcpy(c->line + flen + 1, to, tlen);
+    c->line[flen + 1 + tlen] = '\0';
+    ev->type = MC_EV_MSG;
+    ev->from = c->line;
+    ev->to = c->line + flen + 1;
+    ev->broadcast = tlen == 1 && *to == '*';
+    ev->data = start + hdr;
+    ev->len = n;
+    c->in_off += fin + 1;
+    return 1;
+}
+
 /* Parses one line or frame from the input buffer: 1 (an event), 2 (a
  * line to ignore), 0 (incomplete), -1. */
 static int parse_one(struct mc_client *c, struct mc_event *ev)
@@ -583,51 +633,8 @@ static int parse_one(struct mc_client *c, struct mc_event *ev)
     size_t hdr = (size_t)(lf - start) + 1;
     size_t len = hdr - 1;
 
-    if (len >= 4 && memcmp(start, "MSG ", 4) == 0) {
-        /* The per-message path: split in place, copy only the two ids. */
-        const char *from = start + 4, *end = start + len;
-        if (end > from && end[-1] == '\r')
-            end--;
-        const char *sp1 = memchr(from, ' ', (size_t)(end - from));
-        const char *to = sp1 ? sp1 + 1 : NULL;
-        const char *sp2 = to ? memchr(to, ' ', (size_t)(end - to)) : NULL;
-        size_t flen = sp1 ? (size_t)(sp1 - from) : 0;
-        size_t tlen = sp2 ? (size_t)(sp2 - to) : 0;
-        size_t n = 0;
-        const char *d = sp2 ? sp2 + 1 : end;
-        if (sp2 == NULL || flen == 0 || flen > MC_MAX_ID || tlen == 0 ||
-            tlen > MC_MAX_ID || d == end)
-            return protocol_error(c, "malformed MSG");
-        for (; d < end; d++) {
-            if (*d < '0' || *d > '9' || n > (SIZE_MAX - 9) / 10)
-                return protocol_error(c, "malformed MSG");
-            n = n * 10 + (size_t)(*d - '0');
-        }
-        if (n > c->max_message)
-            return protocol_error(c, "message larger than max_message");
-        if (avail < hdr + n + 1)
-            return 0;
-        size_t fin = hdr + n;
-        if (start[fin] == '\r') {
-            if (avail < fin + 2)
-                return 0;
-            fin++;
-        }
-        if (start[fin] != '\n')
-            return protocol_error(c, "payload not followed by LF");
-        memcpy(c->line, from, flen);
-        c->line[flen] = '\0';
-        memcpy(c->line + flen + 1, to, tlen);
-        c->line[flen + 1 + tlen] = '\0';
-        ev->type = MC_EV_MSG;
-        ev->from = c->line;
-        ev->to = c->line + flen + 1;
-        ev->broadcast = tlen == 1 && *to == '*';
-        ev->data = start + hdr;
-        ev->len = n;
-        c->in_off += fin + 1;
-        return 1;
-    }
+    if (len >= 4 && memcmp(start, "MSG ", 4) == 0)
+        return parse_msg(c, start, avail, hdr, ev);
     if (len >= 6 && memcmp(start, "NODES ", 6) == 0) {
         size_t count;
         if (tokenize(c, start, len, tok, 2) != 2 ||

@@ -19,6 +19,58 @@ static const char *const cmd_names[] = {
     [ADM_CLUSTER] = "cluster",
 };
 
+/* The whole admin vocabulary of outcomes, in one place: reply code, audit
+ * outcome, and the message when there is a fixed one. */
+static const struct {
+    const char *code, *outcome, *message;
+} statuses[] = {
+    [ADMIN_OK] = {NULL, "ok", NULL},
+    [ADMIN_FORWARDED] = {NULL, "forwarded", NULL},
+    [ADMIN_NO_REQUEST] = {NULL, "no-request", NULL},
+    [ADMIN_E_VERSION] = {"version", "version", NULL},
+    [ADMIN_E_BAD_REQUEST] = {"bad-request", "bad-request", NULL},
+    [ADMIN_E_UNKNOWN_COMMAND] = {"unknown-command", "unknown-command", NULL},
+    [ADMIN_E_PERMISSION] = {"permission", "permission-denied",
+                            "permission denied"},
+    [ADMIN_E_NOT_FOUND] = {"not-found", "not-found", "no such node"},
+    [ADMIN_E_NO_CLUSTER] = {"no-cluster", "no-cluster",
+                            "cluster: this msgd is not in a cluster"},
+    [ADMIN_E_CLUSTER_UNAVAILABLE] = {"cluster-unavailable",
+                                     "cluster-unavailable",
+                                     "the node is on another instance and "
+                                     "NATS is out of reach"},
+    [ADMIN_E_CONFIG] = {"config", "config-error", NULL},
+    [ADMIN_E_BUSY] = {"busy", "busy", "too many admin connections"},
+    [ADMIN_E_TIMEOUT] = {"timeout", "timeout", "no request within 5 seconds"},
+    [ADMIN_E_NO_MEMORY] = {"no-memory", "no-memory", "out of memory"},
+    [ADMIN_E_ERROR] = {"error", "error", NULL},
+};
+
+#define NSTATUS (sizeof statuses / sizeof *statuses)
+
+const char *admin_status_code(enum admin_status st)
+{
+    return statuses[st].code;
+}
+
+const char *admin_status_outcome(enum admin_status st)
+{
+    return statuses[st].outcome;
+}
+
+const char *admin_status_message(enum admin_status st)
+{
+    return statuses[st].message;
+}
+
+enum admin_status admin_status_of_code(const char *code)
+{
+    for (size_t i = 0; i < NSTATUS; i++)
+        if (statuses[i].code && strcmp(statuses[i].code, code) == 0)
+            return (enum admin_status)i;
+    return ADMIN_E_ERROR;
+}
+
 static const char *const sort_names[] = {
     [SORT_NONE] = "none",           [SORT_ID] = "id",
     [SORT_ADDR] = "addr",           [SORT_IDLE] = "idle",
@@ -46,6 +98,14 @@ int admin_valid_sort(const char *s)
 const char *admin_cmd_name(enum admin_cmd cmd)
 {
     return cmd_names[cmd];
+}
+
+int admin_cmd_lookup(const char *s, size_t n)
+{
+    for (size_t i = 0; i < sizeof cmd_names / sizeof *cmd_names; i++)
+        if (strlen(cmd_names[i]) == n && memcmp(cmd_names[i], s, n) == 0)
+            return (int)i;
+    return -1;
 }
 
 int admin_cmd_mutates(enum admin_cmd cmd)
@@ -88,10 +148,10 @@ static int decode(const char *s, size_t n, char *out, size_t cap)
     return 0;
 }
 
-static int fail(const char **code, const char *c, char *err, size_t errlen,
-                const char *msg, const char *arg, size_t alen)
+static int fail(enum admin_status *status, enum admin_status st, char *err,
+                size_t errlen, const char *msg, const char *arg, size_t alen)
 {
-    *code = c;
+    *status = st;
     if (arg)
         snprintf(err, errlen, "%s '%.*s'", msg, (int)(alen > 64 ? 64 : alen),
                  arg);
@@ -176,7 +236,7 @@ static int apply(struct admin_req *req, const char *key, size_t klen,
 }
 
 int admin_parse(const char *line, size_t len, struct admin_req *req,
-                const char **code, char *err, size_t errlen)
+                enum admin_status *status, char *err, size_t errlen)
 {
     const char *p = line, *end = line + len;
     const char *tok[3];
@@ -190,7 +250,7 @@ int admin_parse(const char *line, size_t len, struct admin_req *req,
         tok[i] = p;
         tlen[i] = (size_t)((sp ? sp : end) - p);
         if (i < 2 && sp == NULL)
-            return fail(code, "bad-request", err, errlen,
+            return fail(status, ADMIN_E_BAD_REQUEST, err, errlen,
                         "not an admin request (expected 'msgd-admin 1 "
                         "COMMAND ...')",
                         NULL, 0);
@@ -198,25 +258,21 @@ int admin_parse(const char *line, size_t len, struct admin_req *req,
     }
     if (tlen[0] != sizeof ADMIN_MAGIC - 1 ||
         memcmp(tok[0], ADMIN_MAGIC, tlen[0]) != 0)
-        return fail(code, "bad-request", err, errlen,
+        return fail(status, ADMIN_E_BAD_REQUEST, err, errlen,
                     "not an admin request: bad magic", tok[0], tlen[0]);
     if (tlen[1] != 1 || tok[1][0] != '0' + ADMIN_VERSION) {
-        *code = "version";
+        *status = ADMIN_E_VERSION;
         snprintf(err, errlen,
                  "admin protocol version '%.*s' is not supported; this msgd "
                  "speaks version %d",
                  (int)(tlen[1] > 16 ? 16 : tlen[1]), tok[1], ADMIN_VERSION);
         return -1;
     }
-    size_t ncmd = sizeof cmd_names / sizeof *cmd_names, i;
-    for (i = 0; i < ncmd; i++)
-        if (strlen(cmd_names[i]) == tlen[2] &&
-            memcmp(cmd_names[i], tok[2], tlen[2]) == 0)
-            break;
-    if (i == ncmd)
-        return fail(code, "unknown-command", err, errlen, "unknown command",
-                    tok[2], tlen[2]);
-    req->cmd = (enum admin_cmd)i;
+    int cmd = admin_cmd_lookup(tok[2], tlen[2]);
+    if (cmd < 0)
+        return fail(status, ADMIN_E_UNKNOWN_COMMAND, err, errlen,
+                    "unknown command", tok[2], tlen[2]);
+    req->cmd = (enum admin_cmd)cmd;
 
     while (p < end) {
         const char *sp = memchr(p, ' ', (size_t)(end - p));
@@ -226,17 +282,17 @@ int admin_parse(const char *line, size_t len, struct admin_req *req,
         if (eq == NULL || eq == p ||
             decode(eq + 1, (size_t)(tend - eq - 1), val, sizeof val) < 0 ||
             apply(req, p, (size_t)(eq - p), val) < 0)
-            return fail(code, "bad-request", err, errlen, "bad argument", p,
-                        (size_t)(tend - p));
+            return fail(status, ADMIN_E_BAD_REQUEST, err, errlen,
+                        "bad argument", p, (size_t)(tend - p));
         p = sp ? sp + 1 : end;
     }
     if (req->cmd == ADM_KICK && !req->id[0] == !req->addr[0])
-        return fail(code, "bad-request", err, errlen,
+        return fail(status, ADMIN_E_BAD_REQUEST, err, errlen,
                     "kick needs exactly one of id= and addr=", NULL, 0);
     /* The closed ring is this instance's own; other instances' closes are
      * not known here. */
     if (req->cmd == ADM_LIST && req->closed && req->cluster)
-        return fail(code, "bad-request", err, errlen,
+        return fail(status, ADMIN_E_BAD_REQUEST, err, errlen,
                     "list takes at most one of closed= and cluster=", NULL, 0);
     return 0;
 }

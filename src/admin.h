@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto.h"
+
 #define ADMIN_VERSION 1
 #define ADMIN_MAGIC "msgd-admin"
 #define ADMIN_MAX_LINE 4096
@@ -26,6 +28,30 @@ enum admin_cmd {
     ADM_RELOAD,
     ADM_REOPEN_LOGS,
     ADM_CLUSTER, /* the instances of the cluster */
+};
+
+/* What became of a request: the reply's "code" (msgctl(8), "Reply") and
+ * the admin log line's "outcome" (msgctl(8), "LOGGING"), both named by
+ * one table in admin.c.  The two names are the same but where
+ * the manuals give them apart (permission/permission-denied,
+ * config/config-error), and the first three have no reply code. */
+enum admin_status {
+    ADMIN_OK,         /* outcome "ok" */
+    ADMIN_FORWARDED,  /* outcome "forwarded": kicked on another instance */
+    ADMIN_NO_REQUEST, /* outcome "no-request": left without asking */
+    ADMIN_E_VERSION,  /* the request's protocol version */
+    ADMIN_E_BAD_REQUEST,
+    ADMIN_E_UNKNOWN_COMMAND,
+    ADMIN_E_PERMISSION,
+    ADMIN_E_NOT_FOUND,
+    ADMIN_E_NO_CLUSTER,
+    ADMIN_E_CLUSTER_UNAVAILABLE,
+    ADMIN_E_CONFIG, /* reload refused: the configuration file */
+    ADMIN_E_BUSY,
+    ADMIN_E_TIMEOUT,
+    ADMIN_E_NO_MEMORY,
+    ADMIN_E_ERROR, /* anything else; also what msgctl makes of a code it
+                    * does not know */
 };
 
 enum admin_sort {
@@ -43,19 +69,20 @@ struct admin_req {
     int closed;  /* the recently closed ring instead of live nodes */
     int cluster; /* also the nodes of the other instances */
     enum admin_sort sort;
-    char prefix[65];   /* id prefix filter */
-    char addr[64];     /* address filter: exact, or host only */
-    double min_idle_s; /* idle filter */
-    uint32_t limit;    /* 0 = all */
+    char prefix[PROTO_MAX_ID + 1]; /* id prefix filter */
+    char addr[ADDR_STR_MAX];       /* address filter: exact, or host only */
+    double min_idle_s;             /* idle filter */
+    uint32_t limit;                /* 0 = all */
     /* kick: by id, or every node at addr */
-    char id[65];
+    char id[PROTO_MAX_ID + 1];
     char reason[ADMIN_MAX_REASON + 1];
 };
 
-/* Parses one request line (without its LF).  Returns 0, or -1 with a code
- * ("version", "bad-request", "unknown-command") and a message. */
+/* Parses one request line (without its LF).  Returns 0, or -1 with a
+ * status (ADMIN_E_VERSION, ADMIN_E_BAD_REQUEST, ADMIN_E_UNKNOWN_COMMAND)
+ * and a message. */
 int admin_parse(const char *line, size_t len, struct admin_req *req,
-                const char **code, char *err, size_t errlen);
+                enum admin_status *status, char *err, size_t errlen);
 
 /* Builds a request line with its LF from cmd and "key=value" pairs (values
  * raw; they are percent-encoded here).  Returns its length, or -1 if it
@@ -64,6 +91,18 @@ long admin_format(char *out, size_t cap, const char *cmd,
                   const char *const *keys, const char *const *vals, int n);
 
 const char *admin_cmd_name(enum admin_cmd cmd);
+/* The command named s, or -1. */
+int admin_cmd_lookup(const char *s, size_t n);
+
+/* The reply code of st; NULL for the statuses that are no error. */
+const char *admin_status_code(enum admin_status st);
+/* The audit log's outcome for st. */
+const char *admin_status_outcome(enum admin_status st);
+/* The error message the daemon gives with st when it has no other; NULL
+ * when the message always says more (config, version, ...). */
+const char *admin_status_message(enum admin_status st);
+/* The status of a reply code; ADMIN_E_ERROR for one not known. */
+enum admin_status admin_status_of_code(const char *code);
 /* A kick reason: at most 200 bytes, no control characters. */
 int admin_valid_reason(const char *s);
 int admin_valid_sort(const char *s);

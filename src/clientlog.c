@@ -6,6 +6,7 @@
 
 #include "log.h"
 #include "lograte.h"
+#include "proto.h"
 #include "server.h"
 
 #include <stdlib.h>
@@ -51,7 +52,7 @@ uint64_t clientlog_suppressed(void)
 static void emit(const uint8_t *key, size_t key_len, unsigned event,
                  uint32_t count, void *arg)
 {
-    char addr[64];
+    char addr[ADDR_STR_MAX];
     (void)arg;
     struct jsonw *jw = log_begin(LOG_CLIENT, LOG_LVL_WARN, "suppressed");
     if (jw == NULL)

@@ -65,7 +65,7 @@ struct conn {
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
     uint64_t kv_rev; /* cluster: the revision of our key for this id */
     char id[PROTO_MAX_ID + 1];
-    char addr[56];
+    char addr[ADDR_STR_MAX];
     /* The idle_timeout announced in this node's OK, which it keeps when a
      * reload lowers the setting: 10 ms units rounded up (a year fits; in
      * what was the tail padding), 0 before OK, CONN_IDLE_NEVER for idle=0. */

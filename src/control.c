@@ -40,8 +40,8 @@
 #define OUT_LOW 65536 /* render more rows only below this much pending */
 
 struct row {
-    char id[65];
-    char addr[56];
+    char id[PROTO_MAX_ID + 1];
+    char addr[ADDR_STR_MAX];
     int remote;    /* a node of another instance: only id and instance known */
     uint32_t inst; /* index into the client's instance names */
     const char *reason; /* closed rows */
@@ -134,7 +134,7 @@ static void put_obj(struct ctl_client *cl, struct jsonw *jw)
  * instance: where a kick was forwarded, else NULL. */
 static void log_admin_at(const struct ctl_client *cl,
                          const struct admin_req *req, const char *cmd,
-                         const char *outcome, const char *instance)
+                         enum admin_status st, const char *instance)
 {
     struct jsonw *jw = req && !admin_cmd_mutates(req->cmd)
                            ? log_begin(LOG_SERVER, LOG_LVL_DEBUG, "admin")
@@ -144,7 +144,7 @@ static void log_admin_at(const struct ctl_client *cl,
     jw_uint(jw, "uid", cl->uid);
     jw_int(jw, "pid", cl->pid);
     jw_str(jw, "command", cmd);
-    jw_str(jw, "outcome", outcome);
+    jw_str(jw, "outcome", admin_status_outcome(st));
     if (req && req->cmd == ADM_KICK) {
         if (req->id[0])
             jw_str(jw, "node", req->id);
@@ -159,23 +159,40 @@ static void log_admin_at(const struct ctl_client *cl,
 }
 
 static void log_admin(const struct ctl_client *cl, const struct admin_req *req,
-                      const char *cmd, const char *outcome)
+                      const char *cmd, enum admin_status st)
 {
-    log_admin_at(cl, req, cmd, outcome, NULL);
+    log_admin_at(cl, req, cmd, st, NULL);
 }
 
-static void reply_error(struct ctl_client *cl, const char *code,
+/* An error reply's object for st, with msg, or the table's message when
+ * msg is NULL. */
+static void error_obj(struct jsonw *jw, char *buf, size_t cap,
+                      enum admin_status st, const char *msg)
+{
+    jw_begin(jw, buf, cap);
+    jw_int(jw, "version", ADMIN_VERSION);
+    jw_bool(jw, "ok", 0);
+    jw_str(jw, "code", admin_status_code(st));
+    jw_str(jw, "error", msg ? msg : admin_status_message(st));
+}
+
+static void reply_error(struct ctl_client *cl, enum admin_status st,
                         const char *msg)
 {
     char buf[1024];
     struct jsonw jw;
-    jw_begin(&jw, buf, sizeof buf);
-    jw_int(&jw, "version", ADMIN_VERSION);
-    jw_bool(&jw, "ok", 0);
-    jw_str(&jw, "code", code);
-    jw_str(&jw, "error", msg);
+    error_obj(&jw, buf, sizeof buf, st, msg);
     put_obj(cl, &jw);
     put(cl, "\n", 1);
+}
+
+/* A refusal: the admin log line and the error reply always go together,
+ * so that what the operator is told and what the log says cannot part. */
+static void refuse(struct ctl_client *cl, const struct admin_req *req,
+                   const char *cmd, enum admin_status st, const char *msg)
+{
+    log_admin(cl, req, cmd, st);
+    reply_error(cl, st, msg);
 }
 
 static const char OK_HEAD[] = "{\"version\":1,\"ok\":true,\"result\":";
@@ -184,15 +201,13 @@ static void reply_ok(struct ctl_client *cl, struct jsonw *result)
 {
     long n = jw_finish(result);
     if (n <= 0) { /* never half a reply: the client could not parse it */
-        reply_error(cl, "error", "the reply does not fit");
+        reply_error(cl, ADMIN_E_ERROR, "the reply does not fit");
         return;
     }
     put(cl, OK_HEAD, sizeof OK_HEAD - 1);
     put(cl, result->buf, (size_t)n - 1);
     put(cl, "}\n", 2);
 }
-
-static const char NO_CLUSTER[] = "cluster: this msgd is not in a cluster";
 
 /* ---- list ---- */
 
@@ -320,8 +335,8 @@ static void snapshot(struct ctl_client *cl, const struct admin_req *req)
         const struct closed_conn *h;
         for (size_t i = 0; (h = history_get(i)) != NULL; i++) {
             struct row *r = &rows[n];
-            memcpy(r->id, h->id, sizeof r->id);
-            memcpy(r->addr, h->addr, sizeof r->addr);
+            memcpy(r->id, h->id, PROTO_MAX_ID + 1);
+            memcpy(r->addr, h->addr, ADDR_STR_MAX);
             r->reason = h->reason;
             r->connected_ms = h->connected_ms;
             r->closed_real_ms = h->closed_real_ms;
@@ -335,7 +350,7 @@ static void snapshot(struct ctl_client *cl, const struct admin_req *req)
         for (struct conn *c = router_first(); c && n < cap; c = c->reg_next) {
             struct row *r = &rows[n];
             memcpy(r->id, c->id, (size_t)c->idlen + 1);
-            memcpy(r->addr, c->addr, sizeof r->addr);
+            memcpy(r->addr, c->addr, ADDR_STR_MAX);
             r->connected_ms = srv.now_ms - c->connected_ms;
             r->idle_ms = srv.now_ms - c->active_ms;
             r->msgs_in = c->msgs_in;
@@ -495,17 +510,16 @@ static void cluster_reply(struct ctl_client *cl, const struct admin_req *req,
 {
     static char buf[CLUSTER_INSTANCES_JSON_MAX];
     if (cluster_self_name() == NULL) {
-        log_admin(cl, req, name, "no-cluster");
-        reply_error(cl, "no-cluster", NO_CLUSTER);
+        refuse(cl, req, name, ADMIN_E_NO_CLUSTER, NULL);
         return;
     }
     size_t n = cluster_instances_json(buf, sizeof buf);
     if (n == 0) {
-        log_admin(cl, req, name, "error");
-        reply_error(cl, "error", "too many instances for one reply");
+        refuse(cl, req, name, ADMIN_E_ERROR,
+               "too many instances for one reply");
         return;
     }
-    log_admin(cl, req, name, "ok");
+    log_admin(cl, req, name, ADMIN_OK);
     put(cl, OK_HEAD, sizeof OK_HEAD - 1);
     put(cl, buf, n);
     put(cl, "}\n", 2);
@@ -514,38 +528,35 @@ static void cluster_reply(struct ctl_client *cl, const struct admin_req *req,
 static void handle(struct ctl_client *cl, const char *line, size_t len)
 {
     struct admin_req req;
-    const char *code;
+    enum admin_status st;
     /* stats with the cluster keys: an instance name may be 6 * 255 bytes
      * once escaped. */
     char err[CONFIG_ERR_MAX + 64], buf[4096];
     struct jsonw jw;
 
     cl->answered = 1;
-    if (admin_parse(line, len, &req, &code, err, sizeof err) < 0) {
-        log_admin(cl, NULL, "?", code);
-        reply_error(cl, code, err);
+    if (admin_parse(line, len, &req, &st, err, sizeof err) < 0) {
+        refuse(cl, NULL, "?", st, err);
         return;
     }
     const char *name = admin_cmd_name(req.cmd);
     if (admin_cmd_mutates(req.cmd) && cl->uid != 0 && cl->uid != geteuid()) {
-        log_admin(cl, &req, name, "permission-denied");
-        reply_error(cl, "permission", "permission denied");
+        refuse(cl, &req, name, ADMIN_E_PERMISSION, NULL);
         return;
     }
     jw_begin(&jw, buf, sizeof buf);
     switch (req.cmd) {
     case ADM_LIST:
         if (req.cluster && cluster_self_name() == NULL) {
-            log_admin(cl, &req, name, "no-cluster");
-            reply_error(cl, "no-cluster", NO_CLUSTER);
+            refuse(cl, &req, name, ADMIN_E_NO_CLUSTER, NULL);
             return;
         }
         snapshot(cl, &req);
-        log_admin(cl, &req, name, cl->rows ? "ok" : "no-memory");
         if (cl->rows == NULL) {
-            reply_error(cl, "no-memory", "out of memory");
+            refuse(cl, &req, name, ADMIN_E_NO_MEMORY, NULL);
             return;
         }
+        log_admin(cl, &req, name, ADMIN_OK);
         put(cl, OK_HEAD, sizeof OK_HEAD - 1);
         put(cl, "[", 1);
         render_more(cl);
@@ -559,16 +570,12 @@ static void handle(struct ctl_client *cl, const char *line, size_t len)
         enum proto_err kerr = req.id[0]
                                   ? cluster_kick(req.id, req.reason, &inst)
                                   : PERR_UNKNOWN_NODE;
-        if (kerr == PERR_CLUSTER_UNAVAILABLE) {
-            log_admin(cl, &req, name, "cluster-unavailable");
-            reply_error(cl, "cluster-unavailable",
-                        "the node is on another instance and NATS is out of "
-                        "reach");
-            return;
-        }
         if (kerr != PERR_NONE) {
-            log_admin(cl, &req, name, "not-found");
-            reply_error(cl, "not-found", "no such node");
+            refuse(cl, &req, name,
+                   kerr == PERR_CLUSTER_UNAVAILABLE
+                       ? ADMIN_E_CLUSTER_UNAVAILABLE
+                       : ADMIN_E_NOT_FOUND,
+                   NULL);
             return;
         }
         char list[8 + 6 * sizeof req.id];
@@ -578,7 +585,7 @@ static void handle(struct ctl_client *cl, const char *line, size_t len)
         list[n++] = ']';
         jw_raw(&jw, "kicked", list, n);
         jw_str(&jw, "instance", inst);
-        log_admin_at(cl, &req, name, "forwarded", inst);
+        log_admin_at(cl, &req, name, ADMIN_FORWARDED, inst);
         reply_ok(cl, &jw);
         return;
     }
@@ -592,8 +599,7 @@ static void handle(struct ctl_client *cl, const char *line, size_t len)
         char logs_err[sizeof err], warn[sizeof err + 32];
         int logs_rc = reload_logs(logs_err, sizeof logs_err);
         if (reload_config(err, sizeof err) < 0) {
-            log_admin(cl, &req, name, "config-error");
-            reply_error(cl, "config", err);
+            refuse(cl, &req, name, ADMIN_E_CONFIG, err);
             return;
         }
         jw_str(&jw, "file", reload_path());
@@ -612,8 +618,7 @@ static void handle(struct ctl_client *cl, const char *line, size_t len)
     }
     case ADM_REOPEN_LOGS:
         if (reload_logs(err, sizeof err) < 0) {
-            log_admin(cl, &req, name, "error");
-            reply_error(cl, "error", err);
+            refuse(cl, &req, name, ADMIN_E_ERROR, err);
             return;
         }
         jw_bool(&jw, "reopened", 1);
@@ -622,7 +627,7 @@ static void handle(struct ctl_client *cl, const char *line, size_t len)
         cluster_reply(cl, &req, name);
         return;
     }
-    log_admin(cl, &req, name, "ok");
+    log_admin(cl, &req, name, ADMIN_OK);
     reply_ok(cl, &jw);
 }
 
@@ -660,7 +665,8 @@ static void on_client(struct ev *ev, uint32_t events)
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
     if (n <= 0) {
-        log_admin(cl, NULL, "?", "no-request"); /* went away without asking */
+        /* went away without asking */
+        log_admin(cl, NULL, "?", ADMIN_NO_REQUEST);
         client_free(cl);
         return;
     }
@@ -670,8 +676,7 @@ static void on_client(struct ev *ev, uint32_t events)
         handle(cl, cl->in, (size_t)(lf - cl->in));
     else if (cl->in_len == sizeof cl->in - 1) {
         cl->answered = 1;
-        log_admin(cl, NULL, "?", "bad-request");
-        reply_error(cl, "bad-request", "request line too long");
+        refuse(cl, NULL, "?", ADMIN_E_BAD_REQUEST, "request line too long");
     } else {
         return;
     }
@@ -685,8 +690,7 @@ static void on_client_timer(struct timer *t)
         (struct ctl_client *)((char *)t - offsetof(struct ctl_client, timer));
     if (!cl->answered) {
         /* Best effort: tell it why before closing. */
-        log_admin(cl, NULL, "?", "timeout");
-        reply_error(cl, "timeout", "no request within 5 seconds");
+        refuse(cl, NULL, "?", ADMIN_E_TIMEOUT, NULL);
         (void)outq_write(&cl->out, &srv.pool, cl->ev.fd);
     }
     client_free(cl);
@@ -748,12 +752,14 @@ static void on_accept(struct ev *ev, uint32_t events)
         struct ctl_client *cl = NULL;
         getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl_len);
         if (!slot_free(cred.uid) || (cl = calloc(1, sizeof *cl)) == NULL) {
-            static const char busy[] =
-                "{\"version\":1,\"ok\":false,\"code\":\"busy\","
-                "\"error\":\"too many admin connections\"}\n";
+            char busy[256];
+            struct jsonw jw;
             struct ctl_client who = {.pid = cred.pid, .uid = cred.uid};
-            log_admin(&who, NULL, "?", "busy");
-            (void)!write(fd, busy, sizeof busy - 1);
+            log_admin(&who, NULL, "?", ADMIN_E_BUSY);
+            error_obj(&jw, busy, sizeof busy, ADMIN_E_BUSY, NULL);
+            long n = jw_finish(&jw);
+            if (n > 0)
+                (void)!write(fd, busy, (size_t)n);
             close(fd);
             continue;
         }

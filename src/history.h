@@ -7,11 +7,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto.h"
+
 #define HISTORY_SIZE 1024
 
 struct closed_conn {
-    char id[65]; /* empty: never registered */
-    char addr[56];
+    char id[PROTO_MAX_ID + 1]; /* empty: never registered */
+    char addr[ADDR_STR_MAX];
     const char *reason;
     int64_t connected_ms; /* how long it was connected */
     int64_t closed_real_ms;

@@ -105,7 +105,7 @@ static void on_accept(struct ev *ev, uint32_t events)
         }
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        char addr[64];
+        char addr[ADDR_STR_MAX];
         listener_format_addr((struct sockaddr *)&ss, addr, sizeof addr);
         if (conn_new(fd, addr) == NULL)
             close(fd);

@@ -6,12 +6,13 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "proto.h"
 #include "server.h"
 
 struct listener {
     struct ev ev;
     struct timer backoff; /* accepting paused after EMFILE */
-    char addr[64];        /* as bound, e.g. "127.0.0.1:2004", "[::1]:2004" */
+    char addr[ADDR_STR_MAX]; /* as bound, e.g. "127.0.0.1:2004", "[::1]:2004" */
 };
 
 /* Binds and listens on every address of cfg->listen, into srv.listeners.

@@ -31,7 +31,10 @@ int log_wants(enum log_level lvl);
 void log_set_clock(int64_t realtime_ms);
 
 /* Starts a line with ts, level and event; NULL when lvl is filtered out.
- * Finish it with log_commit. */
+ * Finish it with log_commit.  Every line is built in one static buffer
+ * (log.c), so begin and commit must not nest: nothing between them may
+ * log, and a second log_begin before the commit overwrites the first
+ * line. */
 struct jsonw *log_begin(enum log_stream s, enum log_level lvl,
                         const char *event);
 void log_commit(struct jsonw *jw);

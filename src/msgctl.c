@@ -1,8 +1,10 @@
 /* msgctl.c: the admin tool.  Builds one request line (admin.c), sends it
  * over the Unix socket, decodes the JSON reply with jansson once, and
  * renders it either as JSON (--json) or for people (a table, key: value
- * lines).  Exit codes follow sysexits(3).
+ * lines).  Exit codes follow sysexits(3); messages are err(3)'s, with the
+ * program's name in front.
  * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
+#include <err.h>
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -13,26 +15,34 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include "admin.h"
 #include "config.h"
+#include "proto.h"
 
 #ifndef MSGD_CONF_PATH
 #define MSGD_CONF_PATH "/etc/msgd/msgd.conf"
 #endif
 
-#define EX_OK 0
-#define EX_FAIL 1
-#define EX_USAGE 64
-#define EX_UNAVAILABLE 69
-#define EX_PROTOCOL 76
-#define EX_NOPERM 77
 #define REPLY_TIMEOUT_MS 30000
 
 static const char *socket_path;
 static int json_out;
-static int kick_by_addr; /* kick --addr: "what" is an address, not an id */
+
+/* What one command line asks for: the request's key=value pairs, and what
+ * the renderer and the error messages need to know of the arguments.  An
+ * option given again replaces its value (as a key given twice does in the
+ * daemon), so repeating options cannot run past the arrays. */
+struct request {
+    const char *keys[8], *vals[8];
+    int n;
+    int closed, cluster; /* list --closed, --cluster */
+    int by_addr;         /* kick --addr: "what" is an address, not an id */
+    const char *what;    /* kick: the id or the address */
+    char reason[ADMIN_MAX_REASON + 2], limit[16];
+};
 
 static void usage(FILE *f)
 {
@@ -53,7 +63,7 @@ static void usage(FILE *f)
 /* One line on what was wrong and where to look, as most tools do. */
 static int usage_error(const char *msg)
 {
-    fprintf(stderr, "msgctl: %s\ntry 'msgctl --help'\n", msg);
+    warnx("%s\ntry 'msgctl --help'", msg);
     return EX_USAGE;
 }
 
@@ -70,8 +80,8 @@ static int bad_option(const char *cmd, char **argv, int c)
         snprintf(msg, sizeof msg, "%s%sunknown option '-%c'", cmd ? cmd : "",
                  cmd ? ": " : "", optopt);
     else
-        snprintf(msg, sizeof msg, "%s%sunknown option '%.64s'",
-                 cmd ? cmd : "", cmd ? ": " : "", what);
+        snprintf(msg, sizeof msg, "%s%sunknown option '%.64s'", cmd ? cmd : "",
+                 cmd ? ": " : "", what);
     return usage_error(msg);
 }
 
@@ -117,7 +127,7 @@ static char *default_socket(void)
     config_defaults(&cfg);
     if (access(MSGD_CONF_PATH, F_OK) == 0 &&
         config_load(&cfg, MSGD_CONF_PATH, err, sizeof err) < 0)
-        fprintf(stderr, "msgctl: warning: %s; using the default socket\n", err);
+        warnx("warning: %s; using the default socket", err);
     path = strdup(cfg.admin_socket);
     if (geteuid() != 0 && path &&
         strncmp(path, config_user_dir(), strlen(config_user_dir())) == 0 &&
@@ -135,8 +145,7 @@ static char *exchange(const char *req, size_t len, size_t *out_len)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(socket_path) >= sizeof sa.sun_path) {
-        fprintf(stderr, "msgctl: cannot reach msgd at %s: path too long\n",
-                socket_path);
+        warnx("cannot reach msgd at %s: path too long", socket_path);
         return NULL;
     }
     strcpy(sa.sun_path, socket_path);
@@ -146,8 +155,8 @@ static char *exchange(const char *req, size_t len, size_t *out_len)
         /* ECONNREFUSED on a regular file says nothing useful. */
         int not_sock = errno == ECONNREFUSED && stat(socket_path, &st) == 0 &&
                        !S_ISSOCK(st.st_mode);
-        fprintf(stderr, "msgctl: cannot reach msgd at %s: %s\n", socket_path,
-                not_sock ? "not a socket" : strerror(errno));
+        warnx("cannot reach msgd at %s: %s", socket_path,
+              not_sock ? "not a socket" : strerror(errno));
         if (fd >= 0)
             close(fd);
         return NULL;
@@ -158,18 +167,26 @@ static char *exchange(const char *req, size_t len, size_t *out_len)
         send(fd, req, len, MSG_NOSIGNAL) == (ssize_t)len ? 0 : errno;
     size_t cap = 65536, n = 0;
     char *buf = malloc(cap);
+    if (buf == NULL)
+        errx(EXIT_FAILURE, "out of memory");
     for (;;) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
         int r = poll(&p, 1, REPLY_TIMEOUT_MS);
         if (r == 0) {
-            fprintf(stderr, "msgctl: msgd at %s did not answer within %d s\n",
-                    socket_path, REPLY_TIMEOUT_MS / 1000);
+            warnx("msgd at %s did not answer within %d s", socket_path,
+                  REPLY_TIMEOUT_MS / 1000);
             free(buf);
             close(fd);
             return NULL;
         }
-        if (n + 1 == cap)
-            buf = realloc(buf, cap *= 2);
+        if (n + 1 == cap) {
+            char *grown = realloc(buf, cap * 2);
+            if (grown == NULL)
+                errx(EXIT_FAILURE, "out of memory: a reply of over %zu bytes",
+                     n);
+            buf = grown;
+            cap *= 2;
+        }
         ssize_t k = read(fd, buf + n, cap - n - 1);
         if (k < 0 && errno == EINTR)
             continue;
@@ -179,14 +196,13 @@ static char *exchange(const char *req, size_t len, size_t *out_len)
     }
     close(fd);
     if (n == 0 && send_errno) {
-        fprintf(stderr, "msgctl: cannot send to msgd at %s: %s\n", socket_path,
-                strerror(send_errno));
+        warnx("cannot send to msgd at %s: %s", socket_path,
+              strerror(send_errno));
         free(buf);
         return NULL;
     }
     if (n == 0) {
-        fprintf(stderr, "msgctl: msgd at %s closed without answering\n",
-                socket_path);
+        warnx("msgd at %s closed without answering", socket_path);
         free(buf);
         return NULL;
     }
@@ -230,8 +246,7 @@ static char *escape_text(const char *s)
         return NULL;
     char *out = malloc(strlen(s) + extra + 1), *o = out;
     if (out == NULL) {
-        fprintf(stderr, "msgctl: out of memory\n");
-        exit(EX_FAIL);
+        errx(EXIT_FAILURE, "out of memory");
     }
     for (size_t i = 0; u[i]; i++) {
         size_t c = control_at(u + i);
@@ -297,8 +312,7 @@ static void table_init(struct table *t, size_t nrows, int ncols,
     t->fmt = calloc(t->nrows * (size_t)ncols, sizeof *t->fmt);
     t->own = calloc(t->nrows * (size_t)ncols, sizeof *t->own);
     if (t->cell == NULL || t->fmt == NULL || t->own == NULL) {
-        fprintf(stderr, "msgctl: out of memory\n");
-        exit(EX_FAIL);
+        errx(EXIT_FAILURE, "out of memory");
     }
     for (int c = 0; c < ncols; c++)
         t->cell[t->next++] = head[c];
@@ -370,8 +384,9 @@ static void table_print(struct table *t)
 /* list: live nodes, closed connections, or the whole cluster's nodes
  * (another instance's node has only its id and instance; the rest is
  * null, shown as "-"). */
-static void print_list(json_t *rows, int closed, int cluster)
+static void print_list(json_t *rows, const struct request *rq)
 {
+    const int closed = rq->closed, cluster = rq->cluster;
     static const char *const live_head[] = {"ID",       "ADDR",     "CONNECTED",
                                             "IDLE",     "MSGS_IN",  "MSGS_OUT",
                                             "BYTES_IN", "BYTES_OUT"};
@@ -416,8 +431,9 @@ static void print_list(json_t *rows, int closed, int cluster)
 }
 
 /* cluster: one row per instance, this one first. */
-static void print_instances(json_t *insts)
+static void print_instances(json_t *insts, const struct request *rq)
 {
+    (void)rq;
     static const char *const head[] = {"NAME",  "INCARNATION", "STATE",
                                        "NODES", "LAST-SEEN",   "SELF"};
     static const int right[] = {0, 0, 0, 1, 1, 0};
@@ -460,7 +476,7 @@ static void print_value(const char *indent, const char *key, json_t *val)
 
 /* stats: the daemon's own counters, then the cluster_* keys (present only
  * in a cluster) as a section of their own, without the prefix. */
-static void print_stats(json_t *result)
+static void print_stats(json_t *result, const struct request *rq)
 {
     static const char prefix[] = "cluster_";
     const size_t plen = sizeof prefix - 1;
@@ -468,6 +484,7 @@ static void print_stats(json_t *result)
     json_t *val;
     int cluster = 0;
 
+    (void)rq;
     json_object_foreach(result, key, val)
     {
         if (strncmp(key, prefix, plen) == 0)
@@ -485,112 +502,83 @@ static void print_stats(json_t *result)
     }
 }
 
-static void print_human(const char *cmd, json_t *result, int closed,
-                        int cluster)
+/* kick: forwarded, the node's own instance kicks it; it is told so. */
+static void print_kicked(json_t *result, const struct request *rq)
 {
+    const char *inst = json_string_value(json_object_get(result, "instance"));
     json_t *val;
-    if (strcmp(cmd, "list") == 0) {
-        print_list(result, closed, cluster);
-    } else if (strcmp(cmd, "stats") == 0) {
-        print_stats(result);
-    } else if (strcmp(cmd, "cluster") == 0) {
-        print_instances(result);
-    } else if (strcmp(cmd, "kick") == 0) {
-        /* Forwarded: the node's own instance kicks it; it is told so. */
-        const char *inst =
-            json_string_value(json_object_get(result, "instance"));
-        size_t i;
-        json_array_foreach(json_object_get(result, "kicked"), i, val)
-        {
-            const char *id = json_string_value(val);
-            fputs("kicked ", stdout);
-            put_text(id ? id : "-");
-            if (inst) {
-                fputs(" (forwarded to instance ", stdout);
-                put_text(inst);
-                putchar(')');
-            }
-            putchar('\n');
+    size_t i;
+    (void)rq;
+    json_array_foreach(json_object_get(result, "kicked"), i, val)
+    {
+        const char *id = json_string_value(val);
+        fputs("kicked ", stdout);
+        put_text(id ? id : "-");
+        if (inst) {
+            fputs(" (forwarded to instance ", stdout);
+            put_text(inst);
+            putchar(')');
         }
-    } else if (strcmp(cmd, "reload") == 0) {
-        size_t i;
-        fputs("reloaded ", stdout);
-        put_text(str(result, "file"));
         putchar('\n');
-        /* Done, but not all of it: the operator is told here, not only
-         * in server_log. */
-        json_array_foreach(json_object_get(result, "warnings"), i, val)
-        {
-            const char *w = json_string_value(val);
-            char *e = escape_text(w ? w : "");
-            fprintf(stderr, "msgctl: warning: %s\n", e ? e : w ? w : "");
-            free(e);
-        }
-    } else {
-        printf("logs reopened\n");
     }
 }
 
-/* The one decoding path: check the envelope, then render. */
-static int decode(const char *cmd, const char *reply, size_t len,
-                  const char *what, int closed, int cluster)
+static void print_reloaded(json_t *result, const struct request *rq)
 {
-    json_error_t jerr;
-    json_t *root = json_loadb(reply, len, 0, &jerr);
-    if (root == NULL || !json_is_object(root)) {
-        fprintf(stderr,
-                "msgctl: garbled reply from %s (is it an msgd admin "
-                "socket?)\n",
-                socket_path);
-        json_decref(root);
+    json_t *val;
+    size_t i;
+    (void)rq;
+    fputs("reloaded ", stdout);
+    put_text(str(result, "file"));
+    putchar('\n');
+    /* Done, but not all of it: the operator is told here, not only in
+     * server_log. */
+    json_array_foreach(json_object_get(result, "warnings"), i, val)
+    {
+        const char *w = json_string_value(val);
+        char *e = escape_text(w ? w : "");
+        warnx("warning: %s", e ? e : w ? w : "");
+        free(e);
+    }
+}
+
+static void print_reopened(json_t *result, const struct request *rq)
+{
+    (void)result;
+    (void)rq;
+    printf("logs reopened\n");
+}
+
+/* The daemon's refusal, in the operator's terms; returns the exit status. */
+static int print_refusal(const char *cmd, json_t *root,
+                         const struct request *rq)
+{
+    const char *err = str(root, "error");
+    switch (admin_status_of_code(str(root, "code"))) {
+    case ADMIN_E_PERMISSION:
+        warnx("%s: permission denied", cmd);
+        return EX_NOPERM;
+    case ADMIN_E_NOT_FOUND:
+        if (rq->by_addr)
+            warnx("no node at %s", rq->what);
+        else
+            warnx("no such node: %s", rq->what);
+        return EXIT_FAILURE;
+    case ADMIN_E_NO_CLUSTER:
+        warnx("%s", err); /* names the cluster */
+        return EXIT_FAILURE;
+    case ADMIN_E_CONFIG:
+        warnx("reload refused: %s", err);
+        return EXIT_FAILURE;
+    case ADMIN_E_VERSION:
+    case ADMIN_E_BAD_REQUEST:
+    case ADMIN_E_UNKNOWN_COMMAND:
+        warnx("msgd refused the request: %s", err);
         return EX_PROTOCOL;
+    default:
+        warnx("%s: %s", cmd, err);
+        return EXIT_FAILURE;
     }
-    json_int_t version = json_integer_value(json_object_get(root, "version"));
-    if (version != ADMIN_VERSION) {
-        fprintf(stderr,
-                "msgctl: msgd at %s speaks admin protocol version %lld; this "
-                "msgctl speaks %d\n",
-                socket_path, (long long)version, ADMIN_VERSION);
-        json_decref(root);
-        return EX_PROTOCOL;
-    }
-    if (!json_is_true(json_object_get(root, "ok"))) {
-        const char *code = str(root, "code"), *err = str(root, "error");
-        int rc = EX_FAIL;
-        if (strcmp(code, "permission") == 0) {
-            fprintf(stderr, "msgctl: %s: permission denied\n", cmd);
-            rc = EX_NOPERM;
-        } else if (strcmp(code, "not-found") == 0) {
-            if (kick_by_addr)
-                fprintf(stderr, "msgctl: no node at %s\n", what);
-            else
-                fprintf(stderr, "msgctl: no such node: %s\n", what);
-        } else if (strcmp(code, "no-cluster") == 0) {
-            fprintf(stderr, "msgctl: %s\n", err); /* names the cluster */
-        } else if (strcmp(code, "config") == 0) {
-            fprintf(stderr, "msgctl: reload refused: %s\n", err);
-        } else if (strcmp(code, "version") == 0 ||
-                   strcmp(code, "bad-request") == 0 ||
-                   strcmp(code, "unknown-command") == 0) {
-            fprintf(stderr, "msgctl: msgd refused the request: %s\n", err);
-            rc = EX_PROTOCOL;
-        } else {
-            fprintf(stderr, "msgctl: %s: %s\n", cmd, err);
-        }
-        json_decref(root);
-        return rc;
-    }
-    json_t *result = json_object_get(root, "result");
-    if (json_out) {
-        char *s = json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY |
-                                         JSON_REAL_PRECISION(15));
-        printf("%s\n", s ? s : "null");
-        free(s);
-    } else {
-        print_human(cmd, result, closed, cluster);
-    }
-    json_decref(root);
-    return EX_OK;
 }
 
 static int is_number(const char *s, int fraction)
@@ -605,30 +593,15 @@ static int is_number(const char *s, int fraction)
     return *end == '\0';
 }
 
-static int valid_id(const char *s)
-{
-    size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                         "0123456789._-");
-    return n > 0 && n <= 64 && s[n] == '\0';
-}
-
-/* The request's key=value pairs.  An option given again replaces its
- * value (as a key given twice does in the daemon), so repeating options
- * cannot run past the arrays. */
-struct kvs {
-    const char *keys[8], *vals[8];
-    int n;
-};
-
-static void kv_set(struct kvs *kv, const char *key, const char *val)
+static void kv_set(struct request *rq, const char *key, const char *val)
 {
     int i = 0;
-    while (i < kv->n && strcmp(kv->keys[i], key) != 0)
+    while (i < rq->n && strcmp(rq->keys[i], key) != 0)
         i++;
-    kv->keys[i] = key;
-    kv->vals[i] = val;
-    if (i == kv->n)
-        kv->n++;
+    rq->keys[i] = key;
+    rq->vals[i] = val;
+    if (i == rq->n)
+        rq->n++;
 }
 
 /* Joins argv[from..] with spaces (the kick reason). */
@@ -641,7 +614,178 @@ static void join(char *out, size_t cap, char **argv, int from, int argc)
                               argv[i]);
 }
 
-int main(int argc, char **argv)
+/* The argument parsers: argv[0] is the command.  Each returns 0, or an
+ * exit status after saying what was wrong. */
+
+static int parse_list(int argc, char **argv, struct request *rq)
+{
+    static const struct option lopts[] = {
+        {"closed", no_argument, NULL, 'c'},
+        {"cluster", no_argument, NULL, 'C'},
+        {"sort", required_argument, NULL, 'S'},
+        {"prefix", required_argument, NULL, 'p'},
+        {"addr", required_argument, NULL, 'a'},
+        {"idle-min", required_argument, NULL, 'i'},
+        {"limit", required_argument, NULL, 'l'},
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "+:", lopts, NULL)) != -1) {
+        const char *k = NULL;
+        switch (opt) {
+        case 'c':
+            rq->closed = 1;
+            kv_set(rq, "closed", "1");
+            break;
+        case 'C':
+            rq->cluster = 1;
+            kv_set(rq, "cluster", "1");
+            break;
+        case 'S':
+            if (!admin_valid_sort(optarg))
+                return usage_error("--sort takes id, addr, idle, "
+                                   "connected or msgs");
+            k = "sort";
+            break;
+        case 'p':
+            k = "prefix";
+            break;
+        case 'a':
+            k = "addr";
+            break;
+        case 'i':
+            if (!is_number(optarg, 1))
+                return usage_error("--idle-min takes seconds, e.g. 30 "
+                                   "or 0.5");
+            k = "min_idle";
+            break;
+        case 'l':
+            if (!is_number(optarg, 0) || strlen(optarg) > 9)
+                return usage_error("--limit takes a count");
+            snprintf(rq->limit, sizeof rq->limit, "%s", optarg);
+            kv_set(rq, "limit", rq->limit);
+            break;
+        default:
+            return bad_option("list", argv, opt);
+        }
+        if (k)
+            kv_set(rq, k, optarg);
+    }
+    if (optind != argc)
+        return usage_error("list takes no arguments besides options");
+    /* The closed ring is the daemon's own: no other instance's. */
+    if (rq->closed && rq->cluster)
+        return usage_error("--closed and --cluster do not go together");
+    return 0;
+}
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+static int parse_kick(int argc, char **argv, struct request *rq)
+{
+    int i = 1;
+    if (argc > 2 && strcmp(argv[1], "--addr") == 0) {
+        kv_set(rq, "addr", rq->what = argv[2]);
+        rq->by_addr = 1;
+        i = 3;
+    } else {
+        /* "--" lets an id that starts with '-' through. */
+        int at = argc > 2 && strcmp(argv[1], "--") == 0 ? 2 : 1;
+        if (at >= argc || (at == 1 && argv[1][0] == '-'))
+            return usage_error("kick needs a node id or --addr ADDRESS");
+        if (!proto_valid_id(argv[at], strlen(argv[at])))
+            return usage_error(
+                "a node id is 1 to " STR(PROTO_MAX_ID) " of A-Z a-z 0-9 . _ -");
+        kv_set(rq, "id", rq->what = argv[at]);
+        i = at + 1;
+    }
+    join(rq->reason, sizeof rq->reason, argv, i, argc);
+    if (!admin_valid_reason(rq->reason))
+        return usage_error("the reason must be at most 200 bytes, "
+                           "without control characters");
+    if (rq->reason[0])
+        kv_set(rq, "reason", rq->reason);
+    return 0;
+}
+
+static int parse_none(int argc, char **argv, struct request *rq)
+{
+    char msg[64];
+    (void)rq;
+    if (argc == 1)
+        return 0;
+    snprintf(msg, sizeof msg, "%s takes no arguments", argv[0]);
+    return usage_error(msg);
+}
+
+/* Every command: how its arguments are read and its result shown. */
+static const struct command {
+    enum admin_cmd cmd;
+    int (*parse)(int argc, char **argv, struct request *rq);
+    void (*render)(json_t *result, const struct request *rq);
+} commands[] = {
+    {ADM_LIST, parse_list, print_list},
+    {ADM_KICK, parse_kick, print_kicked},
+    {ADM_STATS, parse_none, print_stats},
+    {ADM_CLUSTER, parse_none, print_instances},
+    {ADM_RELOAD, parse_none, print_reloaded},
+    {ADM_REOPEN_LOGS, parse_none, print_reopened},
+};
+
+static const struct command *find_command(const char *name)
+{
+    int cmd = admin_cmd_lookup(name, strlen(name));
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if ((int)commands[i].cmd == cmd)
+            return &commands[i];
+    return NULL;
+}
+
+/* The one decoding path: check the envelope, then render. */
+static int decode(const struct command *c, const struct request *rq,
+                  const char *reply, size_t len)
+{
+    const char *cmd = admin_cmd_name(c->cmd);
+    json_error_t jerr;
+    json_t *root = json_loadb(reply, len, 0, &jerr);
+    if (root == NULL || !json_is_object(root)) {
+        warnx("garbled reply from %s (is it an msgd admin "
+              "socket?)",
+              socket_path);
+        json_decref(root);
+        return EX_PROTOCOL;
+    }
+    json_int_t version = json_integer_value(json_object_get(root, "version"));
+    if (version != ADMIN_VERSION) {
+        warnx("msgd at %s speaks admin protocol version %lld; this msgctl "
+              "speaks %d",
+              socket_path, (long long)version, ADMIN_VERSION);
+        json_decref(root);
+        return EX_PROTOCOL;
+    }
+    if (!json_is_true(json_object_get(root, "ok"))) {
+        int rc = print_refusal(cmd, root, rq);
+        json_decref(root);
+        return rc;
+    }
+    json_t *result = json_object_get(root, "result");
+    if (json_out) {
+        char *s = json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY |
+                                         JSON_REAL_PRECISION(15));
+        printf("%s\n", s ? s : "null");
+        free(s);
+    } else {
+        c->render(result, rq);
+    }
+    json_decref(root);
+    return EX_OK;
+}
+
+/* The global options, before the command; returns -1 to go on, or the
+ * exit status. */
+static int global_options(int argc, char **argv)
 {
     static const struct option global[] = {
         {"json", no_argument, NULL, 'j'},
@@ -651,8 +795,6 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     int opt;
-    char *def = NULL;
-
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "+:s:hV", global, NULL)) != -1) {
         switch (opt) {
@@ -673,122 +815,40 @@ int main(int argc, char **argv)
             return bad_option(NULL, argv, opt);
         }
     }
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    int rc = global_options(argc, argv);
+    if (rc >= 0)
+        return rc;
     if (optind >= argc)
         return usage_error("no command given");
-    const char *cmd = argv[optind];
+    const char *name = argv[optind];
     int cargc = argc - optind;
     char **cargv = argv + optind;
     if (take_globals(&cargc, cargv) < 0)
         return usage_error("option '-s' needs an argument");
-
-    struct kvs kv = {.n = 0};
-    int closed = 0, cluster = 0;
-    char reason[ADMIN_MAX_REASON + 2] = "", limit[16];
-    const char *what = "";
-
-    if (strcmp(cmd, "list") == 0) {
-        static const struct option lopts[] = {
-            {"closed", no_argument, NULL, 'c'},
-            {"cluster", no_argument, NULL, 'C'},
-            {"sort", required_argument, NULL, 'S'},
-            {"prefix", required_argument, NULL, 'p'},
-            {"addr", required_argument, NULL, 'a'},
-            {"idle-min", required_argument, NULL, 'i'},
-            {"limit", required_argument, NULL, 'l'},
-            {NULL, 0, NULL, 0},
-        };
-        optind = 1;
-        while ((opt = getopt_long(cargc, cargv, "+:", lopts, NULL)) != -1) {
-            const char *k = NULL;
-            switch (opt) {
-            case 'c':
-                closed = 1;
-                kv_set(&kv, "closed", "1");
-                break;
-            case 'C':
-                cluster = 1;
-                kv_set(&kv, "cluster", "1");
-                break;
-            case 'S':
-                if (!admin_valid_sort(optarg))
-                    return usage_error("--sort takes id, addr, idle, "
-                                       "connected or msgs");
-                k = "sort";
-                break;
-            case 'p':
-                k = "prefix";
-                break;
-            case 'a':
-                k = "addr";
-                break;
-            case 'i':
-                if (!is_number(optarg, 1))
-                    return usage_error("--idle-min takes seconds, e.g. 30 "
-                                       "or 0.5");
-                k = "min_idle";
-                break;
-            case 'l':
-                if (!is_number(optarg, 0) || strlen(optarg) > 9)
-                    return usage_error("--limit takes a count");
-                snprintf(limit, sizeof limit, "%s", optarg);
-                kv_set(&kv, "limit", limit);
-                break;
-            default:
-                return bad_option("list", cargv, opt);
-            }
-            if (k)
-                kv_set(&kv, k, optarg);
-        }
-        if (optind != cargc)
-            return usage_error("list takes no arguments besides options");
-        /* The closed ring is the daemon's own: no other instance's. */
-        if (closed && cluster)
-            return usage_error("--closed and --cluster do not go together");
-    } else if (strcmp(cmd, "kick") == 0) {
-        int i = 1;
-        if (cargc > 2 && strcmp(cargv[1], "--addr") == 0) {
-            kv_set(&kv, "addr", what = cargv[2]);
-            kick_by_addr = 1;
-            i = 3;
-        } else {
-            /* "--" lets an id that starts with '-' through. */
-            int at = cargc > 2 && strcmp(cargv[1], "--") == 0 ? 2 : 1;
-            if (at >= cargc || (at == 1 && cargv[1][0] == '-'))
-                return usage_error("kick needs a node id or --addr ADDRESS");
-            if (!valid_id(cargv[at]))
-                return usage_error("a node id is 1 to 64 of A-Z a-z 0-9 . _ -");
-            kv_set(&kv, "id", what = cargv[at]);
-            i = at + 1;
-        }
-        join(reason, sizeof reason, cargv, i, cargc);
-        if (!admin_valid_reason(reason))
-            return usage_error("the reason must be at most 200 bytes, "
-                               "without control characters");
-        if (reason[0])
-            kv_set(&kv, "reason", reason);
-    } else if (strcmp(cmd, "stats") == 0 || strcmp(cmd, "cluster") == 0 ||
-               strcmp(cmd, "reload") == 0 || strcmp(cmd, "reopen-logs") == 0) {
-        if (cargc != 1) {
-            char msg[64];
-            snprintf(msg, sizeof msg, "%s takes no arguments", cmd);
-            return usage_error(msg);
-        }
-    } else {
+    const struct command *c = find_command(name);
+    if (c == NULL) {
         char msg[128];
-        snprintf(msg, sizeof msg, "unknown command '%.64s'", cmd);
+        snprintf(msg, sizeof msg, "unknown command '%.64s'", name);
         return usage_error(msg);
     }
+    struct request rq = {.what = ""};
+    if ((rc = c->parse(cargc, cargv, &rq)) != 0)
+        return rc;
 
-    char req[ADMIN_MAX_LINE];
-    long len = admin_format(req, sizeof req, cmd, kv.keys, kv.vals, kv.n);
+    char req[ADMIN_MAX_LINE], *def = NULL;
+    long len = admin_format(req, sizeof req, name, rq.keys, rq.vals, rq.n);
     if (len < 0)
         return usage_error("arguments too long");
     if (socket_path == NULL)
         socket_path = def = default_socket();
     size_t rlen;
     char *reply = exchange(req, (size_t)len, &rlen);
-    int rc = reply ? decode(cmd, reply, rlen, what, closed, cluster)
-                   : EX_UNAVAILABLE;
+    rc = reply ? decode(c, &rq, reply, rlen) : EX_UNAVAILABLE;
     free(reply);
     free(def);
     return rc;

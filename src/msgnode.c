@@ -5,6 +5,7 @@
  * message (-t/-m).  Every protocol exchange goes through libmsgclient;
  * this file only turns lines into commands and events into text.
  * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
+#include <err.h>
 #include <errno.h>
 #include <getopt.h>
 #include <langinfo.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,11 +24,6 @@
 #include <readline/readline.h>
 
 #include <msgclient.h>
-
-#define EX_OK 0
-#define EX_FAIL 1
-#define EX_USAGE 64
-#define EX_UNAVAILABLE 69
 
 #define CONNECT_TIMEOUT_MS 10000
 #define REPLY_TIMEOUT_MS 30000 /* registration, and the final barrier */
@@ -83,8 +80,7 @@ struct sbuf {
 
 static void die_oom(void)
 {
-    fputs("msgnode: out of memory\n", stderr);
-    exit(EX_FAIL);
+    errx(EXIT_FAILURE, "out of memory");
 }
 
 static void sb_add(struct sbuf *b, const void *s, size_t n)
@@ -257,7 +253,7 @@ static void report(const char *text)
         emit(stdout, text);
     } else {
         fflush(stdout); /* keep the order of the two streams on a tty */
-        fprintf(stderr, "msgnode: %s\n", text);
+        warnx("%s", text);
     }
 }
 
@@ -313,7 +309,7 @@ static int normal_exit(void)
 {
     if (g.mode == MODE_TTY)
         return EX_OK;
-    return g.errors ? EX_FAIL : EX_OK;
+    return g.errors ? EXIT_FAILURE : EX_OK;
 }
 
 static void finish(int code)
@@ -356,9 +352,8 @@ static struct mc_client *connect_or_exit(void)
     if (strncmp(why, prefix, strlen(prefix)) == 0)
         why += strlen(prefix);
     prompt_drop();
-    fprintf(stderr, "msgnode: cannot connect to %s%s%s:%s: %s\n",
-            strchr(g.host, ':') ? "[" : "", g.host,
-            strchr(g.host, ':') ? "]" : "", g.port, why);
+    warnx("cannot connect to %s%s%s:%s: %s", strchr(g.host, ':') ? "[" : "",
+          g.host, strchr(g.host, ':') ? "]" : "", g.port, why);
     mc_free(c);
     exit(EX_UNAVAILABLE);
 }
@@ -395,7 +390,7 @@ static void ask_id(void)
 static void send_hello(void)
 {
     if (mc_hello(g.c, g.id) < 0) {
-        finish(EX_FAIL);
+        finish(EXIT_FAILURE);
         say("cannot register: ", mc_error(g.c), "");
         return;
     }
@@ -411,7 +406,7 @@ static void on_refused(const char *code)
         ask_id();
         return;
     }
-    finish(EX_FAIL);
+    finish(EXIT_FAILURE);
     say("cannot register: ", refusal(code), "");
 }
 
@@ -520,7 +515,7 @@ static void on_bye(const struct mc_event *ev)
             sb_safe_str(&b, ev->detail);
         }
     }
-    finish(EX_FAIL);
+    finish(EXIT_FAILURE);
     report_sb(&b);
 }
 
@@ -532,7 +527,7 @@ static void on_closed(void)
     if (g.state == ST_DONE || g.reconnect)
         return;
     const char *why = mc_error(g.c);
-    finish(EX_FAIL);
+    finish(EXIT_FAILURE);
     say("disconnected: ", *why ? why : "the connection was closed", "");
 }
 
@@ -578,7 +573,7 @@ static void drain(void)
         if (rc == 0)
             break;
         if (rc < 0) {
-            finish(EX_FAIL);
+            finish(EXIT_FAILURE);
             say("disconnected: ", mc_error(g.c), "");
             break;
         }
@@ -606,7 +601,7 @@ static void lost(void)
     if (g.state == ST_QUITTING) {
         finish(normal_exit());
     } else if (g.state != ST_DONE) {
-        finish(EX_FAIL);
+        finish(EXIT_FAILURE);
         say("disconnected: ", why, "");
     }
 }
@@ -818,7 +813,7 @@ static void finish_commands(void)
     if (g.state != ST_READY)
         return;
     if (rc < 0) {
-        finish(EX_FAIL);
+        finish(EXIT_FAILURE);
         say("no answer from the server: ", mc_error(g.c), "");
         return;
     }
@@ -946,7 +941,7 @@ static int run_loop(void)
         if (r < 0) {
             if (errno == EINTR)
                 continue;
-            finish(EX_FAIL);
+            finish(EXIT_FAILURE);
             say("poll: ", strerror(errno), "");
             break;
         }
@@ -1004,11 +999,10 @@ static int usage_error(const char *fmt, ...)
 static int usage_error(const char *fmt, ...)
 {
     va_list ap;
-    fputs("msgnode: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vwarnx(fmt, ap);
     va_end(ap);
-    fputs("\ntry 'msgnode --help'\n", stderr);
+    fputs("try 'msgnode --help'\n", stderr);
     return EX_USAGE;
 }
 
@@ -1107,7 +1101,7 @@ int main(int argc, char **argv)
     } else {
         if (register_now() < 0) {
             mc_free(g.c);
-            return EX_FAIL;
+            return EXIT_FAILURE;
         }
         if (g.mode == MODE_ONE) {
             send_text(to, text);

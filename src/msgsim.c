@@ -27,6 +27,7 @@
  * a little after the OK.  ERR cluster-unavailable (the cluster link down or
  * congested) is counted apart from loss; see "ERR cluster-unavailable".
  * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
+#include <err.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -45,6 +46,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -58,9 +60,6 @@
 #endif
 
 /* Exit statuses (sysexits(3) where one fits). */
-#define EX_FAIL 1
-#define EX_USAGE 64
-#define EX_UNAVAILABLE 69
 
 /* The payload: fields in host byte order (sender and receiver are both
  * this process), then filler up to --size. */
@@ -290,11 +289,9 @@ static void say(const char *fmt, ...)
 {
     va_list ap;
     clear_progress();
-    fputs("msgsim: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vwarnx(fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 static void anomaly(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -321,7 +318,7 @@ static void *xcalloc(size_t n, size_t size)
     void *p = calloc(n ? n : 1, size);
     if (p == NULL) {
         say("out of memory (%zu x %zu bytes)", n, size);
-        exit(EX_FAIL);
+        exit(EXIT_FAILURE);
     }
     return p;
 }
@@ -331,7 +328,7 @@ static char *xstrdup(const char *s)
     char *p = strdup(s ? s : "");
     if (p == NULL) {
         say("out of memory");
-        exit(EX_FAIL);
+        exit(EXIT_FAILURE);
     }
     return p;
 }
@@ -660,7 +657,7 @@ static struct refusal *refusal_add(struct refusals *cu)
         struct refusal *e = realloc(cu->e, cap * sizeof *e);
         if (e == NULL) {
             say("out of memory");
-            exit(EX_FAIL);
+            exit(EXIT_FAILURE);
         }
         cu->e = e;
         cu->cap = cap;
@@ -1424,7 +1421,7 @@ static void run_loop(void)
         int n = epoll_wait(epfd, evs, MAX_EVENTS, timeout);
         if (n < 0 && errno != EINTR) {
             say("epoll_wait: %s", strerror(errno));
-            exit(EX_FAIL);
+            exit(EXIT_FAILURE);
         }
         for (int k = 0; k < n; k++) {
             struct node *nd = &nodes[evs[k].data.u32];
@@ -1990,11 +1987,10 @@ static int usage_error(const char *fmt, ...)
 static int usage_error(const char *fmt, ...)
 {
     va_list ap;
-    fputs("msgsim: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vwarnx(fmt, ap);
     va_end(ap);
-    fputs("\ntry 'msgsim --help'\n", stderr);
+    fputs("try 'msgsim --help'\n", stderr);
     return EX_USAGE;
 }
 
@@ -2046,7 +2042,7 @@ static int add_connect(const char *arg)
         struct addr *grown = realloc(addrs, (naddrs + 1) * sizeof *addrs);
         if (grown == NULL) {
             say("out of memory");
-            exit(EX_FAIL);
+            exit(EXIT_FAILURE);
         }
         addrs = grown;
         /* In the array before the check: reachable, not leaked, when the
@@ -2283,7 +2279,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     show_progress = !opt.quiet && isatty(STDERR_FILENO);
     if (raise_nofile() < 0)
-        return EX_FAIL;
+        return EXIT_FAILURE;
     uint64_t x = opt.seed;
     rng_state = splitmix64(&x) | 1;
     x = mono_ns() ^ (uint64_t)getpid();
@@ -2292,7 +2288,7 @@ int main(int argc, char **argv)
     epfd = epoll_create1(EPOLL_CLOEXEC);
     if (epfd < 0) {
         say("epoll_create1: %s", strerror(errno));
-        return EX_FAIL;
+        return EXIT_FAILURE;
     }
 
     st.t_begin = mono_ns();
@@ -2316,7 +2312,7 @@ int main(int argc, char **argv)
             own_stop(&own);
             remove_dir(own.dir);
         }
-        return interrupted ? EX_FAIL : EX_UNAVAILABLE;
+        return interrupted ? EXIT_FAILURE : EX_UNAVAILABLE;
     }
     st.t_progress = mono_ns();
     run_loop();
@@ -2337,5 +2333,5 @@ int main(int argc, char **argv)
     fflush(stdout);
     /* An instance that never saw every node is a set-up failure, as an
      * address that cannot be reached. */
-    return res.ok ? 0 : st.unconverged ? EX_UNAVAILABLE : EX_FAIL;
+    return res.ok ? 0 : st.unconverged ? EX_UNAVAILABLE : EXIT_FAILURE;
 }

@@ -9,6 +9,11 @@
 
 #define PROTO_MAX_LINE 1024 /* a header line, LF included */
 #define PROTO_MAX_ID 64
+/* A peer's address as text ("1.2.3.4:5", "[::1]:5"; 54 bytes at most with
+ * its NUL), in connections, the closed ring, logs and admin filters: one
+ * size, the widest any of them had, so no filter accepted before is
+ * refused now. */
+#define ADDR_STR_MAX 64
 /* Longest MSG header the server writes: "MSG " id " " id " " 20 digits LF. */
 #define PROTO_MAX_MSG_HEADER (4 + PROTO_MAX_ID + 1 + PROTO_MAX_ID + 1 + 20 + 1)
 
@@ -72,7 +77,9 @@ struct proto_cmd {
 enum proto_status proto_parse(const char *buf, size_t len, uint64_t max_payload,
                               struct proto_cmd *cmd);
 
-/* 1 if s[0..n) is a node id: 1..64 of A-Z a-z 0-9 . _ - */
+/* 1 if s[0..n) is a node id: 1..PROTO_MAX_ID of A-Z a-z 0-9 . _ -.  The
+ * one rule of the daemon and msgctl; libmsgclient keeps its own copy (it
+ * links nothing of msgd), and test_msgclient checks that the two agree. */
 int proto_valid_id(const char *s, size_t n);
 
 const char *proto_err_name(enum proto_err err);

@@ -16,6 +16,7 @@
 
 #include "harness.h"
 #include "msgclient.h"
+#include "proto.h"
 
 static struct msgd_proc d;
 
@@ -322,6 +323,26 @@ START_TEST(server_breaking_protocol)
 }
 END_TEST
 
+/* The library keeps its own copy of the id rule (it links nothing of
+ * msgd): it must say what the daemon says, at the limits too. */
+START_TEST(id_rule_agrees_with_daemon)
+{
+    char id[PROTO_MAX_ID + 2];
+    ck_assert_int_eq(MC_MAX_ID, PROTO_MAX_ID);
+    memset(id, 'a', sizeof id - 1);
+    id[sizeof id - 1] = '\0';
+    for (size_t n = 0; n <= PROTO_MAX_ID + 1; n++) {
+        id[n] = '\0';
+        ck_assert_int_eq(!!mc_valid_id(id), !!proto_valid_id(id, n));
+        id[n] = 'a';
+    }
+    for (int c = 1; c < 256; c++) {
+        char one[2] = {(char)c, '\0'};
+        ck_assert_int_eq(!!mc_valid_id(one), !!proto_valid_id(one, 1));
+    }
+}
+END_TEST
+
 int main(void)
 {
     const TTest *const tests[] = {
@@ -334,6 +355,7 @@ int main(void)
         ipv6,
         connect_failure,
         server_breaking_protocol,
+        id_rule_agrees_with_daemon,
     };
     return run_suite("msgclient", tests, sizeof tests / sizeof *tests);
 }
