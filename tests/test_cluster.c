@@ -298,6 +298,7 @@ static void close_all(void)
 
 static const char *const names3[] = {"m1", "m2", "m3"};
 
+#ifdef HAVE_NATS /* what the tests of forged input need */
 /* A stats counter of p. */
 static long long stat_of(const struct msgd_proc *p, const char *key)
 {
@@ -307,7 +308,6 @@ static long long stat_of(const struct msgd_proc *p, const char *key)
     return v;
 }
 
-#ifdef HAVE_NATS /* what the tests of forged input need */
 /* Waits until stats key of p reaches at least want. */
 static void wait_stat(const struct msgd_proc *p, const char *key,
                       long long want)
