@@ -372,7 +372,7 @@ START_TEST(test_walk)
     size_t n = 0;
     void *v;
     for (at = 0; (v = idt_next(&t, &at)) != NULL; n++) {
-        int i = (int)(((char(*)[8])v) - keys);
+        int i = (int)(((char(*)[16])v) - keys);
         REQUIRE(i >= 0 && i < 1000 && i % 3 != 0 && !seen[i]);
         seen[i] = 1;
     }
