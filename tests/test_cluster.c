@@ -1130,7 +1130,7 @@ START_TEST(fresh_senders_not_refused)
     struct tc *probe = hello(m[1].port, "probe");
     wait_visible(probe, "alice");
     for (int i = 0; i < SENDERS; i++) {
-        char id[16];
+        char id[24];
         snprintf(id, sizeof id, "fresh%d", i);
         struct tc *c = tc_hello(m[1].port, id);
         tc_sendf(c, "SEND alice %zu\n%s\n", strlen(id), id);
