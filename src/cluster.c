@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/queue.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -70,6 +71,11 @@ enum inst_state { INST_UP, INST_DOWN, INST_LEFT };
 static const char *const state_names[] = {"up", "down", "left"};
 
 struct rnode;
+struct inst;
+
+/* Instances that hold no id, the one to forget first at the head: see
+ * evictable(). */
+TAILQ_HEAD(inst_list, inst);
 
 struct inst {
     uint64_t inc;
@@ -79,20 +85,14 @@ struct inst {
     int64_t last_seen_ms;
     int64_t reap_at_ms; /* next attempt to free its ids */
     long long hb_nodes; /* as its last heartbeat said */
-    struct rnode *nodes;
+    LIST_HEAD(, rnode) nodes;
     size_t nnodes;
     struct nl_msg *batch; /* FROM head and frames for it, not handed over */
     uint64_t batch_msgs, batch_bytes;
-    struct inst *prev, *next;           /* every instance tracked */
-    struct inst_list *idle;             /* the list it is on while it holds
-                                           no id, else NULL */
-    struct inst *idle_prev, *idle_next; /* on that list */
-};
-
-/* Instances that hold no id, the one to forget first at the head: see
- * evictable(). */
-struct inst_list {
-    struct inst *head, *tail;
+    LIST_ENTRY(inst) link;       /* cl.insts: every instance tracked */
+    struct inst_list *idle;      /* the list it is on while it holds no id,
+                                    else NULL */
+    TAILQ_ENTRY(inst) idle_link; /* on that list */
 };
 
 struct rnode {
@@ -100,13 +100,13 @@ struct rnode {
     uint8_t idlen;
     uint64_t rev;
     struct inst *inst;
-    struct rnode *prev, *next; /* the instance's nodes */
+    LIST_ENTRY(rnode) link; /* the instance's nodes */
 };
 
 /* A message from another instance waiting for the directory to show its
  * sender as that instance's: the whole record, header to final LF. */
 struct held {
-    struct held *next;
+    STAILQ_ENTRY(held) link;
     uint64_t inc; /* the instance the batch came from */
     int64_t until_ms;
     size_t len;
@@ -117,8 +117,10 @@ struct held {
 struct held_from {
     char id[PROTO_MAX_ID + 1];
     uint8_t idlen;
-    struct held *head, *tail;
-    struct held_from *prev, *next; /* all senders with messages waiting */
+    STAILQ_HEAD(held_q, held) msgs;
+    LIST_ENTRY(held_from)
+    link; /* cl.held_list: all senders with messages
+             waiting */
 };
 
 /* A per-second allowance of log lines; see LOG_BUDGET. */
@@ -153,14 +155,14 @@ static struct {
     int dir_ready; /* the directory's initial values are in */
     int64_t id_hold_ms;
     uint64_t next_token;
-    struct inst *insts;
+    LIST_HEAD(, inst) insts;
     size_t ninsts;            /* in insts: at most CLUSTER_MAX_INSTANCES */
     struct idtable by_inc;    /* incarnation (8 bytes) -> struct inst */
     struct inst_list idle[2]; /* holding no id: [0] not up, [1] up */
     struct idtable remote;    /* id -> struct rnode */
     struct idtable pending;   /* id -> struct pending */
     struct idtable held;      /* sender id -> struct held_from */
-    struct held_from *held_list;
+    LIST_HEAD(, held_from) held_list;
     size_t held_count, held_bytes;
     size_t remote_live; /* nodes of instances that are up */
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out, undeliverable;
@@ -171,6 +173,8 @@ static struct {
     int congested_logged;
 } cl = {
     .ev = {.fd = -1},
+    .idle = {TAILQ_HEAD_INITIALIZER(cl.idle[0]),
+             TAILQ_HEAD_INITIALIZER(cl.idle[1])},
     .inst_lines = {.what = "instance-up and instance-down lines"},
     .peer_warnings = {.what = "warnings about what other instances sent"},
     .conflict_lines = {.what = "id-conflict lines"},
@@ -278,16 +282,8 @@ static void idle_unlink(struct inst *i)
     struct inst_list *l = i->idle;
     if (l == NULL)
         return;
-    if (i->idle_prev)
-        i->idle_prev->idle_next = i->idle_next;
-    else
-        l->head = i->idle_next;
-    if (i->idle_next)
-        i->idle_next->idle_prev = i->idle_prev;
-    else
-        l->tail = i->idle_prev;
+    TAILQ_REMOVE(l, i, idle_link);
     i->idle = NULL;
-    i->idle_prev = i->idle_next = NULL;
 }
 
 /* Puts i at the tail of the idle list for its state when it holds no id,
@@ -301,12 +297,7 @@ static void idle_update(struct inst *i)
         return;
     struct inst_list *l = &cl.idle[i->state == INST_UP];
     i->idle = l;
-    i->idle_prev = l->tail;
-    if (l->tail)
-        l->tail->idle_next = i;
-    else
-        l->head = i;
-    l->tail = i;
+    TAILQ_INSERT_TAIL(l, i, idle_link);
 }
 
 /* The instance to forget when the table is full: one that holds no id
@@ -314,7 +305,8 @@ static void idle_update(struct inst *i)
  * longest idle or silent first.  NULL when every one holds ids. */
 static struct inst *evictable(void)
 {
-    return cl.idle[0].head ? cl.idle[0].head : cl.idle[1].head;
+    struct inst *i = TAILQ_FIRST(&cl.idle[0]);
+    return i ? i : TAILQ_FIRST(&cl.idle[1]);
 }
 
 static void set_state(struct inst *i, enum inst_state st)
@@ -358,10 +350,8 @@ static struct inst *inst_get(const struct cw_owner *o)
     i->state = INST_DOWN;
     i->last_seen_ms = srv.now_ms;
     i->hb_nodes = -2; /* no heartbeat yet */
-    i->next = cl.insts;
-    if (i->next)
-        i->next->prev = i;
-    cl.insts = i;
+    LIST_INIT(&i->nodes);
+    LIST_INSERT_HEAD(&cl.insts, i, link);
     cl.ninsts++;
     idle_update(i);
     return i;
@@ -371,12 +361,7 @@ static void inst_free(struct inst *i)
 {
     idt_del(&cl.by_inc, (const char *)&i->inc, sizeof i->inc);
     idle_unlink(i);
-    if (i->prev)
-        i->prev->next = i->next;
-    else
-        cl.insts = i->next;
-    if (i->next)
-        i->next->prev = i->prev;
+    LIST_REMOVE(i, link);
     cl.ninsts--;
     nl_msg_free(i->batch);
     free(i);
@@ -385,12 +370,7 @@ static void inst_free(struct inst *i)
 static void rnode_unlink(struct rnode *r)
 {
     struct inst *i = r->inst;
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        i->nodes = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
+    LIST_REMOVE(r, link);
     i->nnodes--;
     if (i->state == INST_UP)
         cl.remote_live--;
@@ -401,11 +381,7 @@ static void rnode_unlink(struct rnode *r)
 static void rnode_link(struct rnode *r, struct inst *i)
 {
     r->inst = i;
-    r->prev = NULL;
-    r->next = i->nodes;
-    if (i->nodes)
-        i->nodes->prev = r;
-    i->nodes = r;
+    LIST_INSERT_HEAD(&i->nodes, r, link);
     if (i->nnodes++ == 0)
         idle_unlink(i);
     if (i->state == INST_UP)
@@ -423,13 +399,15 @@ static void rnode_del(const char *id, size_t len)
 
 static void dir_clear(void)
 {
-    for (struct inst *i = cl.insts; i; i = i->next) {
-        for (struct rnode *r = i->nodes, *next; r; r = next) {
-            next = r->next;
+    struct inst *i;
+    LIST_FOREACH(i, &cl.insts, link)
+    {
+        struct rnode *r;
+        while ((r = LIST_FIRST(&i->nodes)) != NULL) {
+            LIST_REMOVE(r, link);
             idt_del(&cl.remote, r->id, r->idlen);
             free(r);
         }
-        i->nodes = NULL;
         i->nnodes = 0;
         if (i->idle == NULL)
             idle_update(i);
@@ -561,7 +539,7 @@ void cluster_flush(void)
 {
     if (!cluster_enabled)
         return;
-    for (struct inst *i = cl.insts; i; i = i->next)
+    for (struct inst *i = LIST_FIRST(&cl.insts); i; i = LIST_NEXT(i, link))
         submit_batch(i);
 }
 
@@ -637,7 +615,7 @@ enum proto_err cluster_bcast(const char *hdr, size_t hlen, const char *payload,
     if (!cl.up || congested())
         return PERR_CLUSTER_UNAVAILABLE;
     enum proto_err err = PERR_NONE;
-    for (struct inst *i = cl.insts; i; i = i->next)
+    for (struct inst *i = LIST_FIRST(&cl.insts); i; i = LIST_NEXT(i, link))
         if (i->state == INST_UP && add_msg(i, hdr, hlen, payload, plen) < 0)
             err = PERR_CLUSTER_UNAVAILABLE;
     return err;
@@ -780,7 +758,7 @@ static void reserved(struct nl_msg *m)
  * another instance meanwhile loses its node here (BYE replaced). */
 static void reassert_all(void)
 {
-    for (struct conn *c = router_first(); c; c = c->reg_next)
+    for (struct conn *c = router_first(); c; c = router_next(c))
         submit_key_job(NL_RESERVE, c->id, c->idlen, 0, 0, 0);
 }
 
@@ -810,12 +788,7 @@ static int holds(uint64_t inc, const char *id, size_t len)
 
 static void held_free(struct held_from *hf)
 {
-    if (hf->prev)
-        hf->prev->next = hf->next;
-    else
-        cl.held_list = hf->next;
-    if (hf->next)
-        hf->next->prev = hf->prev;
+    LIST_REMOVE(hf, link);
     idt_del(&cl.held, hf->id, hf->idlen);
     free(hf);
 }
@@ -842,28 +815,21 @@ static void hold(uint64_t inc, const struct cw_rec *r, size_t len)
             cl.msgs_refused++;
             return;
         }
-        hf->next = cl.held_list;
-        if (hf->next)
-            hf->next->prev = hf;
-        cl.held_list = hf;
+        STAILQ_INIT(&hf->msgs);
+        LIST_INSERT_HEAD(&cl.held_list, hf, link);
     }
     struct held *h = malloc(sizeof *h + len);
     if (h == NULL) {
-        if (hf->head == NULL)
+        if (STAILQ_EMPTY(&hf->msgs))
             held_free(hf);
         cl.msgs_refused++;
         return;
     }
-    h->next = NULL;
     h->inc = inc;
     h->until_ms = srv.now_ms + HOLD_MS;
     h->len = len;
     memcpy(h->rec, r->hdr, len);
-    if (hf->tail)
-        hf->tail->next = h;
-    else
-        hf->head = h;
-    hf->tail = h;
+    STAILQ_INSERT_TAIL(&hf->msgs, h, link);
     cl.held_count++;
     cl.held_bytes += len;
     cl.msgs_held++;
@@ -879,9 +845,10 @@ static void held_release(struct held_from *hf, int stopping)
     uint64_t kept[4];
     size_t nkept = 0;
     int kept_many = 0;
-    struct held **pp = &hf->head, *h;
-    hf->tail = NULL;
-    while ((h = *pp) != NULL) {
+    struct held_q keep = STAILQ_HEAD_INITIALIZER(keep);
+    struct held *h;
+    while ((h = STAILQ_FIRST(&hf->msgs)) != NULL) {
+        STAILQ_REMOVE_HEAD(&hf->msgs, link);
         int behind = kept_many;
         for (size_t k = 0; k < nkept && !behind; k++)
             behind = kept[k] == h->inc;
@@ -893,7 +860,6 @@ static void held_release(struct held_from *hf, int stopping)
                 deliver_msg(&r);
             else
                 cl.msgs_refused++;
-            *pp = h->next;
             cl.held_count--;
             cl.held_bytes -= h->len;
             free(h);
@@ -905,10 +871,10 @@ static void held_release(struct held_from *hf, int stopping)
             else
                 kept_many = 1;
         }
-        hf->tail = h;
-        pp = &h->next;
+        STAILQ_INSERT_TAIL(&keep, h, link);
     }
-    if (hf->head == NULL)
+    STAILQ_CONCAT(&hf->msgs, &keep);
+    if (STAILQ_EMPTY(&hf->msgs))
         held_free(hf);
 }
 
@@ -922,8 +888,9 @@ static void held_retry(const char *id, size_t len)
 /* Once a second, and (with stopping) at the end. */
 static void held_expire(int stopping)
 {
-    for (struct held_from *hf = cl.held_list, *next; hf; hf = next) {
-        next = hf->next;
+    for (struct held_from *hf = LIST_FIRST(&cl.held_list), *next; hf;
+         hf = next) {
+        next = LIST_NEXT(hf, link);
         held_release(hf, stopping);
     }
 }
@@ -1004,7 +971,7 @@ static void link_up(const char *url)
     url = without_credentials(url, safe, sizeof safe);
     /* Nobody could be heard while we were cut off: silence during our own
      * outage is no evidence, so every instance starts a fresh count. */
-    for (struct inst *i = cl.insts; i; i = i->next)
+    for (struct inst *i = LIST_FIRST(&cl.insts); i; i = LIST_NEXT(i, link))
         i->last_seen_ms = srv.now_ms;
     cl.up = 1;
     cl.congested_logged = 0;
@@ -1093,7 +1060,7 @@ static void reap(struct inst *i)
         jw_uint(jw, "count", i->nnodes);
         log_commit(jw);
     }
-    for (struct rnode *r = i->nodes; r; r = r->next)
+    for (struct rnode *r = LIST_FIRST(&i->nodes); r; r = LIST_NEXT(r, link))
         submit_key_job(NL_RELEASE, r->id, r->idlen, r->rev, 0, 0);
 }
 
@@ -1108,7 +1075,7 @@ static void stalled(int64_t gap_ms)
         jw_bool(jw, "reclaim", cl.up);
         log_commit(jw);
     }
-    for (struct inst *i = cl.insts; i; i = i->next)
+    for (struct inst *i = LIST_FIRST(&cl.insts); i; i = LIST_NEXT(i, link))
         i->last_seen_ms = srv.now_ms;
     if (cl.up && !cl.leaving) {
         publish_heartbeat((long long)router_count());
@@ -1143,8 +1110,8 @@ static void on_tick(struct timer *t)
     budget_flush(&cl.inst_lines);
     budget_flush(&cl.peer_warnings);
     budget_flush(&cl.conflict_lines);
-    for (struct inst *i = cl.insts, *next; i && cl.up; i = next) {
-        next = i->next;
+    for (struct inst *i = LIST_FIRST(&cl.insts), *next; i && cl.up; i = next) {
+        next = LIST_NEXT(i, link);
         int64_t silent = srv.now_ms - i->last_seen_ms;
         if (i->state == INST_UP && silent > HB_DEAD_MS) {
             log_instance(LOG_LVL_WARN, "instance-down", i, "silent");
@@ -1238,8 +1205,8 @@ void cluster_stop(void)
     cl.ev.fd = -1;
     held_expire(1);
     dir_clear();
-    while (cl.insts)
-        inst_free(cl.insts);
+    while (!LIST_EMPTY(&cl.insts))
+        inst_free(LIST_FIRST(&cl.insts));
     void *p;
     for (size_t at = 0; (p = idt_next(&cl.pending, &at)) != NULL;)
         free(p);
@@ -1262,10 +1229,11 @@ void cluster_each_remote(int (*fn)(void *arg, const struct cluster_node *n),
 {
     if (!cluster_enabled)
         return;
-    for (struct inst *i = cl.insts; i; i = i->next) {
+    for (struct inst *i = LIST_FIRST(&cl.insts); i; i = LIST_NEXT(i, link)) {
         if (i->state != INST_UP)
             continue;
-        for (struct rnode *r = i->nodes; r; r = r->next) {
+        for (struct rnode *r = LIST_FIRST(&i->nodes); r;
+             r = LIST_NEXT(r, link)) {
             struct cluster_node n = {r->id, i->name};
             if (fn(arg, &n) < 0)
                 return;
@@ -1302,7 +1270,7 @@ void cluster_stats(struct jsonw *jw)
     if (!cluster_enabled)
         return;
     size_t up = 1;
-    for (struct inst *i = cl.insts; i; i = i->next)
+    for (struct inst *i = LIST_FIRST(&cl.insts); i; i = LIST_NEXT(i, link))
         up += i->state == INST_UP;
     jw_str(jw, "cluster_instance", cl.name);
     jw_bool(jw, "cluster_connected", cl.up);
@@ -1350,7 +1318,8 @@ size_t cluster_instances_json(char *buf, size_t cap)
         n += inst_json(buf + n, cap - n - 2, cl.name, cl.inc,
                        cl.up ? "up" : "disconnected", 1,
                        (long long)router_count(), 0.0);
-    for (struct inst *i = cluster_enabled ? cl.insts : NULL; i; i = i->next) {
+    for (struct inst *i = cluster_enabled ? LIST_FIRST(&cl.insts) : NULL; i;
+         i = LIST_NEXT(i, link)) {
         if (cap - n < CLUSTER_INSTANCE_JSON_MAX + 2)
             return 0; /* the caller's buffer is too small for them all */
         if (n > 1)

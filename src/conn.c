@@ -64,37 +64,37 @@ static int reading(const struct conn *c)
 
 /* ---- the lists of connections that are not read ---- */
 
-static void wait_in(struct conn *c, struct conn **list)
+/* Lists only this file walks live here; srv.all is walked by several
+ * modules and lives in srv (README, Layout). */
+static struct conn_list
+    gated; /* not read until partial frames take less room */
+static struct conn_list woken; /* to read again after this pass's flush */
+static SLIST_HEAD(, conn) dirty =
+    SLIST_HEAD_INITIALIZER(dirty); /* output queued since the last flush */
+static SLIST_HEAD(, conn) dead =
+    SLIST_HEAD_INITIALIZER(dead); /* to be freed at the end of the pass */
+
+static void wait_in(struct conn *c, struct conn_list *list)
 {
     c->wait_list = list;
-    c->wait_prev = NULL;
-    c->wait_next = *list;
-    if (*list)
-        (*list)->wait_prev = c;
-    *list = c;
+    LIST_INSERT_HEAD(list, c, wait_link);
 }
 
 static void unwait(struct conn *c)
 {
     if (c->wait_list == NULL)
         return;
-    if (c->wait_prev)
-        c->wait_prev->wait_next = c->wait_next;
-    else
-        *c->wait_list = c->wait_next;
-    if (c->wait_next)
-        c->wait_next->wait_prev = c->wait_prev;
-    c->wait_prev = c->wait_next = NULL;
+    LIST_REMOVE(c, wait_link);
     c->wait_list = NULL;
 }
 
-/* Moves every connection of *list to srv.woken: read again after the flush. */
-static void wake_list(struct conn **list)
+/* Moves every connection of list to woken: read again after the flush. */
+static void wake_list(struct conn_list *list)
 {
-    while (*list) {
-        struct conn *w = *list;
+    struct conn *w;
+    while ((w = LIST_FIRST(list)) != NULL) {
         unwait(w);
-        wait_in(w, &srv.woken);
+        wait_in(w, &woken);
     }
 }
 
@@ -160,10 +160,7 @@ struct conn *conn_new(int fd, const char *addr)
     }
     snprintf(c->addr, sizeof c->addr, "%s", addr);
     c->connected_ms = c->active_ms = srv.now_ms;
-    c->all_next = srv.all;
-    if (srv.all)
-        srv.all->all_prev = c;
-    srv.all = c;
+    LIST_INSERT_HEAD(&srv.all, c, all_link);
     srv.nconns++;
     srv.stats.connections_total++;
     arm_idle(c);
@@ -178,8 +175,7 @@ static void mark_dirty(struct conn *c)
 {
     if (!c->dirty) {
         c->dirty = 1;
-        c->dirty_next = srv.dirty;
-        srv.dirty = c;
+        SLIST_INSERT_HEAD(&dirty, c, dirty_link);
     }
 }
 
@@ -190,10 +186,9 @@ static void mark_dead(struct conn *c)
     c->state = CONN_DEAD;
     if (!c->dirty) {
         c->dirty = 1;
-        c->dirty_next = srv.dead;
-        srv.dead = c;
+        SLIST_INSERT_HEAD(&dead, c, dirty_link);
     }
-    /* A dirty connection is moved to srv.dead by the flush. */
+    /* A dirty connection is moved to the dead list by the flush. */
 }
 
 /* The daemon-wide output budget is spent: cut the open connections with
@@ -205,11 +200,11 @@ static void shed(void)
     unsigned cut = 0;
 
     while (srv.pool.held > target) {
-        struct conn *big = NULL;
-        for (struct conn *o = srv.all; o; o = o->all_next)
-            if (o->state == CONN_OPEN && o->out.bytes &&
-                (big == NULL || o->out.bytes > big->out.bytes))
-                big = o;
+        struct conn *big = NULL, *o;
+        LIST_FOREACH(o, &srv.all, all_link)
+        if (o->state == CONN_OPEN && o->out.bytes &&
+            (big == NULL || o->out.bytes > big->out.bytes))
+            big = o;
         if (big == NULL)
             break;
         conn_close(big, CR_SLOW, NULL);
@@ -602,7 +597,7 @@ static void on_readable(struct conn *c)
      * are read (finishing it is what frees memory); the others wait. */
     if (c->in_len == 0 && srv.in_total >= srv.in_budget) {
         c->blocked = BLOCK_INPUT;
-        wait_in(c, &srv.gated);
+        wait_in(c, &gated);
         set_events(c, c->events & ~(uint32_t)EPOLLIN);
         return;
     }
@@ -713,11 +708,13 @@ static void arm_deadline(void)
 static void on_deadline(struct timer *t)
 {
     int waiting = 0;
+    struct conn *c;
     (void)t;
     deadline_armed = 0;
     if (srv.write_deadline_ms == 0)
         return;
-    for (struct conn *c = srv.all; c; c = c->all_next) {
+    LIST_FOREACH(c, &srv.all, all_link)
+    {
         if (c->state != CONN_OPEN || !(c->events & EPOLLOUT))
             continue;
         if (srv.now_ms - c->progress_ms >= srv.write_deadline_ms)
@@ -743,7 +740,7 @@ static void flush(struct conn *c)
         }
     }
     /* Senders held back for c go on once it is down to a quarter. */
-    if (c->waiters &&
+    if (!LIST_EMPTY(&c->waiters) &&
         c->out.bytes <= (uint64_t)srv.cfg.max_output_buffer / 4)
         wake_list(&c->waiters);
     uint32_t in = c->state == CONN_OPEN && reading(c) ? EPOLLIN : 0;
@@ -816,34 +813,33 @@ static void on_timer(struct timer *t)
     }
 }
 
+int conn_work_pending(void)
+{
+    return !SLIST_EMPTY(&dirty) || !SLIST_EMPTY(&dead);
+}
+
 void conn_flush_dirty(void)
 {
-    while (srv.dirty) {
-        struct conn *c = srv.dirty;
-        srv.dirty = c->dirty_next;
+    struct conn *c;
+    while ((c = SLIST_FIRST(&dirty)) != NULL) {
+        SLIST_REMOVE_HEAD(&dirty, dirty_link);
         c->dirty = 0;
         if (c->state != CONN_DEAD)
             flush(c);
         if (c->state == CONN_DEAD && !c->dirty) {
             c->dirty = 1;
-            c->dirty_next = srv.dead;
-            srv.dead = c;
+            SLIST_INSERT_HEAD(&dead, c, dirty_link);
         }
     }
 }
 
 void conn_reap(void)
 {
-    while (srv.dead) {
-        struct conn *c = srv.dead;
-        srv.dead = c->dirty_next;
+    struct conn *c;
+    while ((c = SLIST_FIRST(&dead)) != NULL) {
+        SLIST_REMOVE_HEAD(&dead, dirty_link);
         close(c->ev.fd); /* also leaves the epoll set */
-        if (c->all_prev)
-            c->all_prev->all_next = c->all_next;
-        else
-            srv.all = c->all_next;
-        if (c->all_next)
-            c->all_next->all_prev = c->all_prev;
+        LIST_REMOVE(c, all_link);
         srv.nconns--;
         outq_clear(&c->out, &srv.pool);
         unwait(c);
@@ -852,13 +848,24 @@ void conn_reap(void)
     }
 }
 
+void conn_free_all(void)
+{
+    struct conn *c;
+    SLIST_INIT(&dirty);
+    SLIST_INIT(&dead);
+    LIST_FOREACH(c, &srv.all, all_link)
+    SLIST_INSERT_HEAD(&dead, c, dirty_link);
+    conn_reap();
+}
+
 void conn_wake(void)
 {
     /* A quarter of the partial-frame budget free again: all are read. */
-    if (srv.gated && srv.in_total <= srv.in_budget - srv.in_budget / 4)
-        wake_list(&srv.gated);
-    while (srv.woken) {
-        struct conn *c = srv.woken;
+    if (!LIST_EMPTY(&gated) &&
+        srv.in_total <= srv.in_budget - srv.in_budget / 4)
+        wake_list(&gated);
+    struct conn *c;
+    while ((c = LIST_FIRST(&woken)) != NULL) {
         unwait(c);
         c->blocked = BLOCK_NONE;
         read_again(c);
@@ -867,7 +874,8 @@ void conn_wake(void)
 
 void conn_rearm_all(void)
 {
-    for (struct conn *c = srv.all; c; c = c->all_next)
-        if (c->state == CONN_OPEN)
-            arm_idle(c);
+    struct conn *c;
+    LIST_FOREACH(c, &srv.all, all_link)
+    if (c->state == CONN_OPEN)
+        arm_idle(c);
 }

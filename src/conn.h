@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "outq.h"
 #include "proto.h"
@@ -46,21 +47,22 @@ struct conn {
     uint8_t registered;
     uint8_t dirty;
     uint8_t idlen;
-    uint8_t paused; /* HELLO waits for its cluster reservation: no reading */
+    uint8_t paused;  /* HELLO waits for its cluster reservation: no reading */
     uint8_t blocked; /* not read either: enum conn_block */
     uint32_t events; /* the epoll mask in force */
     uint32_t in_len, in_cap, in_need;
     char *in; /* a partial frame carried between reads; NULL when none */
-    struct conn *all_prev, *all_next;
-    struct conn *reg_prev, *reg_next; /* registration order */
-    struct conn *dirty_next;          /* srv.dirty or srv.dead list */
+    LIST_ENTRY(conn) all_link;    /* srv.all */
+    TAILQ_ENTRY(conn) reg_link;   /* the router's registration order */
+    SLIST_ENTRY(conn) dirty_link; /* conn.c's dirty or dead list */
     struct timer timer; /* idle, then the flush and linger deadlines */
     struct outq out;
     int64_t progress_ms; /* last write progress, or when output began to wait */
-    struct conn *waiters; /* senders blocked until this one drains */
-    /* The list this one is blocked in: a receiver's waiters, srv.gated or
-     * srv.woken. */
-    struct conn *wait_prev, *wait_next, **wait_list;
+    struct conn_list waiters; /* senders blocked until this one drains */
+    /* The list this one is blocked in (a receiver's waiters, or conn.c's
+     * gated or woken), NULL when none. */
+    LIST_ENTRY(conn) wait_link;
+    struct conn_list *wait_list;
     int64_t connected_ms, active_ms;
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
     uint64_t kv_rev; /* cluster: the revision of our key for this id */
@@ -116,6 +118,10 @@ void conn_resume(struct conn *c);
 void conn_flush_dirty(void);
 void conn_wake(void); /* reads again the connections that may go on */
 void conn_reap(void);
+/* Whether the loop has a flush or a reap to do before it may sleep. */
+int conn_work_pending(void);
+/* At exit: frees every connection without a word to it. */
+void conn_free_all(void);
 /* Re-arms every open connection's idle timer after idle_timeout changed. */
 void conn_rearm_all(void);
 /* Records that c was told the current idle_timeout (its OK went out). */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -34,8 +35,8 @@
 #define RESERVED_CLIENTS 16
 #define MAX_PER_UID 8
 #define ACCEPT_BACKOFF_MS 100 /* out of descriptors: retry this much later */
-#define REQUEST_MS 5000 /* a client that says nothing is dropped */
-#define REPLY_MS 60000  /* a reply not read by then is abandoned */
+#define REQUEST_MS 5000       /* a client that says nothing is dropped */
+#define REPLY_MS 60000        /* a reply not read by then is abandoned */
 #define ROWS_PER_PASS 256
 #define OUT_LOW 65536 /* render more rows only below this much pending */
 
@@ -52,7 +53,7 @@ struct row {
 struct ctl_client {
     struct ev ev;
     struct timer timer;
-    struct ctl_client *prev, *next;
+    LIST_ENTRY(ctl_client) link; /* clients */
     pid_t pid;
     uid_t uid;
     int answered; /* the request was read; no more input is taken */
@@ -71,7 +72,7 @@ struct ctl_client {
 
 static struct ev listen_ev = {.fd = -1};
 static char *sock_path;
-static struct ctl_client *clients;
+static LIST_HEAD(, ctl_client) clients;
 static int nclients;
 static void on_accept_backoff(struct timer *t);
 static struct timer accept_backoff = {.fn = on_accept_backoff};
@@ -90,12 +91,7 @@ static void free_rows(struct ctl_client *cl)
 
 static void client_free(struct ctl_client *cl)
 {
-    if (cl->prev)
-        cl->prev->next = cl->next;
-    else
-        clients = cl->next;
-    if (cl->next)
-        cl->next->prev = cl->prev;
+    LIST_REMOVE(cl, link);
     nclients--;
     server_disarm(&cl->timer);
     close(cl->ev.fd);
@@ -347,7 +343,8 @@ static void snapshot(struct ctl_client *cl, const struct admin_req *req)
             n += keep_row(req, r);
         }
     } else {
-        for (struct conn *c = router_first(); c && n < cap; c = c->reg_next) {
+        for (struct conn *c = router_first(); c && n < cap;
+             c = router_next(c)) {
             struct row *r = &rows[n];
             memcpy(r->id, c->id, (size_t)c->idlen + 1);
             memcpy(r->addr, c->addr, ADDR_STR_MAX);
@@ -466,8 +463,10 @@ static int kick(const struct admin_req *req, struct jsonw *jw)
     size_t n = 0;
     int count = 0;
     list[n++] = '[';
-    for (struct conn *c = srv.all, *next; c; c = next) {
-        next = c->all_next;
+    struct conn *c, *next;
+    /* conn_close leaves c in srv.all until the reap: the walk may go on. */
+    for (c = LIST_FIRST(&srv.all); c; c = next) {
+        next = LIST_NEXT(c, all_link);
         if (c->state != CONN_OPEN)
             continue;
         if (req->id[0] ? !(c->registered && strcmp(c->id, req->id) == 0)
@@ -704,7 +703,7 @@ static int slot_free(uid_t uid)
     if (nclients >= MAX_CLIENTS - RESERVED_CLIENTS)
         return 0;
     int held = 0;
-    for (struct ctl_client *c = clients; c; c = c->next)
+    for (struct ctl_client *c = LIST_FIRST(&clients); c; c = LIST_NEXT(c, link))
         held += c->uid == uid;
     return held < MAX_PER_UID;
 }
@@ -774,10 +773,7 @@ static void on_accept(struct ev *ev, uint32_t events)
             free(cl);
             continue;
         }
-        cl->next = clients;
-        if (clients)
-            clients->prev = cl;
-        clients = cl;
+        LIST_INSERT_HEAD(&clients, cl, link);
         nclients++;
         server_arm(&cl->timer, srv.now_ms + REQUEST_MS);
     }
@@ -876,8 +872,8 @@ void control_stop_accepting(void)
 void control_close(void)
 {
     server_disarm(&accept_backoff);
-    while (clients)
-        client_free(clients);
+    while (!LIST_EMPTY(&clients))
+        client_free(LIST_FIRST(&clients));
     if (listen_ev.fd >= 0) {
         close(listen_ev.fd);
         listen_ev.fd = -1;

@@ -17,14 +17,19 @@
 #include "server.h"
 
 static struct idtable table;
-static struct conn *first, *last;
+/* Registered nodes in registration order (for WHO and broadcasts).  A
+ * broadcast's walk keeps its next stop in walk_next, which
+ * router_unregister moves on when it takes that node out. */
+static TAILQ_HEAD(, conn) order = TAILQ_HEAD_INITIALIZER(order);
+static struct conn *walk_next;
 
 int router_init(void)
 {
     uint8_t seed[16];
     if (getrandom(seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed)
         memset(seed, 0x5a, sizeof seed); /* weaker, never fatal */
-    first = last = NULL;
+    TAILQ_INIT(&order);
+    walk_next = NULL;
     return idt_init(&table, seed);
 }
 
@@ -40,7 +45,12 @@ size_t router_count(void)
 
 struct conn *router_first(void)
 {
-    return first;
+    return TAILQ_FIRST(&order);
+}
+
+struct conn *router_next(const struct conn *c)
+{
+    return TAILQ_NEXT(c, reg_link);
 }
 
 struct conn *router_find(const char *id, size_t len)
@@ -70,16 +80,9 @@ void router_unregister(struct conn *c)
     if (!c->registered)
         return;
     idt_del(&table, c->id, c->idlen);
-    if (c->reg_prev)
-        c->reg_prev->reg_next = c->reg_next;
-    else
-        first = c->reg_next;
-    if (c->reg_next)
-        c->reg_next->reg_prev = c->reg_prev;
-    else
-        last = c->reg_prev;
-    /* reg_next stays: a broadcast walking the list may stand on c. */
-    c->reg_prev = NULL;
+    if (walk_next == c)
+        walk_next = TAILQ_NEXT(c, reg_link);
+    TAILQ_REMOVE(&order, c, reg_link);
     c->registered = 0;
 }
 
@@ -112,13 +115,7 @@ static void do_register(struct conn *c)
         return;
     }
     c->registered = 1;
-    c->reg_prev = last;
-    c->reg_next = NULL;
-    if (last)
-        last->reg_next = c;
-    else
-        first = c;
-    last = c;
+    TAILQ_INSERT_TAIL(&order, c, reg_link);
     if (table.count > srv.stats.nodes_peak)
         srv.stats.nodes_peak = table.count;
 
@@ -250,8 +247,7 @@ static int send_one(struct conn *c, const struct proto_cmd *cmd)
     char hdr[PROTO_MAX_MSG_HEADER];
     size_t hlen = proto_msg_header(hdr, c->id, c->idlen, to->id, to->idlen,
                                    cmd->payload_len);
-    if (conn_deliver_from(c, to, hdr, hlen, cmd->payload, cmd->payload_len) >
-        0)
+    if (conn_deliver_from(c, to, hdr, hlen, cmd->payload, cmd->payload_len) > 0)
         return 1;
     accepted(c, cmd->payload_len);
     if (log_wants(LOG_LVL_DEBUG))
@@ -272,13 +268,13 @@ void router_deliver_all(struct conn *skip, const char *hdr, size_t hlen,
         return;
     }
     /* A receiver cut meanwhile (by the output budget, maybe not the one
-     * being delivered to) keeps its place in the walk; it is skipped. */
-    for (struct conn *to = first, *next; to; to = next) {
-        next = to->reg_next;
-        if (to == skip || !to->registered)
-            continue;
-        conn_deliver_shared(to, sh, off, hlen + plen + 1, plen);
+     * being delivered to) leaves the list, and walk_next steps over it. */
+    for (struct conn *to = TAILQ_FIRST(&order); to; to = walk_next) {
+        walk_next = TAILQ_NEXT(to, reg_link);
+        if (to != skip)
+            conn_deliver_shared(to, sh, off, hlen + plen + 1, plen);
     }
+    walk_next = NULL;
     outq_share_done(&srv.pool, sh);
 }
 
@@ -328,7 +324,7 @@ static void who(struct conn *c)
                      router_count() + cluster_remote_count());
     if (conn_send(c, line, (size_t)n) < 0)
         return;
-    for (struct conn *o = first; o; o = o->reg_next)
+    for (struct conn *o = TAILQ_FIRST(&order); o; o = TAILQ_NEXT(o, reg_link))
         if (who_line(c, o->id, o->idlen) < 0)
             return;
     struct who_walk w = {c, 0};

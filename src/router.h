@@ -14,7 +14,9 @@ struct conn;
 int router_init(void);
 void router_free(void);
 size_t router_count(void);
-struct conn *router_first(void); /* registration order; then c->reg_next */
+/* The registered nodes in registration order: the first, then the next. */
+struct conn *router_first(void);
+struct conn *router_next(const struct conn *c);
 struct conn *router_find(const char *id, size_t len);
 /* Executes one parsed command from c.  Returns 1 when it is held, not
  * executed: a SEND to a receiver with no room (c is then blocked and runs

@@ -147,10 +147,10 @@ static size_t budget(int64_t set, uint64_t share, uint64_t lo, uint64_t hi)
 
 static void apply_bounds(const struct config *cfg)
 {
-    srv.out_budget = budget(cfg->max_output_total, mem_available / 4, 64 * MIB,
-                            16384 * MIB);
-    srv.in_budget = budget(cfg->max_input_total, mem_available / 8, 32 * MIB,
-                           8192 * MIB);
+    srv.out_budget =
+        budget(cfg->max_output_total, mem_available / 4, 64 * MIB, 16384 * MIB);
+    srv.in_budget =
+        budget(cfg->max_input_total, mem_available / 8, 32 * MIB, 8192 * MIB);
     srv.write_deadline_ms = idle_ms_of(cfg->write_deadline);
 }
 
@@ -194,9 +194,10 @@ static void on_signal(struct ev *ev, uint32_t events)
         case SIGINT:
             if (srv.stopping) {
                 /* A second request: stop waiting for slow readers. */
-                for (struct conn *c = srv.all; c; c = c->all_next)
-                    if (c->state != CONN_DEAD)
-                        c->state = CONN_LINGER, server_arm(&c->timer, 0);
+                struct conn *c;
+                LIST_FOREACH(c, &srv.all, all_link)
+                if (c->state != CONN_DEAD)
+                    c->state = CONN_LINGER, server_arm(&c->timer, 0);
             } else {
                 log_signal_stop((int)si.ssi_signo);
             }
@@ -273,8 +274,9 @@ void server_stop(const char *reason)
     listener_close_all();
     control_stop_accepting();
     cluster_leaving();
-    for (struct conn *c = srv.all; c; c = c->all_next)
-        conn_close(c, CR_SHUTDOWN, NULL);
+    struct conn *c;
+    LIST_FOREACH(c, &srv.all, all_link)
+    conn_close(c, CR_SHUTDOWN, NULL);
 }
 
 int server_run(void)
@@ -283,7 +285,7 @@ int server_run(void)
 
     while (!srv.stopping || srv.nconns > 0) {
         int timeout = -1;
-        if (srv.dirty || srv.dead) {
+        if (conn_work_pending()) {
             timeout = 0;
         } else {
             uint64_t next = tw_next(&srv.wheel);
@@ -324,12 +326,7 @@ void server_free(void)
 {
     server_disarm(&trim_timer);
     listener_close_all();
-    srv.dirty = srv.dead = NULL;
-    for (struct conn *c = srv.all; c; c = c->all_next) {
-        c->dirty_next = srv.dead;
-        srv.dead = c;
-    }
-    conn_reap();
+    conn_free_all();
     router_free();
     chunk_pool_drain(&srv.pool);
     free(srv.rbuf);

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "config.h"
 #include "outq.h"
@@ -14,6 +15,9 @@
 
 struct conn;
 struct listener;
+
+/* A list of connections (<sys/queue.h>). */
+LIST_HEAD(conn_list, conn);
 
 /* Something epoll reports on; the first member of every registered object. */
 struct ev {
@@ -50,18 +54,14 @@ struct server {
     struct chunk_pool pool;
     struct stats stats;
 
-    struct conn *all; /* every connection */
+    struct conn_list all; /* every connection (walked by several modules) */
     size_t nconns;
-    struct conn *dirty; /* output queued since the last flush */
-    struct conn *dead;  /* to be freed at the end of the pass */
 
     /* Memory bounds (msgd.conf(5), MEMORY BOUNDS), in force: */
     size_t out_budget;         /* max_output_total, or its automatic value */
     size_t in_budget;          /* max_input_total, or its automatic value */
     int64_t write_deadline_ms; /* 0 = never */
     size_t in_total;           /* bytes of partial frames held (in_cap) */
-    struct conn *gated; /* not read until partial frames take less room */
-    struct conn *woken; /* to read again after this pass's flush */
 
     struct listener **listeners;
     int nlisteners;
