@@ -347,6 +347,7 @@ static int valid_hostport(const char *s)
     char host[HOST_MAX];
     unsigned port;
 
+    config_listen_tls(s, &s);
     return config_parse_hostport(s, host, sizeof host, &port) == 0;
 }
 
@@ -364,6 +365,8 @@ static int apply_listen(struct loader *ld, const config_setting_t *s,
         char host[HOST_MAX];
         unsigned port;
 
+        if (v)
+            config_listen_tls(v, &v);
         if (v && config_parse_hostport(v, host, sizeof host, &port) ==
                      CONFIG_PORT_RANGE)
             return fail(ld, s,
@@ -375,6 +378,8 @@ static int apply_listen(struct loader *ld, const config_setting_t *s,
 
 static int apply_cluster(struct loader *ld, const config_setting_t *s,
                          const struct key *k);
+static int apply_tls(struct loader *ld, const config_setting_t *s,
+                     const struct key *k);
 
 static const struct word log_words[] = {
     {"error", LOG_LVL_ERROR},  {"warn", LOG_LVL_WARN},
@@ -425,6 +430,7 @@ static const struct key top_keys[] = {
     {"user", apply_string, OFF(user), 0, 0, 0, NULL, NULL, NULL},
     {"group", apply_string, OFF(group), 0, 0, 0, NULL, NULL, NULL},
     {"cluster", apply_cluster, 0, 0, 0, 0, NULL, NULL, NULL},
+    {"tls", apply_tls, 0, 0, 0, 0, NULL, NULL, NULL},
     {NULL, NULL, 0, 0, 0, 0, NULL, NULL, NULL},
 };
 
@@ -564,6 +570,110 @@ static int apply_cluster(struct loader *ld, const config_setting_t *s,
 }
 #endif
 
+static const struct word verify_words[] = {
+    {"none", TLS_VERIFY_NONE},
+    {"optional", TLS_VERIFY_OPTIONAL},
+    {"require", TLS_VERIFY_REQUIRE},
+    {NULL, 0},
+};
+
+static const struct word version_words[] = {
+    {"1.2", 12},
+    {"1.3", 13},
+    {NULL, 0},
+};
+
+static const struct key tls_keys[] = {
+    {"tls.cert", apply_string, OFF(tls.cert), 0, 0, 0, NULL, NULL, NULL},
+    {"tls.key", apply_string, OFF(tls.key), 0, 0, 0, NULL, NULL, NULL},
+    {"tls.ca", apply_string, OFF(tls.ca), 0, 0, 0, NULL, NULL, NULL},
+    {"tls.verify_clients", apply_word, OFF(tls.verify_clients), 0, 0, 0, NULL,
+     "none, optional or require", verify_words},
+    {"tls.min_version", apply_word, OFF(tls.min_version), 0, 0, 0, NULL,
+     "\"1.2\" or \"1.3\"", version_words},
+    {"tls.handshake_timeout", apply_timeout, OFF(tls.handshake_timeout), 0, 0,
+     3600, NULL, NULL, NULL},
+    {NULL, NULL, 0, 0, 0, 0, NULL, NULL, NULL},
+};
+
+/* A relative path of the file's is taken from the file's directory, so
+ * that it means the same at start, at a reload and for msgd -t, wherever
+ * msgd runs from. */
+static int from_file_dir(struct loader *ld, const config_setting_t *s,
+                         char **path)
+{
+    const char *slash = strrchr(ld->file, '/');
+    char *abs;
+    if (*path == NULL || (*path)[0] == '/' || slash == NULL)
+        return 0;
+    if (asprintf(&abs, "%.*s/%s", (int)(slash - ld->file), ld->file, *path) <
+        0)
+        return fail(ld, s, "out of memory");
+    free(*path);
+    *path = abs;
+    return 0;
+}
+
+static int apply_tls(struct loader *ld, const config_setting_t *s,
+                     const struct key *k)
+{
+    struct config_tls *t = &ld->cfg->tls;
+
+    if (!config_setting_is_group(s))
+        return fail(ld, s, "'%s' must be a group { ... }", k->name);
+    if (apply_group(ld, s, tls_keys) < 0)
+        return -1;
+    t->enabled = 1;
+    t->line = config_setting_source_line(s);
+    if (t->cert == NULL || t->key == NULL)
+        return fail(ld, s, "'tls' needs both cert and key");
+    if (from_file_dir(ld, s, &t->cert) < 0 || from_file_dir(ld, s, &t->key) < 0 ||
+        from_file_dir(ld, s, &t->ca) < 0)
+        return -1;
+    if (t->verify_clients != TLS_VERIFY_NONE && t->ca == NULL)
+        return fail(ld, s,
+                    "'tls.verify_clients' %s needs 'tls.ca', the CA that "
+                    "signs the client certificates",
+                    verify_words[t->verify_clients].word);
+    if (t->handshake_timeout == 0)
+        return fail(ld, s, "'tls.handshake_timeout' must be more than 0");
+    return 0;
+}
+
+int config_listen_tls(const char *entry, const char **hostport)
+{
+    if (strncmp(entry, "tls://", 6) == 0) {
+        *hostport = entry + 6;
+        return 1;
+    }
+    *hostport = entry;
+    return 0;
+}
+
+/* tls:// listeners need the tls group, and a msgd built with OpenSSL. */
+static int check_tls_listeners(struct loader *ld, const config_t *lc)
+{
+    const struct config *cfg = ld->cfg;
+    for (int i = 0; i < cfg->n_listen; i++) {
+        const char *hp;
+        if (!config_listen_tls(cfg->listen[i], &hp))
+            continue;
+#ifndef HAVE_OPENSSL
+        return fail(ld, config_lookup(lc, "listen"),
+                    "'listen' entry \"%s\": TLS support is not built into "
+                    "this msgd (configure found no OpenSSL)",
+                    cfg->listen[i]);
+#else
+        if (!cfg->tls.enabled)
+            return fail(ld, config_lookup(lc, "listen"),
+                        "'listen' entry \"%s\" needs the tls group (cert "
+                        "and key)",
+                        cfg->listen[i]);
+#endif
+    }
+    return 0;
+}
+
 static int apply_root(struct loader *ld, const config_t *lc)
 {
     struct config *cfg = ld->cfg;
@@ -575,6 +685,8 @@ static int apply_root(struct loader *ld, const config_t *lc)
         cfg->listen_line = config_setting_source_line(at);
     if ((at = config_lookup(lc, "user")) != NULL)
         cfg->user_line = config_setting_source_line(at);
+    if (check_tls_listeners(ld, lc) < 0)
+        return -1;
     if ((at = config_lookup(lc, "group")) != NULL)
         cfg->group_line = config_setting_source_line(at);
     /* A buffer that cannot hold one message plus its header would
@@ -693,6 +805,8 @@ static int fill_defaults(struct config *cfg)
     cfg->client_log_rate = 20;
     cfg->cluster.prefix = strdup("msgd");
     cfg->cluster.id_hold = 30;
+    cfg->tls.min_version = 12;
+    cfg->tls.handshake_timeout = 5;
     return cfg->listen[0] && cfg->admin_socket && cfg->pidfile &&
                    cfg->server_log && cfg->client_log && cfg->cluster.prefix
                ? 0
@@ -758,6 +872,9 @@ void config_free(struct config *cfg)
     free(cfg->user);
     free(cfg->group);
     free(cfg->cluster.name);
+    free(cfg->tls.cert);
+    free(cfg->tls.key);
+    free(cfg->tls.ca);
     free(cfg->cluster.prefix);
     /* Zeroed, a freed struct is safe to free or load into again. */
     memset(cfg, 0, sizeof *cfg);
@@ -850,9 +967,10 @@ int config_check_system(const struct config *cfg, char *err, size_t errlen)
         unsigned port;
         int rc;
 
+        const char *hp;
+        config_listen_tls(cfg->listen[i], &hp);
         /* Loaded, so well formed. */
-        if (config_parse_hostport(cfg->listen[i], host, sizeof host, &port) <
-                0 ||
+        if (config_parse_hostport(hp, host, sizeof host, &port) < 0 ||
             strcmp(host, "*") == 0)
             continue;
         if ((rc = getaddrinfo(host, "0", &hints, &res)) == 0) {

@@ -22,6 +22,24 @@ struct config_cluster {
     double id_hold; /* seconds, default 30 */
 };
 
+enum tls_verify {
+    TLS_VERIFY_NONE = 0,
+    TLS_VERIFY_OPTIONAL,
+    TLS_VERIFY_REQUIRE
+};
+
+/* The tls group: what tls:// listeners serve. */
+struct config_tls {
+    int enabled; /* the tls group was present */
+    int line;    /* its line */
+    char *cert;  /* PEM chain */
+    char *key;   /* PEM private key */
+    char *ca;    /* for client certificates; NULL when unset */
+    enum tls_verify verify_clients;
+    int min_version;          /* 12 or 13 */
+    double handshake_timeout; /* seconds */
+};
+
 struct config {
     char *file; /* the file these came from, NULL for built-in defaults */
     char *listen[CONFIG_MAX_LISTEN];
@@ -33,7 +51,7 @@ struct config {
     char *server_log;
     char *client_log;
     enum log_level log_level;
-    int log_stderr; /* with -f, server_log lines go to stderr too */
+    int log_stderr;      /* with -f, server_log lines go to stderr too */
     double idle_timeout; /* seconds; 0 = never */
     int64_t max_nodes;
     int64_t max_message_size;
@@ -43,11 +61,12 @@ struct config {
     int64_t max_unregistered_input;
     int64_t max_input_total; /* bytes; 0 = from MemAvailable at start */
     enum dup_policy duplicate_id;
-    int64_t client_log_rate; /* lines/s per address and event; 0 = no cap */
-    char *user;  /* NULL when unset */
-    char *group; /* NULL when unset */
+    int64_t client_log_rate;   /* lines/s per address and event; 0 = no cap */
+    char *user;                /* NULL when unset */
+    char *group;               /* NULL when unset */
     int user_line, group_line; /* their lines, 0 if unset */
     struct config_cluster cluster;
+    struct config_tls tls;
 };
 
 /* The files' defaults when msgd runs as root. */
@@ -85,14 +104,16 @@ void config_free(struct config *cfg);
  * when well formed but the port is over 65535. */
 int config_parse_hostport(const char *s, char *host, size_t hostlen,
                           unsigned *port);
+/* A listen entry's transport: 1 for "tls://HOST:PORT" (*hostport then
+ * points past the scheme), 0 for a plain "HOST:PORT". */
+int config_listen_tls(const char *entry, const char **hostport);
 
 const char *config_log_level_name(enum log_level lvl);
 
 /* "FILE:LINE" of setting name (dotted, e.g. "cluster.name") in file, or
  * "FILE" when it is not set there: for messages about a value that parsed
  * but will not work. */
-void config_where(const char *file, const char *name, char *out,
-                  size_t outlen);
+void config_where(const char *file, const char *name, char *out, size_t outlen);
 
 /* What a start would refuse beyond the file itself, for msgd -t: the user
  * and group exist, every listen host resolves.  Apart from config_load

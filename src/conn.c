@@ -100,11 +100,52 @@ static void wake_list(struct conn_list *list)
 
 static void mark_dead(struct conn *c);
 
+/* ---- the transport (transport.h) ---- */
+
+/* What c's transport waits for besides what c does. */
+static uint32_t tp_wants(const struct conn *c)
+{
+    return c->tp->wants ? c->tp->wants(c->tp_st) : 0;
+}
+
+/* Input the transport has already taken from the socket, which epoll
+ * will not report. */
+static int tp_pending(const struct conn *c)
+{
+    return c->tp->pending && c->tp->pending(c->tp_st) > 0;
+}
+
+/* Whether output waits: in the queue, or held by the transport. */
+static int output_waits(const struct conn *c)
+{
+    return c->out.bytes > 0 || (tp_wants(c) & EPOLLOUT);
+}
+
+/* Writes what the transport holds, then what the queue holds, as far as
+ * the socket takes now: 0, or -1 with errno (EAGAIN: it is full). */
+static int send_out(struct conn *c)
+{
+    if (c->tp->drain && c->tp->drain(c->tp_st, c->ev.fd) < 0)
+        return -1;
+    if (c->out.bytes > 0 && outq_send(&c->out, &srv.pool, c->tp->sendv,
+                                      c->tp_st, c->ev.fd) < 0)
+        return -1;
+    return 0;
+}
+
+const char *conn_transport(const struct conn *c)
+{
+    return c->tp->name;
+}
+
+/* events: what c waits for; the transport's own needs are added. */
 static void set_events(struct conn *c, uint32_t events)
 {
-    if (c->events == events)
+    uint32_t mask = events | tp_wants(c);
+    c->events = events;
+    if (c->ev_mask == mask)
         return;
-    if (ev_mod(&c->ev, events) < 0) {
+    if (ev_mod(&c->ev, mask) < 0) {
         /* Its events would be wrong from now on (never woken, or woken
          * forever): the connection goes. */
         ev_log_failure("connection dropped: cannot change its epoll events");
@@ -114,7 +155,7 @@ static void set_events(struct conn *c, uint32_t events)
             mark_dead(c);
         return;
     }
-    c->events = events;
+    c->ev_mask = mask;
 }
 
 /* The idle timeout in force for c, in ms (0: never).  A node keeps what
@@ -144,7 +185,7 @@ static void arm_idle(struct conn *c)
         server_disarm(&c->timer);
 }
 
-struct conn *conn_new(int fd, const char *addr)
+struct conn *conn_new(int fd, const char *addr, const struct transport *tp)
 {
     struct conn *c = calloc(1, sizeof *c);
     if (c == NULL)
@@ -152,9 +193,24 @@ struct conn *conn_new(int fd, const char *addr)
     c->ev.cb = on_event;
     c->ev.fd = fd;
     c->timer.fn = on_timer;
-    c->events = EPOLLIN;
+    c->tp = tp;
+    if (tp->open && (c->tp_st = tp->open(fd)) == NULL) {
+        struct jsonw *jw = log_begin(LOG_SERVER, LOG_LVL_WARN, "warning");
+        if (jw) {
+            jw_str(jw, "msg", "connection refused");
+            jw_str(jw, "addr", addr);
+            jw_str(jw, "error", transport_error());
+            log_commit(jw);
+        }
+        free(c);
+        return NULL;
+    }
+    c->state = tp->handshake ? CONN_HANDSHAKE : CONN_OPEN;
+    c->events = c->ev_mask = EPOLLIN;
     if (ev_add(&c->ev, EPOLLIN) < 0) {
         ev_log_failure("connection refused: cannot watch it");
+        if (tp->close)
+            tp->close(c->tp_st);
         free(c);
         return NULL;
     }
@@ -163,7 +219,10 @@ struct conn *conn_new(int fd, const char *addr)
     LIST_INSERT_HEAD(&srv.all, c, all_link);
     srv.nconns++;
     srv.stats.connections_total++;
-    arm_idle(c);
+    if (c->state == CONN_HANDSHAKE)
+        server_arm(&c->timer, srv.now_ms + srv.handshake_ms);
+    else
+        arm_idle(c);
 
     struct jsonw *jw = clientlog_begin(c->addr, LOG_LVL_INFO, CL_CONNECT);
     if (jw)
@@ -223,9 +282,9 @@ static void shed(void)
 /* Writes what the kernel takes of c's queue now: 0, or -1 (c cut). */
 static int write_now(struct conn *c)
 {
-    if (c->out.bytes > 0 && outq_write(&c->out, &srv.pool, c->ev.fd) < 0 &&
-        errno != EAGAIN && errno != EWOULDBLOCK) {
-        conn_close(c, CR_ERROR, NULL);
+    if (output_waits(c) && send_out(c) < 0 && errno != EAGAIN &&
+        errno != EWOULDBLOCK) {
+        conn_close_why(c, CR_ERROR, NULL, transport_error(), NULL);
         return -1;
     }
     return 0;
@@ -447,6 +506,14 @@ void conn_close(struct conn *c, enum conn_reason why, const char *text)
 void conn_close_why(struct conn *c, enum conn_reason why, const char *text,
                     const char *error, const char *origin)
 {
+    if (c->state == CONN_HANDSHAKE) {
+        /* Nothing can be said to it yet: it just goes. */
+        log_disconnect(c, why, text, error, origin);
+        remember(c, why);
+        count(why);
+        mark_dead(c);
+        return;
+    }
     if (c->state != CONN_OPEN)
         return;
     log_disconnect(c, why, text, error, origin);
@@ -620,13 +687,22 @@ static void on_readable(struct conn *c)
         room = c->in_cap - have;
     }
 
-    n = read(c->ev.fd, data + have, room);
+    n = c->tp->recv(c->tp_st, c->ev.fd, data + have, room);
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
             return;
-        conn_close(c, CR_ERROR, NULL);
+        conn_close_why(c, CR_ERROR, NULL, transport_error(), NULL);
         return;
     }
+    /* A TLS client on a plain listener: its ClientHello would otherwise
+     * read as a malformed command; say what it is. */
+    if (!c->heard && n >= 3 && c->tp == &transport_tcp && data[0] == 0x16 &&
+        data[1] == 0x03 && (unsigned char)data[2] <= 0x04) {
+        conn_close_why(c, CR_PROTOCOL, NULL,
+                       "a TLS handshake on a plain listener", NULL);
+        return;
+    }
+    c->heard = 1;
     size_t len = have + (size_t)n;
     size_t used = run_frames(c, data, len);
     if (c->state != CONN_OPEN)
@@ -639,6 +715,15 @@ static void on_readable(struct conn *c)
         conn_close(c, CR_EOF, NULL);
     else if (!reading(c))
         set_events(c, c->events & ~(uint32_t)EPOLLIN);
+}
+
+/* Reads c, and again while its transport holds input already taken from
+ * the socket (epoll would not report it). */
+static void read_input(struct conn *c)
+{
+    do
+        on_readable(c);
+    while (c->state == CONN_OPEN && reading(c) && tp_pending(c));
 }
 
 void conn_pause(struct conn *c)
@@ -665,6 +750,8 @@ static void read_again(struct conn *c)
         set_events(c, c->events | EPOLLIN);
     else
         set_events(c, c->events & ~(uint32_t)EPOLLIN);
+    if (c->state == CONN_OPEN && reading(c) && tp_pending(c))
+        read_input(c);
 }
 
 void conn_resume(struct conn *c)
@@ -674,7 +761,9 @@ void conn_resume(struct conn *c)
 }
 
 /* After the FIN, input is read and thrown away until EOF, so that closing
- * never resets the connection before the client has read our last line. */
+ * never resets the connection before the client has read our last line.
+ * The bytes are not the protocol's, so they are read from the socket
+ * itself, past the transport. */
 static void on_linger_readable(struct conn *c)
 {
     ssize_t n = read(c->ev.fd, srv.rbuf, srv.rbuf_size);
@@ -729,22 +818,20 @@ static void on_deadline(struct timer *t)
 static void flush(struct conn *c)
 {
     size_t before = c->out.bytes;
-    if (c->out.bytes) {
-        if (outq_write(&c->out, &srv.pool, c->ev.fd) < 0 && errno != EAGAIN &&
-            errno != EWOULDBLOCK) {
-            if (c->state == CONN_OPEN)
-                conn_close(c, CR_ERROR, NULL);
-            else
-                mark_dead(c);
-            return;
-        }
+    if (output_waits(c) && send_out(c) < 0 && errno != EAGAIN &&
+        errno != EWOULDBLOCK) {
+        if (c->state == CONN_OPEN)
+            conn_close_why(c, CR_ERROR, NULL, transport_error(), NULL);
+        else
+            mark_dead(c);
+        return;
     }
     /* Senders held back for c go on once it is down to a quarter. */
     if (!LIST_EMPTY(&c->waiters) &&
         c->out.bytes <= (uint64_t)srv.cfg.max_output_buffer / 4)
         wake_list(&c->waiters);
     uint32_t in = c->state == CONN_OPEN && reading(c) ? EPOLLIN : 0;
-    if (c->out.bytes) {
+    if (output_waits(c)) {
         /* Progress, or the start of a wait: the deadline counts from here. */
         if (c->out.bytes < before || !(c->events & EPOLLOUT))
             c->progress_ms = srv.now_ms;
@@ -753,13 +840,49 @@ static void flush(struct conn *c)
         return;
     }
     if (c->state == CONN_CLOSING) {
-        shutdown(c->ev.fd, SHUT_WR);
+        c->tp->shutdown(c->tp_st, c->ev.fd);
         c->state = CONN_LINGER;
         server_arm(&c->timer, srv.now_ms + LINGER_MS);
         set_events(c, EPOLLIN);
     } else if (c->state == CONN_OPEN) {
         set_events(c, in);
     }
+}
+
+/* ---- the transport's opening exchange ---- */
+
+/* A handshake that failed or took too long: logged as a reject (code
+ * tls-handshake) with the transport's reason, and the connection goes
+ * without a word (there is no channel to say one on). */
+static void handshake_failed(struct conn *c, const char *why)
+{
+    srv.stats.rejects++;
+    struct jsonw *jw = clientlog_begin(c->addr, LOG_LVL_INFO, CL_REJECT);
+    if (jw) {
+        jw_str(jw, "code", "tls-handshake");
+        jw_str(jw, "error", why);
+        log_commit(jw);
+    }
+    conn_close_why(c, CR_ERROR, NULL, why, NULL);
+}
+
+static void handshake(struct conn *c)
+{
+    int r = c->tp->handshake(c->tp_st, c->ev.fd);
+    if (r < 0) {
+        handshake_failed(c, transport_error());
+        return;
+    }
+    if (r == 0) {
+        set_events(c, 0); /* the transport says which way it waits */
+        return;
+    }
+    c->state = CONN_OPEN;
+    c->active_ms = srv.now_ms;
+    arm_idle(c);
+    set_events(c, EPOLLIN);
+    if (tp_pending(c))
+        read_input(c);
 }
 
 static void on_event(struct ev *ev, uint32_t events)
@@ -772,8 +895,10 @@ static void on_event(struct ev *ev, uint32_t events)
             /* Not reading; a hang-up would otherwise be reported forever. */
             if (events & (EPOLLHUP | EPOLLERR))
                 conn_close(c, CR_ERROR, NULL);
-        } else if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-            on_readable(c);
+        } else if (events & (EPOLLIN | EPOLLHUP | EPOLLERR) ||
+                   ((events & EPOLLOUT) && tp_wants(c))) {
+            /* (A TLS read may wait for the socket to be writable.) */
+            read_input(c);
         }
         if (c->state == CONN_OPEN && (events & EPOLLOUT))
             flush(c);
@@ -785,6 +910,9 @@ static void on_event(struct ev *ev, uint32_t events)
         on_linger_readable(c);
         break;
     case CONN_DEAD:
+        break;
+    case CONN_HANDSHAKE:
+        handshake(c);
         break;
     }
 }
@@ -809,6 +937,9 @@ static void on_timer(struct timer *t)
         mark_dead(c);
         break;
     case CONN_DEAD:
+        break;
+    case CONN_HANDSHAKE:
+        handshake_failed(c, "not done within handshake_timeout");
         break;
     }
 }
@@ -838,6 +969,8 @@ void conn_reap(void)
     struct conn *c;
     while ((c = SLIST_FIRST(&dead)) != NULL) {
         SLIST_REMOVE_HEAD(&dead, dirty_link);
+        if (c->tp->close)
+            c->tp->close(c->tp_st);
         close(c->ev.fd); /* also leaves the epoll set */
         LIST_REMOVE(c, all_link);
         srv.nconns--;

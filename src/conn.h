@@ -13,12 +13,14 @@
 #include "outq.h"
 #include "proto.h"
 #include "server.h"
+#include "transport.h"
 
 enum conn_state {
     CONN_OPEN,    /* reading commands */
     CONN_CLOSING, /* final BYE queued: flushing, no more reading */
     CONN_LINGER,  /* flushed and half-closed: discarding input until EOF */
     CONN_DEAD,    /* to be freed at the end of the pass */
+    CONN_HANDSHAKE, /* the transport's opening exchange (TLS), not read */
 };
 
 /* Why a connection ended; the names are client_log's disconnect reasons. */
@@ -49,7 +51,11 @@ struct conn {
     uint8_t idlen;
     uint8_t paused;  /* HELLO waits for its cluster reservation: no reading */
     uint8_t blocked; /* not read either: enum conn_block */
-    uint32_t events; /* the epoll mask in force */
+    uint8_t heard;   /* some input was read */
+    uint32_t events;  /* the events the connection waits for */
+    uint32_t ev_mask; /* in force: events and what the transport waits for */
+    const struct transport *tp; /* how it reads and writes (transport.h) */
+    void *tp_st;                /* the transport's state; NULL for TCP */
     uint32_t in_len, in_cap, in_need;
     char *in; /* a partial frame carried between reads; NULL when none */
     LIST_ENTRY(conn) all_link;    /* srv.all */
@@ -76,8 +82,11 @@ struct conn {
 
 #define CONN_IDLE_NEVER UINT32_MAX
 
-/* Takes an accepted socket (already non-blocking and close-on-exec). */
-struct conn *conn_new(int fd, const char *addr);
+/* Takes an accepted socket (already non-blocking and close-on-exec) that
+ * speaks through tp.  NULL when it cannot: the caller closes fd. */
+struct conn *conn_new(int fd, const char *addr, const struct transport *tp);
+/* The name of c's transport: "tcp", "tls". */
+const char *conn_transport(const struct conn *c);
 /* Queues bytes for c.  Returns 0, or -1 when c is not open or was just cut
  * off as a slow consumer. */
 int conn_send(struct conn *c, const void *data, size_t n);

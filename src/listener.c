@@ -17,6 +17,9 @@
 
 #include "conn.h"
 #include "log.h"
+#ifdef HAVE_OPENSSL
+#include "tls.h"
+#endif
 
 #define ACCEPTS_PER_EVENT 64
 #define BACKOFF_MS 100
@@ -107,13 +110,13 @@ static void on_accept(struct ev *ev, uint32_t events)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         char addr[ADDR_STR_MAX];
         listener_format_addr((struct sockaddr *)&ss, addr, sizeof addr);
-        if (conn_new(fd, addr) == NULL)
+        if (conn_new(fd, addr, l->tp) == NULL)
             close(fd);
     }
 }
 
 static int bind_one(const struct sockaddr *sa, socklen_t sl, char *err,
-                    size_t errlen, const char *spec)
+                    size_t errlen, const char *spec, const struct transport *tp)
 {
     int fd =
         socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -140,10 +143,15 @@ static int bind_one(const struct sockaddr *sa, socklen_t sl, char *err,
     l->ev.cb = on_accept;
     l->ev.fd = fd;
     l->backoff.fn = on_backoff;
+    l->tp = tp;
     struct sockaddr_storage ss;
     socklen_t ssl = sizeof ss;
     getsockname(fd, (struct sockaddr *)&ss, &ssl);
-    listener_format_addr((struct sockaddr *)&ss, l->addr, sizeof l->addr);
+    const char *scheme = tp == &transport_tcp ? "" : "tls://";
+    size_t n = strlen(scheme);
+    memcpy(l->addr, scheme, n + 1);
+    listener_format_addr((struct sockaddr *)&ss, l->addr + n,
+                         sizeof l->addr - n);
     /* A socket bound but never watched would take connections that no
      * one accepts: refuse to start instead. */
     if (ev_add(&l->ev, EPOLLIN) < 0) {
@@ -180,8 +188,18 @@ static int open_spec(const char *spec, char *err, size_t errlen)
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res;
+    const char *hostport;
+    const struct transport *tp = &transport_tcp;
 
-    if (config_parse_hostport(spec, host, sizeof host, &port) < 0) {
+    if (config_listen_tls(spec, &hostport)) {
+#ifdef HAVE_OPENSSL
+        tp = &transport_tls;
+#else
+        snprintf(err, errlen, "listen %s: TLS support is not built in", spec);
+        return -1;
+#endif
+    }
+    if (config_parse_hostport(hostport, host, sizeof host, &port) < 0) {
         snprintf(err, errlen, "listen %s: not host:port", spec);
         return -1;
     }
@@ -190,14 +208,15 @@ static int open_spec(const char *spec, char *err, size_t errlen)
         /* Same port for both families, also when port 0 chose one. */
         struct sockaddr_in s4 = {.sin_family = AF_INET,
                                  .sin_port = htons((uint16_t)port)};
-        if (bind_one((struct sockaddr *)&s4, sizeof s4, err, errlen, spec) < 0)
+        if (bind_one((struct sockaddr *)&s4, sizeof s4, err, errlen, spec, tp) <
+            0)
             return -1;
         struct sockaddr_in6 s6 = {.sin6_family = AF_INET6,
                                   .sin6_port = htons((uint16_t)bound_port()),
                                   .sin6_addr = IN6ADDR_ANY_INIT};
         char e6[256];
-        if (bind_one((struct sockaddr *)&s6, sizeof s6, e6, sizeof e6, spec) <
-                0 &&
+        if (bind_one((struct sockaddr *)&s6, sizeof s6, e6, sizeof e6, spec,
+                     tp) < 0 &&
             errno != EAFNOSUPPORT) {
             snprintf(err, errlen, "%s", e6);
             return -1;
@@ -220,7 +239,7 @@ static int open_spec(const char *spec, char *err, size_t errlen)
                 ((struct sockaddr_in *)ai->ai_addr)->sin_port =
                     htons((uint16_t)p);
         }
-        if (bind_one(ai->ai_addr, ai->ai_addrlen, err, errlen, spec) < 0) {
+        if (bind_one(ai->ai_addr, ai->ai_addrlen, err, errlen, spec, tp) < 0) {
             freeaddrinfo(res);
             return -1;
         }

@@ -8,11 +8,14 @@
 
 #include "proto.h"
 #include "server.h"
+#include "transport.h"
 
 struct listener {
     struct ev ev;
-    struct timer backoff; /* accepting paused after EMFILE */
-    char addr[ADDR_STR_MAX]; /* as bound, e.g. "127.0.0.1:2004", "[::1]:2004" */
+    struct timer backoff;       /* accepting paused after EMFILE */
+    const struct transport *tp; /* its connections' transport */
+    /* As bound, e.g. "127.0.0.1:2004", "[::1]:2004", "tls://[::1]:2005". */
+    char addr[ADDR_STR_MAX + 8];
 };
 
 /* Binds and listens on every address of cfg->listen, into srv.listeners.

@@ -20,12 +20,48 @@
 #include "preflight.h"
 #include "reload.h"
 #include "server.h"
+#ifdef HAVE_OPENSSL
+#include "tls.h"
+#endif
 
 #ifndef MSGD_CONF_PATH
 #define MSGD_CONF_PATH "/etc/msgd/msgd.conf"
 #endif
 
 #define EXIT_USAGE 64
+
+/* -V: the version, and what this build can do. */
+static void version(void)
+{
+    printf("msgd %s\n", PACKAGE_VERSION);
+#ifdef HAVE_OPENSSL
+    printf("tls: %s\n", tls_library());
+#else
+    printf("tls: not built in (configure --without-openssl)\n");
+#endif
+#ifdef HAVE_NATS
+    printf("cluster: NATS\n");
+#else
+    printf("cluster: not built in (configure --without-nats)\n");
+#endif
+}
+
+/* The tls group's files: loaded at start, before privileges are dropped,
+ * and checked by -t. */
+static int tls_start(const struct config *cfg, int check_only, char *err,
+                     size_t errlen)
+{
+    if (!cfg->tls.enabled)
+        return 0;
+#ifdef HAVE_OPENSSL
+    return check_only ? tls_check(&cfg->tls, err, errlen)
+                      : tls_load(&cfg->tls, err, errlen);
+#else
+    (void)check_only;
+    snprintf(err, errlen, "the tls group needs a msgd built with OpenSSL");
+    return -1;
+#endif
+}
 
 static void usage(FILE *f)
 {
@@ -257,7 +293,8 @@ static int start(struct config *cfg, const char *path, int is_default,
     file_warnings(cfg, uid, gid, log_warning);
     struct config keep = *cfg; /* server_init takes the strings */
     char name[256];
-    if (server_init(cfg, err, sizeof err) < 0 ||
+    if (tls_start(cfg, 0, err, sizeof err) < 0 ||
+        server_init(cfg, err, sizeof err) < 0 ||
         control_open(&keep, err, sizeof err) < 0 ||
         (drop && daemon_drop_privileges(uid, gid, err, sizeof err) < 0) ||
         cluster_start(instance_name(name, sizeof name), err, sizeof err) < 0) {
@@ -304,7 +341,7 @@ int main(int argc, char **argv)
             check = 1;
             break;
         case 'V':
-            printf("msgd %s\n", PACKAGE_VERSION);
+            version();
             return 0;
         case 'h':
             usage(stdout);
@@ -339,6 +376,8 @@ int main(int argc, char **argv)
         uid_t uid;
         gid_t gid;
         int rc = config_check_system(&cfg, err, sizeof err);
+        if (rc == 0)
+            rc = tls_start(&cfg, 1, err, sizeof err);
         if (rc == 0)
             rc = preflight_paths(&cfg, err, sizeof err);
         /* An unknown user is an error of the start, not of the file. */
@@ -376,6 +415,9 @@ int main(int argc, char **argv)
     control_close();
     pidfile_remove();
     server_free();
+#ifdef HAVE_OPENSSL
+    tls_free();
+#endif
     log_close();
     free(conf_abs);
     return rc;

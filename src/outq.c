@@ -261,7 +261,19 @@ static void consume(struct outq *q, struct chunk_pool *p, size_t n)
     /* A drained head chunk with space left stays for the next append. */
 }
 
+static ssize_t plain_writev(void *arg, int fd, const struct iovec *iov, int n)
+{
+    (void)arg;
+    return writev(fd, iov, n);
+}
+
 ssize_t outq_write(struct outq *q, struct chunk_pool *p, int fd)
+{
+    return outq_send(q, p, plain_writev, NULL, fd);
+}
+
+ssize_t outq_send(struct outq *q, struct chunk_pool *p, outq_sendv_fn sendv,
+                  void *arg, int fd)
 {
     ssize_t total = 0;
 
@@ -277,7 +289,7 @@ ssize_t outq_write(struct outq *q, struct chunk_pool *p, int fd)
             want += iov[n].iov_len;
             n++;
         }
-        ssize_t w = writev(fd, iov, n);
+        ssize_t w = sendv(arg, fd, iov, n);
         if (w < 0) {
             if (errno == EINTR)
                 continue;

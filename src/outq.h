@@ -7,6 +7,7 @@
 #define MSGD_OUTQ_H
 
 #include <stddef.h>
+#include <sys/uio.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -72,6 +73,12 @@ int outq_append_frame(struct outq *q, struct chunk_pool *p, const void *data,
  * the kernel accepts everything).  Returns bytes written, or -1 with errno
  * (EAGAIN included when nothing could be written). */
 ssize_t outq_write(struct outq *q, struct chunk_pool *p, int fd);
+/* The same through a writer that behaves as writev(2) (a connection's
+ * transport): arg and fd are passed on. */
+typedef ssize_t (*outq_sendv_fn)(void *arg, int fd, const struct iovec *iov,
+                                 int n);
+ssize_t outq_send(struct outq *q, struct chunk_pool *p, outq_sendv_fn sendv,
+                  void *arg, int fd);
 /* Writes the frame hdr, payload, LF into a shared block: the pool's
  * current one when it fits, else a new one.  Returns the block, with the
  * frame at *off, or NULL without memory.  outq_share_done ends its use. */

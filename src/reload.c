@@ -12,10 +12,14 @@
 #include "config.h"
 #include "log.h"
 #include "server.h"
+#ifdef HAVE_OPENSSL
+#include "tls.h"
+#endif
 
 static const char *conf_path;
 static int conf_is_default;
-static char warning[80]; /* what the last reload could not apply */
+static char warning[CONFIG_ERR_MAX + 64]; /* what the last reload could not
+                                             apply */
 
 void reload_set_path(const char *path, int is_default)
 {
@@ -63,6 +67,28 @@ const char *reload_warning(void)
     return warning;
 }
 
+/* New connections get the tls group's files as they are now; open ones
+ * keep theirs.  A file that fails leaves the old material in force: the
+ * error, with the path, is logged and becomes the reload's warning. */
+static void reload_tls(const struct config *cfg, char *err, size_t errlen)
+{
+    if (!cfg->tls.enabled)
+        return;
+#ifdef HAVE_OPENSSL
+    if (tls_load(&cfg->tls, err, errlen) == 0)
+        return;
+    struct jsonw *jw = log_begin(LOG_SERVER, LOG_LVL_ERROR, "error");
+    if (jw) {
+        jw_str(jw, "msg", "TLS files not reloaded: the old ones stay in force");
+        jw_str(jw, "error", err);
+        log_commit(jw);
+    }
+#else
+    (void)err;
+    (void)errlen;
+#endif
+}
+
 int reload_config(char *err, size_t errlen)
 {
     struct config cfg;
@@ -85,6 +111,8 @@ int reload_config(char *err, size_t errlen)
     int restart = !same_listen(&cfg, &srv.cfg);
     int cluster_restart = !same_cluster(&cfg, &srv.cfg);
     server_apply(&cfg);
+    char tls_err[CONFIG_ERR_MAX] = "";
+    reload_tls(&cfg, tls_err, sizeof tls_err);
     jw = log_begin(LOG_SERVER, LOG_LVL_INFO, "reload");
     if (jw) {
         jw_str(jw, "result", "ok");
@@ -94,7 +122,11 @@ int reload_config(char *err, size_t errlen)
         log_commit(jw);
     }
     warning[0] = '\0';
-    if (restart || cluster_restart) {
+    if (tls_err[0]) {
+        snprintf(warning, sizeof warning,
+                 "TLS files not reloaded, the old ones stay in force: %s",
+                 tls_err);
+    } else if (restart || cluster_restart) {
         snprintf(warning, sizeof warning,
                  "%s changed; restart msgd to apply %s",
                  restart && cluster_restart ? "listen and cluster"

@@ -169,6 +169,7 @@ void server_apply(const struct config *cfg)
     srv.cfg.max_unregistered_input = cfg->max_unregistered_input;
     srv.cfg.max_input_total = cfg->max_input_total;
     apply_bounds(cfg);
+    srv.handshake_ms = idle_ms_of(cfg->tls.handshake_timeout);
     log_set_level(cfg->log_level);
     clientlog_set_rate((uint32_t)cfg->client_log_rate);
     if (idle != srv.idle_ms) {
@@ -247,6 +248,7 @@ int server_init(const struct config *cfg, char *err, size_t errlen)
     update_clock();
     srv.started_ms = srv.now_ms;
     srv.idle_ms = idle_ms_of(cfg->idle_timeout);
+    srv.handshake_ms = idle_ms_of(cfg->tls.handshake_timeout);
     mem_available = read_mem_available();
     apply_bounds(cfg);
     log_set_level(cfg->log_level);
