@@ -164,6 +164,35 @@ static int logged_port(const struct msgd_proc *p)
     return port;
 }
 
+int msgd_listen_port(const struct msgd_proc *p, int i)
+{
+    char *s = slurp(p->server_log);
+    char *at = s ? strstr(s, "\"event\":\"start\"") : NULL;
+    char *l = at ? strstr(at, "\"listen\":[") : NULL;
+    int port = 0;
+    if (l) {
+        char *q = l + 10;
+        for (int k = 0; q && k <= i; k++) {
+            char *open = strchr(q, '"');
+            char *close = open ? strchr(open + 1, '"') : NULL;
+            char *end = strchr(q, ']');
+            if (close == NULL || (end && open > end)) {
+                q = NULL;
+                break;
+            }
+            if (k == i) {
+                char *c = close;
+                while (c > open && c[-1] != ':')
+                    c--;
+                port = atoi(c);
+            }
+            q = close + 1;
+        }
+    }
+    free(s);
+    return port;
+}
+
 void msgd_start(struct msgd_proc *p, const char *extra)
 {
     msgd_write_conf(p, extra);

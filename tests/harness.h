@@ -35,6 +35,8 @@ void msgd_write_conf(struct msgd_proc *p, const char *extra);
  * daemon's pid (from the pidfile) and p->port its port. */
 int msgd_start_daemon(struct msgd_proc *p, char *out, size_t outlen);
 int msgd_alive(const struct msgd_proc *p);
+/* The port of the i-th listener of the start event (0: none). */
+int msgd_listen_port(const struct msgd_proc *p, int i);
 /* SIGTERM and wait; returns the exit status (128+sig if killed). */
 int msgd_stop(struct msgd_proc *p);
 /* Runs $MSGD with argv (NULL-terminated, argv[0] ignored); captures

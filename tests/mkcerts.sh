@@ -4,6 +4,7 @@
 #   ca.crt ca.key                 a test CA
 #   server.crt server.key         CN localhost, SAN DNS:localhost and
 #                                 IP:127.0.0.1, signed by ca
+#   server2.crt server2.key       the same names, another key (a renewal)
 #   client.crt client.key         CN alice, signed by ca
 #   other-ca.crt other-ca.key     a second CA
 #   other-client.crt .key         CN mallory, signed by other-ca
@@ -34,6 +35,9 @@ leaf() { # name cn ca extensions
 ca ca "msgd test CA"
 ca other-ca "another CA"
 leaf server localhost ca \
+    "subjectAltName=DNS:localhost,IP:127.0.0.1
+extendedKeyUsage=serverAuth"
+leaf server2 localhost ca \
     "subjectAltName=DNS:localhost,IP:127.0.0.1
 extendedKeyUsage=serverAuth"
 leaf client alice ca "extendedKeyUsage=clientAuth"
