@@ -1,8 +1,8 @@
 /* control.c: the admin socket, after bgpd's control.c: probe before
  * unlinking, bind under the umask that gives the mode, credentials per
- * connection.  Replies are JSON; a long list is rendered a batch of rows at a
- * time as the socket drains, from a snapshot taken when the request came, so a
- * big list never stalls routing and never walks a freed connection.
+ * connection; and the dispatch of its requests.  Replies are JSON; a long
+ * list (its snapshot and rows are ctllist.c's) is rendered a batch of rows at
+ * a time as the socket drains, so a big list never stalls routing.
  * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include "control.h"
 
@@ -21,8 +21,8 @@
 #include "clientlog.h"
 #include "cluster.h"
 #include "conn.h"
+#include "ctllist.h"
 #include "fsutil.h"
-#include "history.h"
 #include "log.h"
 #include "reload.h"
 #include "router.h"
@@ -40,16 +40,6 @@
 #define ROWS_PER_PASS 256
 #define OUT_LOW 65536 /* render more rows only below this much pending */
 
-struct row {
-    char id[PROTO_MAX_ID + 1];
-    char addr[ADDR_STR_MAX];
-    int remote;    /* a node of another instance: only id and instance known */
-    uint32_t inst; /* index into the client's instance names */
-    const char *reason; /* closed rows */
-    int64_t connected_ms, idle_ms, closed_real_ms;
-    uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
-};
-
 struct ctl_client {
     struct ev ev;
     struct timer timer;
@@ -57,16 +47,9 @@ struct ctl_client {
     pid_t pid;
     uid_t uid;
     int answered; /* the request was read; no more input is taken */
-    int closed_rows;
     size_t in_len;
     struct outq out;
-    struct row *rows;
-    size_t nrows, next_row;
-    /* The instance names the rows refer to, copied when the snapshot is
-     * taken: an instance that goes meanwhile takes its name with it.  NULL
-     * when the rows carry no "instance" (not in a cluster, closed rows). */
-    char **inst_names;
-    size_t ninst;
+    struct ctl_list list; /* a list reply's rows still to render */
     char in[ADMIN_MAX_LINE + 1];
 };
 
@@ -78,17 +61,6 @@ static void on_accept_backoff(struct timer *t);
 static struct timer accept_backoff = {.fn = on_accept_backoff};
 static int accept_warned; /* the shortage was logged */
 
-static void free_rows(struct ctl_client *cl)
-{
-    free(cl->rows);
-    cl->rows = NULL;
-    for (size_t i = 0; i < cl->ninst; i++)
-        free(cl->inst_names[i]);
-    free(cl->inst_names);
-    cl->inst_names = NULL;
-    cl->ninst = 0;
-}
-
 static void client_free(struct ctl_client *cl)
 {
     LIST_REMOVE(cl, link);
@@ -96,7 +68,7 @@ static void client_free(struct ctl_client *cl)
     server_disarm(&cl->timer);
     close(cl->ev.fd);
     outq_clear(&cl->out, &srv.pool);
-    free_rows(cl);
+    ctl_list_free(&cl->list);
     free(cl);
 }
 
@@ -182,13 +154,27 @@ static void reply_error(struct ctl_client *cl, enum admin_status st,
     put(cl, "\n", 1);
 }
 
-/* A refusal: the admin log line and the error reply always go together,
- * so that what the operator is told and what the log says cannot part. */
+/* A refusal: the admin log line and the error object always come from one
+ * status in one call, so that what the operator is told and what the log
+ * says cannot part.  The object is left in jw over buf: refuse puts it on
+ * the client's reply, and a connection turned away before it has a client
+ * (busy) writes it straight to its socket. */
+static void refusal(const struct ctl_client *cl, const struct admin_req *req,
+                    const char *cmd, enum admin_status st, const char *msg,
+                    struct jsonw *jw, char *buf, size_t cap)
+{
+    log_admin(cl, req, cmd, st);
+    error_obj(jw, buf, cap, st, msg);
+}
+
 static void refuse(struct ctl_client *cl, const struct admin_req *req,
                    const char *cmd, enum admin_status st, const char *msg)
 {
-    log_admin(cl, req, cmd, st);
-    reply_error(cl, st, msg);
+    char buf[1024];
+    struct jsonw jw;
+    refusal(cl, req, cmd, st, msg, &jw, buf, sizeof buf);
+    put_obj(cl, &jw);
+    put(cl, "\n", 1);
 }
 
 static const char OK_HEAD[] = "{\"version\":1,\"ok\":true,\"result\":";
@@ -207,234 +193,18 @@ static void reply_ok(struct ctl_client *cl, struct jsonw *result)
 
 /* ---- list ---- */
 
-static int cmp_rows(const void *a, const void *b, void *arg)
+/* put, as the writer ctllist.c renders through. */
+static void put_list(void *arg, const char *s, size_t n)
 {
-    const struct row *x = a, *y = b;
-    enum admin_sort sort = *(enum admin_sort *)arg;
-    /* Another instance's node has only an id: for any other key it is
-     * unknown, and unknowns come last. */
-    if (sort != SORT_ID && x->remote != y->remote)
-        return x->remote - y->remote;
-    if (sort != SORT_ID && x->remote)
-        return 0;
-    switch (sort) {
-    case SORT_ID:
-        return strcmp(x->id, y->id);
-    case SORT_ADDR:
-        return strcmp(x->addr, y->addr);
-    case SORT_IDLE:
-        return (y->idle_ms > x->idle_ms) - (y->idle_ms < x->idle_ms);
-    case SORT_CONNECTED:
-        return (y->connected_ms > x->connected_ms) -
-               (y->connected_ms < x->connected_ms);
-    case SORT_MSGS: {
-        uint64_t mx = x->msgs_in + x->msgs_out, my = y->msgs_in + y->msgs_out;
-        return (my > mx) - (my < mx);
-    }
-    case SORT_NONE:
-        break;
-    }
-    return 0;
-}
-
-/* An address filter matches "host:port" exactly or the host alone. */
-static int addr_matches(const char *addr, const char *want)
-{
-    size_t n = strlen(want);
-    if (strcmp(addr, want) == 0)
-        return 1;
-    return strncmp(addr, want, n) == 0 && addr[n] == ':' &&
-           strchr(addr + n + 1, ':') == NULL;
-}
-
-static int keep_row(const struct admin_req *req, const struct row *r)
-{
-    if (req->prefix[0] && strncmp(r->id, req->prefix, strlen(req->prefix)))
-        return 0;
-    /* Address and idle time of another instance's node are not known here,
-     * so it cannot be shown to match. */
-    if (r->remote && (req->addr[0] || req->min_idle_s > 0))
-        return 0;
-    if (req->addr[0] && !addr_matches(r->addr, req->addr))
-        return 0;
-    if (req->min_idle_s > 0 && r->idle_ms < req->min_idle_s * 1000.0)
-        return 0;
-    return 1;
-}
-
-/* The index of name among the client's instance names, added if new;
- * returns -1 when out of memory. */
-static long inst_index(struct ctl_client *cl, const char *name)
-{
-    /* The rows of one instance come together: look at the last name first. */
-    for (size_t i = cl->ninst; i-- > 0;)
-        if (strcmp(cl->inst_names[i], name) == 0)
-            return (long)i;
-    char **names =
-        realloc(cl->inst_names, (cl->ninst + 1) * sizeof *cl->inst_names);
-    if (names == NULL)
-        return -1;
-    cl->inst_names = names;
-    if ((names[cl->ninst] = strdup(name)) == NULL)
-        return -1;
-    return (long)cl->ninst++;
-}
-
-struct remote_ctx {
-    struct ctl_client *cl;
-    const struct admin_req *req;
-    struct row *rows;
-    size_t n, cap;
-    int failed;
-};
-
-static int add_remote(void *arg, const struct cluster_node *node)
-{
-    struct remote_ctx *x = arg;
-    if (x->n == x->cap) /* no more than were counted a moment ago */
-        return -1;
-    struct row *r = &x->rows[x->n];
-    size_t len = strlen(node->id);
-    if (len >= sizeof r->id)
-        return 0;
-    memset(r, 0, sizeof *r);
-    memcpy(r->id, node->id, len + 1);
-    r->remote = 1;
-    if (!keep_row(x->req, r))
-        return 0;
-    long i = inst_index(x->cl, node->instance);
-    if (i < 0) {
-        x->failed = 1;
-        return -1;
-    }
-    r->inst = (uint32_t)i;
-    x->n++;
-    return 0;
-}
-
-static void snapshot(struct ctl_client *cl, const struct admin_req *req)
-{
-    size_t cap = req->closed ? history_count() : router_count(), n = 0;
-    const char *self = cluster_self_name();
-    if (req->cluster && self)
-        cap += cluster_remote_count();
-    struct row *rows = calloc(cap ? cap : 1, sizeof *rows);
-    if (rows == NULL)
-        return;
-    /* Local rows are this instance's: index 0. */
-    if (self && !req->closed && inst_index(cl, self) < 0) {
-        free(rows);
-        free_rows(cl);
-        return;
-    }
-    if (req->closed) {
-        const struct closed_conn *h;
-        for (size_t i = 0; (h = history_get(i)) != NULL; i++) {
-            struct row *r = &rows[n];
-            memcpy(r->id, h->id, PROTO_MAX_ID + 1);
-            memcpy(r->addr, h->addr, ADDR_STR_MAX);
-            r->reason = h->reason;
-            r->connected_ms = h->connected_ms;
-            r->closed_real_ms = h->closed_real_ms;
-            r->msgs_in = h->msgs_in;
-            r->msgs_out = h->msgs_out;
-            r->bytes_in = h->bytes_in;
-            r->bytes_out = h->bytes_out;
-            n += keep_row(req, r);
-        }
-    } else {
-        for (struct conn *c = router_first(); c && n < cap;
-             c = router_next(c)) {
-            struct row *r = &rows[n];
-            memcpy(r->id, c->id, (size_t)c->idlen + 1);
-            memcpy(r->addr, c->addr, ADDR_STR_MAX);
-            r->connected_ms = srv.now_ms - c->connected_ms;
-            r->idle_ms = srv.now_ms - c->active_ms;
-            r->msgs_in = c->msgs_in;
-            r->msgs_out = c->msgs_out;
-            r->bytes_in = c->bytes_in;
-            r->bytes_out = c->bytes_out;
-            n += keep_row(req, r);
-        }
-        if (req->cluster && self) {
-            struct remote_ctx x = {cl, req, rows, n, cap, 0};
-            cluster_each_remote(add_remote, &x);
-            if (x.failed) {
-                free(rows);
-                free_rows(cl);
-                return;
-            }
-            n = x.n;
-        }
-    }
-    enum admin_sort sort = req->sort;
-    if (sort != SORT_NONE)
-        qsort_r(rows, n, sizeof *rows, cmp_rows, &sort);
-    if (req->limit && n > req->limit)
-        n = req->limit;
-    cl->rows = rows;
-    cl->nrows = n;
-    cl->closed_rows = req->closed;
-}
-
-/* Another instance's node: what this instance does not know is null. */
-static void render_remote(struct jsonw *jw)
-{
-    static const char *const unknown[] = {"addr",     "connected_s", "idle_s",
-                                          "msgs_in",  "msgs_out",    "bytes_in",
-                                          "bytes_out"};
-    for (size_t i = 0; i < sizeof unknown / sizeof *unknown; i++)
-        jw_null(jw, unknown[i]);
-}
-
-static void render_row(struct ctl_client *cl, const struct row *r)
-{
-    char buf[2048], ts[32]; /* an instance name may take 6 * 255 escaped */
-    struct jsonw jw;
-    jw_begin(&jw, buf, sizeof buf);
-    jw_str(&jw, "id", r->id[0] ? r->id : NULL);
-    if (r->remote) {
-        render_remote(&jw);
-        jw_str(&jw, "instance", cl->inst_names[r->inst]);
-        put_obj(cl, &jw);
-        return;
-    }
-    jw_str(&jw, "addr", r->addr);
-    jw_double(&jw, "connected_s", (double)r->connected_ms / 1000.0);
-    if (cl->closed_rows) {
-        jw_timestamp(ts, r->closed_real_ms);
-        jw_str(&jw, "closed_at", ts);
-        jw_str(&jw, "reason", r->reason);
-    } else {
-        jw_double(&jw, "idle_s", (double)r->idle_ms / 1000.0);
-    }
-    jw_uint(&jw, "msgs_in", r->msgs_in);
-    jw_uint(&jw, "msgs_out", r->msgs_out);
-    jw_uint(&jw, "bytes_in", r->bytes_in);
-    jw_uint(&jw, "bytes_out", r->bytes_out);
-    if (cl->inst_names)
-        jw_str(&jw, "instance", cl->inst_names[r->inst]);
-    put_obj(cl, &jw);
+    put(arg, s, n);
 }
 
 /* Renders rows while little is pending; the rest waits for EPOLLOUT. */
 static void render_more(struct ctl_client *cl)
 {
-    while (cl->rows && cl->out.bytes < OUT_LOW) {
-        size_t end = cl->next_row + ROWS_PER_PASS;
-        if (end > cl->nrows)
-            end = cl->nrows;
-        for (size_t i = cl->next_row; i < end; i++) {
-            if (i)
-                put(cl, ",", 1);
-            render_row(cl, &cl->rows[i]);
-        }
-        cl->next_row = end;
-        if (end == cl->nrows) {
-            put(cl, "]}\n", 3);
-            free_rows(cl);
-        }
-    }
+    while (!ctl_list_done(&cl->list) && cl->out.bytes < OUT_LOW)
+        if (ctl_list_render(&cl->list, ROWS_PER_PASS, put_list, cl))
+            put(cl, "}\n", 2);
 }
 
 /* ---- the other commands ---- */
@@ -470,7 +240,7 @@ static int kick(const struct admin_req *req, struct jsonw *jw)
         if (c->state != CONN_OPEN)
             continue;
         if (req->id[0] ? !(c->registered && strcmp(c->id, req->id) == 0)
-                       : !addr_matches(c->addr, req->addr))
+                       : !ctl_list_addr_matches(c->addr, req->addr))
             continue;
         list_add(list, &n, sizeof list - 1, c->registered ? c->id : c->addr);
         count++;
@@ -546,18 +316,13 @@ static void handle(struct ctl_client *cl, const char *line, size_t len)
     jw_begin(&jw, buf, sizeof buf);
     switch (req.cmd) {
     case ADM_LIST:
-        if (req.cluster && cluster_self_name() == NULL) {
-            refuse(cl, &req, name, ADMIN_E_NO_CLUSTER, NULL);
-            return;
-        }
-        snapshot(cl, &req);
-        if (cl->rows == NULL) {
-            refuse(cl, &req, name, ADMIN_E_NO_MEMORY, NULL);
+        st = ctl_list_take(&cl->list, &req);
+        if (st != ADMIN_OK) {
+            refuse(cl, &req, name, st, NULL);
             return;
         }
         log_admin(cl, &req, name, ADMIN_OK);
         put(cl, OK_HEAD, sizeof OK_HEAD - 1);
-        put(cl, "[", 1);
         render_more(cl);
         return;
     case ADM_KICK: {
@@ -640,7 +405,7 @@ static void flush_client(struct ctl_client *cl)
         }
         if (cl->out.bytes)
             break;
-        if (cl->rows == NULL) {
+        if (ctl_list_done(&cl->list)) {
             if (cl->answered) /* all of the reply is out */
                 client_free(cl);
             return;
@@ -754,8 +519,8 @@ static void on_accept(struct ev *ev, uint32_t events)
             char busy[256];
             struct jsonw jw;
             struct ctl_client who = {.pid = cred.pid, .uid = cred.uid};
-            log_admin(&who, NULL, "?", ADMIN_E_BUSY);
-            error_obj(&jw, busy, sizeof busy, ADMIN_E_BUSY, NULL);
+            refusal(&who, NULL, "?", ADMIN_E_BUSY, NULL, &jw, busy,
+                    sizeof busy);
             long n = jw_finish(&jw);
             if (n > 0)
                 (void)!write(fd, busy, (size_t)n);
