@@ -266,6 +266,18 @@ START_TEST(tls_and_plain_nodes_talk)
         snprintf(want, sizeof want, "%03d", i);
         ttc_expect(alice, want);
     }
+    /* msgctl list says who came over TLS. */
+    char out[8192];
+    const char *ls[] = {msgctl_path(), "-s",     d.admin_socket, "--json",
+                        "list",        "--sort", "id",           NULL};
+    ck_assert_int_eq(prog_run(ls, out, sizeof out), 0);
+    char *a = strstr(out, "\"id\":\"alice\""),
+         *b = strstr(out, "\"id\":\"bob\"");
+    ck_assert_msg(a && b && a < b, "got: %s", out);
+    ck_assert_msg(strstr(a, "\"tls\":true") && strstr(a, "\"tls\":true") < b,
+                  "got: %s", out);
+    ck_assert_msg(strstr(b, "\"tls\":false") != NULL, "got: %s", out);
+
     ttc_sendf(alice, "BCAST 2\nhi\n");
     tc_expect_msg(bob, "alice", "*", "hi", 2);
     ttc_sendf(alice, "QUIT\n");
