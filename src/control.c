@@ -27,6 +27,9 @@
 #include "reload.h"
 #include "router.h"
 #include "server.h"
+#ifdef HAVE_OPENSSL
+#include "tls.h"
+#endif
 
 #define MAX_CLIENTS 64
 /* Slots only root and the daemon's own uid may take, and what any other
@@ -270,6 +273,15 @@ static void stats(struct jsonw *jw)
     jw_uint(jw, "log_lines_lost", log_lost());
     jw_uint(jw, "log_lines_suppressed", clientlog_suppressed());
     cluster_stats(jw); /* the cluster_* keys, in a cluster only */
+#ifdef HAVE_OPENSSL
+    if (tls_ready()) { /* the tls_* keys, with a tls group only */
+        const struct tls_stats *t = tls_stats();
+        jw_uint(jw, "tls_handshakes", t->handshakes);
+        jw_uint(jw, "tls_handshake_failures", t->handshake_failures);
+        jw_uint(jw, "tls_ktls_send", t->ktls_send);
+        jw_uint(jw, "tls_ktls_recv", t->ktls_recv);
+    }
+#endif
 }
 
 /* The reply to cluster: the array is written by cluster.c, into a buffer

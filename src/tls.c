@@ -290,7 +290,6 @@ static int tls_handshake(void *st, int fd)
         tc->hs_wants = e == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT;
         return 0;
     }
-    stats.handshake_failures++;
     handshake_error(tc, e);
     return -1;
 }
@@ -451,6 +450,9 @@ static void tls_shutdown(void *st, int fd)
 static void tls_close(void *st)
 {
     struct tls_conn *tc = st;
+    /* Failed, timed out, or cut by a shutdown: counted once, here. */
+    if (!SSL_is_init_finished(tc->ssl))
+        stats.handshake_failures++;
     SSL_free(tc->ssl);
     free(tc);
 }

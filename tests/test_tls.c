@@ -368,6 +368,13 @@ START_TEST(stalled_handshake_cut)
                                "not done within handshake_timeout"),
                      2);
     still_fine(alice);
+    char out[4096];
+    const char *st[] = {msgctl_path(), "-s",    d.admin_socket,
+                        "--json",      "stats", NULL};
+    ck_assert_int_eq(prog_run(st, out, sizeof out), 0);
+    ck_assert_msg(strstr(out, "\"tls_handshakes\":1,") != NULL, "got: %s", out);
+    ck_assert_msg(strstr(out, "\"tls_handshake_failures\":2,") != NULL,
+                  "got: %s", out);
     ttc_close(alice);
     ck_assert_int_eq(msgd_stop(&d), 0);
 }
