@@ -293,8 +293,8 @@ static int start(struct config *cfg, const char *path, int is_default,
     file_warnings(cfg, uid, gid, log_warning);
     struct config keep = *cfg; /* server_init takes the strings */
     char name[256];
-    if (tls_start(cfg, 0, err, sizeof err) < 0 ||
-        server_init(cfg, err, sizeof err) < 0 ||
+    if (server_init(cfg, err, sizeof err) < 0 ||
+        tls_start(&keep, 0, err, sizeof err) < 0 ||
         control_open(&keep, err, sizeof err) < 0 ||
         (drop && daemon_drop_privileges(uid, gid, err, sizeof err) < 0) ||
         cluster_start(instance_name(name, sizeof name), err, sizeof err) < 0) {
