@@ -15,10 +15,9 @@
 #define SUMMARY_MS 1000
 
 static const char *const event_names[] = {
-    [CL_CONNECT] = "connect",
-    [CL_REGISTER] = "register",
-    [CL_REJECT] = "reject",
-    [CL_DISCONNECT] = "disconnect",
+    [CL_CONNECT] = "connect", [CL_REGISTER] = "register",
+    [CL_REJECT] = "reject",   [CL_DISCONNECT] = "disconnect",
+    [CL_AUTH] = "auth",       [CL_FORBIDDEN] = "forbidden",
 };
 
 static struct lograte *lr;

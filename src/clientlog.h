@@ -10,7 +10,14 @@
 #include "config.h"
 #include "jsonw.h"
 
-enum clientlog_event { CL_CONNECT, CL_REGISTER, CL_REJECT, CL_DISCONNECT };
+enum clientlog_event {
+    CL_CONNECT,
+    CL_REGISTER,
+    CL_REJECT,
+    CL_DISCONNECT,
+    CL_AUTH,
+    CL_FORBIDDEN,
+};
 
 void clientlog_init(uint32_t rate);
 void clientlog_set_rate(uint32_t rate);

@@ -380,6 +380,12 @@ static int apply_cluster(struct loader *ld, const config_setting_t *s,
                          const struct key *k);
 static int apply_tls(struct loader *ld, const config_setting_t *s,
                      const struct key *k);
+static int apply_auth(struct loader *ld, const config_setting_t *s,
+                      const struct key *k);
+static int apply_acl(struct loader *ld, const config_setting_t *s,
+                     const struct key *k);
+static int apply_rate(struct loader *ld, const config_setting_t *s,
+                      const struct key *k);
 
 static const struct word log_words[] = {
     {"error", LOG_LVL_ERROR},  {"warn", LOG_LVL_WARN},
@@ -415,12 +421,12 @@ static const struct key top_keys[] = {
      NULL, NULL, NULL},
     {"max_output_buffer", apply_int, OFF(max_output_buffer), 0, 4096,
      1099511627776, NULL, NULL, NULL},
-    {"max_output_total", apply_int, OFF(max_output_total), 0, 0,
-     1099511627776, NULL, NULL, NULL},
+    {"max_output_total", apply_int, OFF(max_output_total), 0, 0, 1099511627776,
+     NULL, NULL, NULL},
     {"write_deadline", apply_timeout, OFF(write_deadline), 0, 0, 3600, NULL,
      NULL, NULL},
-    {"max_unregistered_input", apply_int, OFF(max_unregistered_input), 0,
-     1024, 1048576, NULL, NULL, NULL},
+    {"max_unregistered_input", apply_int, OFF(max_unregistered_input), 0, 1024,
+     1048576, NULL, NULL, NULL},
     {"max_input_total", apply_int, OFF(max_input_total), 0, 0, 1099511627776,
      NULL, NULL, NULL},
     {"client_log_rate", apply_int, OFF(client_log_rate), 0, 0, 1000000, NULL,
@@ -431,6 +437,13 @@ static const struct key top_keys[] = {
     {"group", apply_string, OFF(group), 0, 0, 0, NULL, NULL, NULL},
     {"cluster", apply_cluster, 0, 0, 0, 0, NULL, NULL, NULL},
     {"tls", apply_tls, 0, 0, 0, 0, NULL, NULL, NULL},
+    {"auth", apply_auth, 0, 0, 0, 0, NULL, NULL, NULL},
+    {"acl", apply_acl, 0, 0, 0, 0, NULL, NULL, NULL},
+    {"hello_timeout", apply_timeout, OFF(hello_timeout), 0, 0, MAX_SECONDS,
+     NULL, NULL, NULL},
+    {"max_connections_per_ip", apply_int, OFF(max_connections_per_ip), 0, 0,
+     1000000, NULL, NULL, NULL},
+    {"rate_limit", apply_rate, 0, 0, 0, 0, NULL, NULL, NULL},
     {NULL, NULL, 0, 0, 0, 0, NULL, NULL, NULL},
 };
 
@@ -606,8 +619,7 @@ static int from_file_dir(struct loader *ld, const config_setting_t *s,
     char *abs;
     if (*path == NULL || (*path)[0] == '/' || slash == NULL)
         return 0;
-    if (asprintf(&abs, "%.*s/%s", (int)(slash - ld->file), ld->file, *path) <
-        0)
+    if (asprintf(&abs, "%.*s/%s", (int)(slash - ld->file), ld->file, *path) < 0)
         return fail(ld, s, "out of memory");
     free(*path);
     *path = abs;
@@ -627,8 +639,8 @@ static int apply_tls(struct loader *ld, const config_setting_t *s,
     t->line = config_setting_source_line(s);
     if (t->cert == NULL || t->key == NULL)
         return fail(ld, s, "'tls' needs both cert and key");
-    if (from_file_dir(ld, s, &t->cert) < 0 || from_file_dir(ld, s, &t->key) < 0 ||
-        from_file_dir(ld, s, &t->ca) < 0)
+    if (from_file_dir(ld, s, &t->cert) < 0 ||
+        from_file_dir(ld, s, &t->key) < 0 || from_file_dir(ld, s, &t->ca) < 0)
         return -1;
     if (t->verify_clients != TLS_VERIFY_NONE && t->ca == NULL)
         return fail(ld, s,
@@ -637,6 +649,143 @@ static int apply_tls(struct loader *ld, const config_setting_t *s,
                     verify_words[t->verify_clients].word);
     if (t->handshake_timeout == 0)
         return fail(ld, s, "'tls.handshake_timeout' must be more than 0");
+    return 0;
+}
+
+static const struct key auth_keys[] = {
+    {"auth.users_file", apply_string, OFF(auth.users_file), 0, 0, 0, NULL, NULL,
+     NULL},
+    {"auth.anonymous", apply_bool, OFF(auth.anonymous), 0, 0, 0, NULL, NULL,
+     NULL},
+    {"auth.max_failures", apply_int, OFF(auth.max_failures), 0, 1, 1000, NULL,
+     NULL, NULL},
+    {NULL, NULL, 0, 0, 0, 0, NULL, NULL, NULL},
+};
+
+static int apply_auth(struct loader *ld, const config_setting_t *s,
+                      const struct key *k)
+{
+    struct config_auth *a = &ld->cfg->auth;
+
+    if (!config_setting_is_group(s))
+        return fail(ld, s, "'%s' must be a group { ... }", k->name);
+    if (apply_group(ld, s, auth_keys) < 0)
+        return -1;
+    a->enabled = 1;
+    if (a->users_file == NULL)
+        return fail(ld, s, "'auth' needs users_file");
+    return from_file_dir(ld, s, &a->users_file);
+}
+
+static const struct key rate_keys[] = {
+    {"rate_limit.messages", apply_int, OFF(rate_limit.messages), 0, 0,
+     1000000000, NULL, NULL, NULL},
+    {"rate_limit.bytes", apply_int, OFF(rate_limit.bytes), 0, 0, 1099511627776,
+     NULL, NULL, NULL},
+    {"rate_limit.burst", apply_seconds, OFF(rate_limit.burst), 0, 0, 3600, NULL,
+     NULL, NULL},
+    {NULL, NULL, 0, 0, 0, 0, NULL, NULL, NULL},
+};
+
+static int apply_rate(struct loader *ld, const config_setting_t *s,
+                      const struct key *k)
+{
+    if (!config_setting_is_group(s))
+        return fail(ld, s, "'%s' must be a group { ... }", k->name);
+    if (apply_group(ld, s, rate_keys) < 0)
+        return -1;
+    if (ld->cfg->rate_limit.burst < 0.01)
+        return fail(ld, s, "'rate_limit.burst' must be at least 0.01 seconds");
+    return 0;
+}
+
+/* A string, or a list or array of strings, of patterns into *out. */
+static int acl_patterns(struct loader *ld, const config_setting_t *s,
+                        const char *what, int group_ok, char ***out, size_t *n)
+{
+    int single = config_setting_type(s) == CONFIG_TYPE_STRING;
+    int len = single ? 1 : config_setting_length(s);
+    if (!single && !config_setting_is_array(s) && !config_setting_is_list(s))
+        return fail(ld, s, "'acl.%s' must be a string or a list of strings",
+                    what);
+    if (len > 0 && !(*out = calloc((size_t)len, sizeof **out)))
+        return fail(ld, s, "out of memory");
+    for (int i = 0; i < len; i++) {
+        const config_setting_t *e = single ? s : config_setting_get_elem(s, i);
+        const char *v = config_setting_get_string(e);
+        const char *why =
+            v ? acl_pattern_error(v, group_ok) : "is not a string";
+        if (why)
+            return fail(ld, s, "'acl.%s' pattern \"%s\" %s", what, v ? v : "",
+                        why);
+        if (!((*out)[i] = strdup(v)))
+            return fail(ld, s, "out of memory");
+        *n = (size_t)i + 1;
+    }
+    return 0;
+}
+
+/* One rule: a group with user (required), ids, send, bcast. */
+static int acl_rule(struct loader *ld, const config_setting_t *s,
+                    struct acl_rule *r)
+{
+    static const char *const names[] = {"user", "ids", "send", "bcast"};
+    r->line = config_setting_source_line(s);
+    if (!config_setting_is_group(s))
+        return fail(ld, s, "an 'acl' rule must be a group { user = ...; }");
+    for (int i = 0; i < config_setting_length(s); i++) {
+        const config_setting_t *m = config_setting_get_elem(s, i);
+        const char *name = config_setting_name(m);
+        size_t k = 0;
+        while (k < 4 && strcmp(name, names[k]) != 0)
+            k++;
+        if (k == 4)
+            return fail(ld, m,
+                        "unknown setting 'acl.%s' (a rule has user, ids, "
+                        "send, bcast)",
+                        name);
+        if (k == 0) {
+            const char *v = config_setting_get_string(m);
+            const char *why = v ? acl_pattern_error(v, 0) : "is not a string";
+            if (!why && strstr(v, "$user"))
+                why = "may not hold $user";
+            if (why)
+                return fail(ld, m, "'acl.user' pattern \"%s\" %s", v ? v : "",
+                            why);
+            if (!(r->user = strdup(v)))
+                return fail(ld, m, "out of memory");
+        } else if (k == 1 || k == 2) {
+            if (acl_patterns(ld, m, names[k], k == 2,
+                             k == 1 ? &r->ids : &r->send,
+                             k == 1 ? &r->nids : &r->nsend) < 0)
+                return -1;
+        } else {
+            if (config_setting_type(m) != CONFIG_TYPE_BOOL)
+                return fail(ld, m, "'acl.bcast' must be true or false");
+            r->bcast = config_setting_get_bool(m);
+        }
+    }
+    if (r->user == NULL)
+        return fail(ld, s, "an 'acl' rule needs user");
+    return 0;
+}
+
+static int apply_acl(struct loader *ld, const config_setting_t *s,
+                     const struct key *k)
+{
+    struct acl *a = &ld->cfg->acl;
+    if (!config_setting_is_list(s))
+        return fail(ld, s, "'%s' must be a list ( { ... }, ... )", k->name);
+    acl_free(a);
+    a->set = 1;
+    int n = config_setting_length(s);
+    if (n > 0 && !(a->rules = calloc((size_t)n, sizeof *a->rules)))
+        return fail(ld, s, "out of memory");
+    for (int i = 0; i < n; i++) {
+        a->n = (size_t)i + 1;
+        if (acl_rule(ld, config_setting_get_elem(s, i), &a->rules[i]) < 0)
+            return -1;
+    }
     return 0;
 }
 
@@ -807,14 +956,16 @@ static int fill_defaults(struct config *cfg)
     cfg->cluster.id_hold = 30;
     cfg->tls.min_version = 12;
     cfg->tls.handshake_timeout = 5;
+    cfg->auth.max_failures = 3;
+    cfg->hello_timeout = 10;
+    cfg->rate_limit.burst = 2;
     return cfg->listen[0] && cfg->admin_socket && cfg->pidfile &&
                    cfg->server_log && cfg->client_log && cfg->cluster.prefix
                ? 0
                : -1;
 }
 
-void config_where(const char *file, const char *name, char *out,
-                  size_t outlen)
+void config_where(const char *file, const char *name, char *out, size_t outlen)
 {
     config_t lc;
     unsigned line = 0;
@@ -875,6 +1026,8 @@ void config_free(struct config *cfg)
     free(cfg->tls.cert);
     free(cfg->tls.key);
     free(cfg->tls.ca);
+    free(cfg->auth.users_file);
+    acl_free(&cfg->acl);
     free(cfg->cluster.prefix);
     /* Zeroed, a freed struct is safe to free or load into again. */
     memset(cfg, 0, sizeof *cfg);

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "acl.h"
+
 #define CONFIG_MAX_LISTEN 16
 #define CONFIG_ERR_MAX 512
 
@@ -40,6 +42,21 @@ struct config_tls {
     double handshake_timeout; /* seconds */
 };
 
+/* The auth group (msgd.conf(5), AUTHENTICATION). */
+struct config_auth {
+    int enabled;      /* the auth group was present */
+    char *users_file; /* NAME:HASH lines (users.h) */
+    int anonymous;    /* nodes that do not authenticate are served too */
+    int64_t max_failures;
+};
+
+/* rate_limit: per connection and second; 0 = off. */
+struct config_rate {
+    int64_t messages;
+    int64_t bytes;
+    double burst; /* the bucket holds this many seconds' worth */
+};
+
 struct config {
     char *file; /* the file these came from, NULL for built-in defaults */
     char *listen[CONFIG_MAX_LISTEN];
@@ -67,6 +84,11 @@ struct config {
     int user_line, group_line; /* their lines, 0 if unset */
     struct config_cluster cluster;
     struct config_tls tls;
+    struct config_auth auth;
+    struct acl acl;
+    double hello_timeout; /* seconds to register; 0 = only idle_timeout */
+    int64_t max_connections_per_ip; /* 0 = no limit */
+    struct config_rate rate_limit;
 };
 
 /* The files' defaults when msgd runs as root. */

@@ -16,10 +16,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "clientlog.h"
 #include "history.h"
 #include "log.h"
+#include "peers.h"
 #include "router.h"
+#include "users.h"
 
 #define FLUSH_MS 5000  /* how long a closing connection may take to drain */
 #define LINGER_MS 2000 /* how long input is discarded after the FIN */
@@ -32,7 +35,7 @@ static const char *const reason_names[] = {
     [CR_IDLE] = "idle-timeout",  [CR_KICKED] = "kicked",
     [CR_SHUTDOWN] = "shutdown",  [CR_PROTOCOL] = "protocol-error",
     [CR_SLOW] = "slow-consumer", [CR_REPLACED] = "replaced",
-    [CR_ERROR] = "error",
+    [CR_ERROR] = "error",        [CR_AUTH_FAILED] = "auth-failed",
 };
 
 /* The BYE each way of ending sends; -1: none. */
@@ -46,6 +49,7 @@ static const int reason_bye[] = {
     [CR_SLOW] = BYE_SLOW_CONSUMER,
     [CR_REPLACED] = BYE_REPLACED,
     [CR_ERROR] = -1,
+    [CR_AUTH_FAILED] = BYE_AUTH_FAILED,
 };
 
 const char *conn_reason_name(enum conn_reason why)
@@ -127,8 +131,8 @@ static int send_out(struct conn *c)
 {
     if (c->tp->drain && c->tp->drain(c->tp_st, c->ev.fd) < 0)
         return -1;
-    if (c->out.bytes > 0 && outq_send(&c->out, &srv.pool, c->tp->sendv,
-                                      c->tp_st, c->ev.fd) < 0)
+    if (c->out.bytes > 0 &&
+        outq_send(&c->out, &srv.pool, c->tp->sendv, c->tp_st, c->ev.fd) < 0)
         return -1;
     return 0;
 }
@@ -176,20 +180,141 @@ void conn_idle_announced(struct conn *c)
         srv.idle_ms == 0 ? CONN_IDLE_NEVER : (uint32_t)((srv.idle_ms + 9) / 10);
 }
 
+/* When c's timer must fire: its idle deadline and, while it is not
+ * registered, hello_timeout after it connected; 0 for never. */
+static int64_t deadline(const struct conn *c)
+{
+    int64_t ms = idle_ms(c), at = ms > 0 ? c->active_ms + ms : 0;
+    if (!c->registered && srv.hello_ms > 0) {
+        int64_t h = c->connected_ms + srv.hello_ms;
+        if (at == 0 || h < at)
+            at = h;
+    }
+    return at;
+}
+
 static void arm_idle(struct conn *c)
 {
-    int64_t ms = idle_ms(c);
-    if (ms > 0)
-        server_arm(&c->timer, c->active_ms + ms);
+    int64_t at = deadline(c);
+    if (at > 0)
+        server_arm(&c->timer, at);
     else
         server_disarm(&c->timer);
 }
 
+/* ---- security state and rate limits ---- */
+
+static void on_rate_timer(struct timer *t);
+static void read_again(struct conn *c);
+static void log_oom(const char *addr);
+
+struct conn_sec *conn_sec(struct conn *c)
+{
+    if (c->sec == NULL) {
+        c->sec = calloc(1, sizeof *c->sec);
+        if (c->sec == NULL) {
+            log_oom(c->addr);
+            conn_close(c, CR_ERROR, NULL);
+            return NULL;
+        }
+        c->sec->c = c;
+        c->sec->rate_timer.fn = on_rate_timer;
+    }
+    return c->sec;
+}
+
+const char *conn_user(const struct conn *c)
+{
+    return c->sec ? c->sec->user : NULL;
+}
+
+static void refill(struct conn_sec *s, const struct config_rate *r)
+{
+    double cap_m = (double)r->messages * r->burst;
+    double cap_b = (double)r->bytes * r->burst;
+    if (s->refill_ms == 0) {
+        s->msg_tokens = cap_m;
+        s->byte_tokens = cap_b;
+    } else {
+        double dt = (double)(srv.now_ms - s->refill_ms) / 1000.0;
+        s->msg_tokens += dt * (double)r->messages;
+        s->byte_tokens += dt * (double)r->bytes;
+        if (s->msg_tokens > cap_m)
+            s->msg_tokens = cap_m;
+        if (s->byte_tokens > cap_b)
+            s->byte_tokens = cap_b;
+    }
+    s->refill_ms = srv.now_ms;
+}
+
+void conn_charge(struct conn *c, size_t bytes)
+{
+    const struct config_rate *r = &srv.cfg.rate_limit;
+    if (r->messages == 0 && r->bytes == 0)
+        return;
+    struct conn_sec *s = conn_sec(c);
+    if (s == NULL)
+        return;
+    refill(s, r);
+    s->msg_tokens -= 1;
+    s->byte_tokens -= (double)bytes;
+    double wait = 0;
+    if (r->messages && s->msg_tokens < 0)
+        wait = -s->msg_tokens / (double)r->messages;
+    if (r->bytes && s->byte_tokens < 0 &&
+        -s->byte_tokens / (double)r->bytes > wait)
+        wait = -s->byte_tokens / (double)r->bytes;
+    /* Over its rate: not read until the bucket holds enough again, so
+     * that TCP pushes back on the sender and nothing is dropped. */
+    if (wait > 0 && c->blocked == BLOCK_NONE) {
+        c->blocked = BLOCK_RATE;
+        server_arm(&s->rate_timer, srv.now_ms + (int64_t)(wait * 1000.0) + 1);
+    }
+}
+
+static void on_rate_timer(struct timer *t)
+{
+    struct conn_sec *s =
+        (struct conn_sec *)((char *)t - offsetof(struct conn_sec, rate_timer));
+    struct conn *c = s->c;
+    if (c->state != CONN_OPEN || c->blocked != BLOCK_RATE)
+        return;
+    c->blocked = BLOCK_NONE;
+    read_again(c);
+}
+
+/* Over max_connections_per_ip: refused at once, with a word when the
+ * transport lets one be said before its handshake. */
+static int over_per_ip(int fd, const char *addr, const struct transport *tp,
+                       struct peer *p)
+{
+    int64_t limit = srv.cfg.max_connections_per_ip;
+    if (limit == 0 || p == NULL || p->conns < (uint64_t)limit)
+        return 0;
+    srv.stats.rejects++;
+    if (tp == &transport_tcp) {
+        static const char line[] = "ERR server-full\n";
+        (void)!write(fd, line, sizeof line - 1);
+    }
+    struct jsonw *jw = clientlog_begin(addr, LOG_LVL_INFO, CL_REJECT);
+    if (jw) {
+        jw_str(jw, "code", "per-ip-limit");
+        log_commit(jw);
+    }
+    peers_done(p, srv.now_ms);
+    return 1;
+}
+
 struct conn *conn_new(int fd, const char *addr, const struct transport *tp)
 {
-    struct conn *c = calloc(1, sizeof *c);
-    if (c == NULL)
+    struct peer *p = peers_get(addr);
+    if (over_per_ip(fd, addr, tp, p))
         return NULL;
+    struct conn *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        peers_done(p, srv.now_ms);
+        return NULL;
+    }
     c->ev.cb = on_event;
     c->ev.fd = fd;
     c->timer.fn = on_timer;
@@ -203,6 +328,7 @@ struct conn *conn_new(int fd, const char *addr, const struct transport *tp)
             log_commit(jw);
         }
         free(c);
+        peers_done(p, srv.now_ms);
         return NULL;
     }
     c->state = tp->handshake ? CONN_HANDSHAKE : CONN_OPEN;
@@ -212,8 +338,12 @@ struct conn *conn_new(int fd, const char *addr, const struct transport *tp)
         if (tp->close)
             tp->close(c->tp_st);
         free(c);
+        peers_done(p, srv.now_ms);
         return NULL;
     }
+    c->peer = p;
+    if (p)
+        p->conns++;
     snprintf(c->addr, sizeof c->addr, "%s", addr);
     c->connected_ms = c->active_ms = srv.now_ms;
     LIST_INSERT_HEAD(&srv.all, c, all_link);
@@ -520,6 +650,10 @@ void conn_close_why(struct conn *c, enum conn_reason why, const char *text,
     remember(c, why);
     count(why);
     router_forget(c);
+    if (c->sec) {
+        auth_forget(c); /* an AUTH being checked is not answered */
+        server_disarm(&c->sec->rate_timer);
+    }
     c->paused = 0; /* a HELLO that waited is over */
     if (c->registered)
         router_unregister(c);
@@ -879,6 +1013,13 @@ static void handshake(struct conn *c)
     }
     c->state = CONN_OPEN;
     c->active_ms = srv.now_ms;
+    /* A verified client certificate names the user: no AUTH needed. */
+    char cn[USERS_MAX_NAME + 2];
+    if (c->tp->peer_name && c->tp->peer_name(c->tp_st, cn, sizeof cn) &&
+        users_valid_name(cn))
+        auth_certificate(c, cn);
+    if (c->state != CONN_OPEN)
+        return;
     arm_idle(c);
     set_events(c, EPOLLIN);
     if (tp_pending(c))
@@ -925,9 +1066,9 @@ static void on_timer(struct timer *t)
     case CONN_OPEN:
         /* Activity does not touch the wheel; the timer fires at the
          * earliest possible deadline and re-arms for what is left. */
-        if (idle_ms(c) == 0)
+        if (deadline(c) == 0)
             break;
-        if (srv.now_ms - c->active_ms >= idle_ms(c))
+        if (srv.now_ms >= deadline(c))
             conn_close(c, CR_IDLE, NULL);
         else
             arm_idle(c);
@@ -973,6 +1114,16 @@ void conn_reap(void)
             c->tp->close(c->tp_st);
         close(c->ev.fd); /* also leaves the epoll set */
         LIST_REMOVE(c, all_link);
+        if (c->peer) {
+            c->peer->conns--;
+            peers_done(c->peer, srv.now_ms);
+        }
+        if (c->sec) {
+            auth_forget(c);
+            server_disarm(&c->sec->rate_timer);
+            free(c->sec->user);
+            free(c->sec);
+        }
         srv.nconns--;
         outq_clear(&c->out, &srv.pool);
         unwait(c);

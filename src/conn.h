@@ -16,10 +16,10 @@
 #include "transport.h"
 
 enum conn_state {
-    CONN_OPEN,    /* reading commands */
-    CONN_CLOSING, /* final BYE queued: flushing, no more reading */
-    CONN_LINGER,  /* flushed and half-closed: discarding input until EOF */
-    CONN_DEAD,    /* to be freed at the end of the pass */
+    CONN_OPEN,      /* reading commands */
+    CONN_CLOSING,   /* final BYE queued: flushing, no more reading */
+    CONN_LINGER,    /* flushed and half-closed: discarding input until EOF */
+    CONN_DEAD,      /* to be freed at the end of the pass */
     CONN_HANDSHAKE, /* the transport's opening exchange (TLS), not read */
 };
 
@@ -34,6 +34,7 @@ enum conn_reason {
     CR_SLOW,
     CR_REPLACED,
     CR_ERROR,
+    CR_AUTH_FAILED, /* max_failures failed AUTHs */
 };
 
 /* Why an open connection is not being read (besides a HELLO waiting). */
@@ -41,6 +42,24 @@ enum conn_block {
     BLOCK_NONE,
     BLOCK_RECEIVER, /* its messages wait for a receiver to drain */
     BLOCK_INPUT,    /* partial frames have taken max_input_total */
+    BLOCK_RATE,     /* over its rate_limit until its bucket refills */
+};
+
+struct auth_job;
+struct peer;
+
+/* What a connection has to do with security: its user, an AUTH being
+ * checked, its rate bucket.  Made when first needed, so that a node of a
+ * daemon without auth, acl or rate_limit pays for a pointer only. */
+struct conn_sec {
+    char *user;           /* authenticated (AUTH or certificate), or NULL */
+    struct auth_job *job; /* an AUTH being checked, or NULL */
+    uint32_t failures;    /* failed AUTHs on this connection */
+    uint8_t by_cert;      /* user is the client certificate's CN */
+    double msg_tokens, byte_tokens; /* rate_limit's buckets */
+    int64_t refill_ms;
+    struct timer rate_timer; /* reads again once the bucket refills */
+    struct conn *c;
 };
 
 struct conn {
@@ -49,13 +68,15 @@ struct conn {
     uint8_t registered;
     uint8_t dirty;
     uint8_t idlen;
-    uint8_t paused;  /* HELLO waits for its cluster reservation: no reading */
-    uint8_t blocked; /* not read either: enum conn_block */
-    uint8_t heard;   /* some input was read */
+    uint8_t paused;   /* HELLO waits for its cluster reservation: no reading */
+    uint8_t blocked;  /* not read either: enum conn_block */
+    uint8_t heard;    /* some input was read */
     uint32_t events;  /* the events the connection waits for */
     uint32_t ev_mask; /* in force: events and what the transport waits for */
     const struct transport *tp; /* how it reads and writes (transport.h) */
     void *tp_st;                /* the transport's state; NULL for TCP */
+    struct peer *peer;          /* its address's entry (peers.h) */
+    struct conn_sec *sec;       /* NULL until needed */
     uint32_t in_len, in_cap, in_need;
     char *in; /* a partial frame carried between reads; NULL when none */
     LIST_ENTRY(conn) all_link;    /* srv.all */
@@ -87,6 +108,14 @@ struct conn {
 struct conn *conn_new(int fd, const char *addr, const struct transport *tp);
 /* The name of c's transport: "tcp", "tls". */
 const char *conn_transport(const struct conn *c);
+/* c's security state, made when absent; NULL (and c closed) when memory
+ * ran out. */
+struct conn_sec *conn_sec(struct conn *c);
+/* c's user, or NULL. */
+const char *conn_user(const struct conn *c);
+/* Counts a message of bytes against c's rate_limit; when the bucket runs
+ * dry, c is not read until it refills (the frames wait in the socket). */
+void conn_charge(struct conn *c, size_t bytes);
 /* Queues bytes for c.  Returns 0, or -1 when c is not open or was just cut
  * off as a slow consumer. */
 int conn_send(struct conn *c, const void *data, size_t n);

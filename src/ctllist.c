@@ -6,6 +6,7 @@
 #include "ctllist.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,10 +20,11 @@
 struct ctl_row {
     char id[PROTO_MAX_ID + 1];
     char addr[ADDR_STR_MAX];
-    int remote;    /* a node of another instance: only id and instance known */
-    int tls;       /* came over TLS (a local, open node) */
-    uint32_t inst; /* index into the list's instance names */
-    const char *reason; /* closed rows */
+    int remote; /* a node of another instance: only id and instance known */
+    int tls;    /* came over TLS (a local, open node) */
+    char user[PROTO_MAX_ID + 1]; /* its user, "" when none */
+    uint32_t inst;               /* index into the list's instance names */
+    const char *reason;          /* closed rows */
     int64_t connected_ms, idle_ms, closed_real_ms;
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
 };
@@ -184,6 +186,8 @@ static void snapshot(struct ctl_list *l, const struct admin_req *req)
             memcpy(r->id, c->id, (size_t)c->idlen + 1);
             memcpy(r->addr, c->addr, ADDR_STR_MAX);
             r->tls = strcmp(conn_transport(c), "tls") == 0;
+            snprintf(r->user, sizeof r->user, "%s",
+                     conn_user(c) ? conn_user(c) : "");
             r->connected_ms = srv.now_ms - c->connected_ms;
             r->idle_ms = srv.now_ms - c->active_ms;
             r->msgs_in = c->msgs_in;
@@ -260,6 +264,7 @@ static void render_row(const struct ctl_list *l, const struct ctl_row *r,
         jw_str(&jw, "reason", r->reason);
     } else {
         jw_bool(&jw, "tls", r->tls);
+        jw_str(&jw, "user", r->user[0] ? r->user : NULL);
         jw_double(&jw, "idle_s", (double)r->idle_ms / 1000.0);
     }
     jw_uint(&jw, "msgs_in", r->msgs_in);

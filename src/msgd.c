@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "clientlog.h"
 #include "cluster.h"
 #include "config.h"
@@ -295,6 +296,7 @@ static int start(struct config *cfg, const char *path, int is_default,
     char name[256];
     if (server_init(cfg, err, sizeof err) < 0 ||
         tls_start(&keep, 0, err, sizeof err) < 0 ||
+        auth_start(&keep, err, sizeof err) < 0 ||
         control_open(&keep, err, sizeof err) < 0 ||
         (drop && daemon_drop_privileges(uid, gid, err, sizeof err) < 0) ||
         cluster_start(instance_name(name, sizeof name), err, sizeof err) < 0) {
@@ -379,6 +381,8 @@ int main(int argc, char **argv)
         if (rc == 0)
             rc = tls_start(&cfg, 1, err, sizeof err);
         if (rc == 0)
+            rc = auth_check(&cfg, err, sizeof err);
+        if (rc == 0)
             rc = preflight_paths(&cfg, err, sizeof err);
         /* An unknown user is an error of the start, not of the file. */
         int drop = rc == 0
@@ -413,6 +417,7 @@ int main(int argc, char **argv)
     cluster_stop();
     log_stop();
     control_close();
+    auth_stop();
     pidfile_remove();
     server_free();
 #ifdef HAVE_OPENSSL

@@ -16,6 +16,7 @@ static const struct verb_name verbs[] = {
     {"SEND", 4, PROTO_SEND},   {"HELLO", 5, PROTO_HELLO},
     {"BCAST", 5, PROTO_BCAST}, {"WHO", 3, PROTO_WHO},
     {"PING", 4, PROTO_PING},   {"QUIT", 4, PROTO_QUIT},
+    {"AUTH", 4, PROTO_AUTH},
 };
 
 static const char *const err_names[] = {
@@ -31,6 +32,9 @@ static const char *const err_names[] = {
     [PERR_BAD_FRAME] = "bad-frame",
     [PERR_SERVER_FULL] = "server-full",
     [PERR_CLUSTER_UNAVAILABLE] = "cluster-unavailable",
+    [PERR_AUTH_REQUIRED] = "auth-required",
+    [PERR_AUTH_FAILED] = "auth-failed",
+    [PERR_FORBIDDEN] = "forbidden",
 };
 
 static const char *const bye_names[] = {
@@ -41,6 +45,7 @@ static const char *const bye_names[] = {
     [BYE_PROTOCOL_ERROR] = "protocol-error",
     [BYE_SLOW_CONSUMER] = "slow-consumer",
     [BYE_REPLACED] = "replaced",
+    [BYE_AUTH_FAILED] = "auth-failed",
 };
 
 const char *proto_err_name(enum proto_err err)
@@ -255,6 +260,21 @@ enum proto_status proto_parse(const char *buf, size_t len, uint64_t max_payload,
     if (sh.ctl)
         return refuse(cmd, PERR_BAD_COMMAND, hdr_len);
 
+    /* AUTH name secret: the secret is the rest of the line, spaces and
+     * all, so that any password can be typed. */
+    if (cmd->verb == PROTO_AUTH) {
+        const char *name = buf + sh.first_sp + 1;
+        const char *sp =
+            sh.ntok >= 3 ? memchr(name, ' ', line_len - sh.first_sp - 1) : NULL;
+        if (sp == NULL || sp == name || (size_t)(sp - buf) + 1 >= line_len)
+            return refuse(cmd, PERR_BAD_COMMAND, hdr_len);
+        cmd->arg = name;
+        cmd->arg_len = (size_t)(sp - name);
+        cmd->secret = sp + 1;
+        cmd->secret_len = line_len - (size_t)(sp + 1 - buf);
+        cmd->consumed = hdr_len;
+        return PROTO_COMMAND;
+    }
     size_t arg_len = sh.ntok == 2 ? line_len - sh.first_sp - 1 : 0;
     switch (cmd->verb) {
     case PROTO_HELLO:

@@ -24,6 +24,7 @@ enum proto_verb {
     PROTO_WHO,
     PROTO_PING,
     PROTO_QUIT,
+    PROTO_AUTH,
 };
 
 enum proto_status {
@@ -46,6 +47,9 @@ enum proto_err {
     PERR_BAD_FRAME,
     PERR_SERVER_FULL,
     PERR_CLUSTER_UNAVAILABLE, /* cluster: NATS is out of reach */
+    PERR_AUTH_REQUIRED,       /* HELLO before AUTH, without anonymous */
+    PERR_AUTH_FAILED,
+    PERR_FORBIDDEN, /* the acl refuses it */
 };
 
 enum proto_bye {
@@ -56,12 +60,16 @@ enum proto_bye {
     BYE_PROTOCOL_ERROR,
     BYE_SLOW_CONSUMER,
     BYE_REPLACED,
+    BYE_AUTH_FAILED,
 };
 
 struct proto_cmd {
     enum proto_verb verb;
-    const char *arg; /* HELLO id, SEND target, PING token; NULL if none */
+    const char *arg; /* HELLO id, SEND target, PING token, AUTH name; NULL
+                        if none */
     size_t arg_len;
+    const char *secret; /* AUTH: the rest of the line after the name */
+    size_t secret_len;
     const char *payload; /* SEND/BCAST */
     size_t payload_len;
     size_t consumed; /* bytes of the whole frame (COMMAND/REFUSED) */

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "auth.h"
 #include "log.h"
 #include "server.h"
 #ifdef HAVE_OPENSSL
@@ -113,6 +114,22 @@ int reload_config(char *err, size_t errlen)
     server_apply(&cfg);
     char tls_err[CONFIG_ERR_MAX] = "";
     reload_tls(&cfg, tls_err, sizeof tls_err);
+    /* The acl in force becomes the new one (server_apply copies only
+     * values, this one owns its strings). */
+    acl_free(&srv.cfg.acl);
+    srv.cfg.acl = cfg.acl;
+    cfg.acl = (struct acl){0};
+    char users_err[CONFIG_ERR_MAX] = "";
+    if (auth_reload(&cfg, users_err, sizeof users_err) < 0) {
+        jw = log_begin(LOG_SERVER, LOG_LVL_ERROR, "error");
+        if (jw) {
+            jw_str(jw, "msg",
+                   "users file not reloaded: the old one stays "
+                   "in force");
+            jw_str(jw, "error", users_err);
+            log_commit(jw);
+        }
+    }
     jw = log_begin(LOG_SERVER, LOG_LVL_INFO, "reload");
     if (jw) {
         jw_str(jw, "result", "ok");
@@ -126,6 +143,10 @@ int reload_config(char *err, size_t errlen)
         snprintf(warning, sizeof warning,
                  "TLS files not reloaded, the old ones stay in force: %s",
                  tls_err);
+    } else if (users_err[0]) {
+        snprintf(warning, sizeof warning,
+                 "users file not reloaded, the old one stays in force: %s",
+                 users_err);
     } else if (restart || cluster_restart) {
         snprintf(warning, sizeof warning,
                  "%s changed; restart msgd to apply %s",

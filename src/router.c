@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "acl.h"
+#include "auth.h"
 #include "cluster.h"
 #include "clientlog.h"
 #include "conn.h"
@@ -134,6 +136,59 @@ static void do_register(struct conn *c)
     }
 }
 
+/* ---- authorization (msgd.conf(5), AUTHORIZATION) ---- */
+
+/* Whether the acl lets c do verb to target; when it does not, c is told
+ * "ERR forbidden VERB TARGET" and the refusal is logged. */
+static int allowed(struct conn *c, const char *verb, const char *target,
+                   size_t tlen)
+{
+    const struct acl *acl = &srv.cfg.acl;
+    if (acl_open(acl))
+        return 1;
+    const char *user = conn_user(c);
+    const struct acl_rule *r = acl_rule_for(acl, user);
+    int ok = strcmp(verb, "HELLO") == 0
+                 ? acl_may_register(r, user, target, tlen)
+             : strcmp(verb, "SEND") == 0 ? acl_may_send(r, user, target, tlen)
+                                         : acl_may_bcast(r);
+    if (ok)
+        return 1;
+    char what[16 + PROTO_MAX_ID];
+    int n = snprintf(what, sizeof what, "%s %.*s", verb, (int)tlen, target);
+    conn_err(c, PERR_FORBIDDEN, what, (size_t)n);
+    struct jsonw *jw = clientlog_begin(c->addr, LOG_LVL_INFO, CL_FORBIDDEN);
+    if (jw) {
+        jw_str(jw, "user", user);
+        jw_str(jw, "node", c->registered ? c->id : NULL);
+        jw_str(jw, "command", verb);
+        jw_strn(jw, "target", target, tlen);
+        log_commit(jw);
+    }
+    return 0;
+}
+
+static int same_user(const struct conn *a, const struct conn *b)
+{
+    const char *x = conn_user(a), *y = conn_user(b);
+    return x == y || (x && y && strcmp(x, y) == 0);
+}
+
+/* AUTH before HELLO: checked off the loop, c paused meanwhile. */
+static void auth(struct conn *c, const struct proto_cmd *cmd)
+{
+    char *secret = (char *)cmd->secret; /* in our own read buffer */
+    if (c->registered || conn_user(c) || !auth_enabled()) {
+        enum proto_err err = c->registered  ? PERR_ALREADY_REGISTERED
+                             : conn_user(c) ? PERR_BAD_COMMAND
+                                            : PERR_AUTH_FAILED;
+        memset(secret, 0, cmd->secret_len);
+        conn_err(c, err, NULL, 0);
+        return;
+    }
+    auth_request(c, cmd->arg, cmd->arg_len, secret, cmd->secret_len);
+}
+
 static void hello(struct conn *c, const struct proto_cmd *cmd)
 {
     const char *id = cmd->arg;
@@ -143,12 +198,19 @@ static void hello(struct conn *c, const struct proto_cmd *cmd)
         conn_err(c, PERR_ALREADY_REGISTERED, NULL, 0);
         return;
     }
+    if (!auth_may_hello(c)) {
+        refuse_hello(c, PERR_AUTH_REQUIRED, id, len, 0);
+        return;
+    }
     if (!proto_valid_id(id, len)) {
         refuse_hello(c, PERR_BAD_ID, id, len, 0);
         return;
     }
+    if (!allowed(c, "HELLO", id, len))
+        return;
     struct conn *old = router_find(id, len);
-    if (old && srv.cfg.duplicate_id == DUP_REJECT) {
+    /* Replacing a live id is for its own user only. */
+    if (old && (srv.cfg.duplicate_id == DUP_REJECT || !same_user(old, c))) {
         refuse_hello(c, PERR_ID_TAKEN, id, len, 1);
         return;
     }
@@ -215,6 +277,7 @@ static void log_message(const struct conn *from, const char *to, size_t tlen,
 
 static void accepted(struct conn *c, size_t bytes)
 {
+    conn_charge(c, bytes);
     c->msgs_in++;
     c->bytes_in += bytes;
     srv.stats.msgs_routed++;
@@ -224,6 +287,8 @@ static void accepted(struct conn *c, size_t bytes)
 /* 1 when the frame is held for a full receiver (not consumed). */
 static int send_one(struct conn *c, const struct proto_cmd *cmd)
 {
+    if (!allowed(c, "SEND", cmd->arg, cmd->arg_len))
+        return 0;
     struct conn *to = router_find(cmd->arg, cmd->arg_len);
     if (to == NULL) {
         int valid = proto_valid_id(cmd->arg, cmd->arg_len);
@@ -280,6 +345,8 @@ void router_deliver_all(struct conn *skip, const char *hdr, size_t hlen,
 
 static void broadcast(struct conn *c, const struct proto_cmd *cmd)
 {
+    if (!allowed(c, "BCAST", "*", 1))
+        return;
     accepted(c, cmd->payload_len);
     if (log_wants(LOG_LVL_DEBUG))
         log_message(c, "*", 1, cmd->payload_len);
@@ -356,6 +423,9 @@ int router_command(struct conn *c, const struct proto_cmd *cmd)
         return 0;
     case PROTO_QUIT:
         conn_close(c, CR_QUIT, NULL);
+        return 0;
+    case PROTO_AUTH:
+        auth(c, cmd);
         return 0;
     case PROTO_SEND:
     case PROTO_BCAST:

@@ -22,6 +22,7 @@
 #include "control.h"
 #include "listener.h"
 #include "log.h"
+#include "peers.h"
 #include "reload.h"
 #include "router.h"
 
@@ -170,6 +171,12 @@ void server_apply(const struct config *cfg)
     srv.cfg.max_input_total = cfg->max_input_total;
     apply_bounds(cfg);
     srv.handshake_ms = idle_ms_of(cfg->tls.handshake_timeout);
+    srv.hello_ms = idle_ms_of(cfg->hello_timeout);
+    srv.cfg.hello_timeout = cfg->hello_timeout;
+    srv.cfg.max_connections_per_ip = cfg->max_connections_per_ip;
+    srv.cfg.rate_limit = cfg->rate_limit;
+    srv.cfg.auth.anonymous = cfg->auth.anonymous;
+    srv.cfg.auth.max_failures = cfg->auth.max_failures;
     log_set_level(cfg->log_level);
     clientlog_set_rate((uint32_t)cfg->client_log_rate);
     if (idle != srv.idle_ms) {
@@ -249,6 +256,7 @@ int server_init(const struct config *cfg, char *err, size_t errlen)
     srv.started_ms = srv.now_ms;
     srv.idle_ms = idle_ms_of(cfg->idle_timeout);
     srv.handshake_ms = idle_ms_of(cfg->tls.handshake_timeout);
+    srv.hello_ms = idle_ms_of(cfg->hello_timeout);
     mem_available = read_mem_available();
     apply_bounds(cfg);
     log_set_level(cfg->log_level);
@@ -258,7 +266,8 @@ int server_init(const struct config *cfg, char *err, size_t errlen)
     srv.rbuf_size = RBUF_SIZE;
     srv.rbuf = malloc(srv.rbuf_size);
     srv.epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (srv.rbuf == NULL || srv.epfd < 0 || router_init() < 0) {
+    if (srv.rbuf == NULL || srv.epfd < 0 || router_init() < 0 ||
+        peers_init() < 0) {
         snprintf(err, errlen, "cannot initialise: %s", strerror(errno));
         return -1;
     }
@@ -330,6 +339,7 @@ void server_free(void)
     listener_close_all();
     conn_free_all();
     router_free();
+    peers_free();
     chunk_pool_drain(&srv.pool);
     free(srv.rbuf);
     if (sig_ev.fd >= 0)

@@ -49,9 +49,10 @@ struct server {
     int64_t now_ms;    /* CLOCK_MONOTONIC, read once per loop pass */
     int64_t real_ms;   /* CLOCK_REALTIME, for logs */
     int64_t started_ms;
-    int64_t idle_ms; /* idle_timeout in ms, 0 = never */
+    int64_t idle_ms;      /* idle_timeout in ms, 0 = never */
     int64_t handshake_ms; /* tls.handshake_timeout in ms */
-    struct tw wheel; /* ticks are now_ms */
+    int64_t hello_ms;     /* hello_timeout in ms, 0 = none */
+    struct tw wheel;      /* ticks are now_ms */
     struct chunk_pool pool;
     struct stats stats;
 

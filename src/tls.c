@@ -447,6 +447,17 @@ static void tls_shutdown(void *st, int fd)
     shutdown(fd, SHUT_WR);
 }
 
+static int tls_peer_name(void *st, char *out, size_t len)
+{
+    struct tls_conn *tc = st;
+    X509 *x = SSL_get0_peer_certificate(tc->ssl);
+    if (x == NULL || SSL_get_verify_result(tc->ssl) != X509_V_OK)
+        return 0;
+    int n = X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName,
+                                      out, (int)len);
+    return n > 0 && (size_t)n < len;
+}
+
 static void tls_close(void *st)
 {
     struct tls_conn *tc = st;
@@ -466,6 +477,7 @@ const struct transport transport_tls = {
     .pending = tls_pending,
     .drain = tls_drain,
     .wants = tls_wants,
+    .peer_name = tls_peer_name,
     .shutdown = tls_shutdown,
     .close = tls_close,
 };

@@ -36,6 +36,9 @@ struct transport {
     /* The epoll events (EPOLLIN, EPOLLOUT) the transport itself waits
      * for, on top of what the connection wants.  Absent: none. */
     uint32_t (*wants)(void *st);
+    /* The peer's verified identity (a client certificate's CN) into out:
+     * 1, or 0 when it has none.  Absent: never one. */
+    int (*peer_name)(void *st, char *out, size_t len);
     /* Ends the output side: no more sendv after it. */
     void (*shutdown)(void *st, int fd);
     void (*close)(void *st);
