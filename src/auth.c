@@ -241,7 +241,24 @@ static void on_results(struct ev *ev, uint32_t events)
     drain_backlog();
 }
 
-static int start_workers(char *err, size_t errlen)
+/* The cost of the file's first hash ("$argon2id$v=19$m=KIB,t=OPS,p=1$"),
+ * so that an unknown user costs what a known one does; libsodium's
+ * interactive cost when there is none. */
+static void dummy_cost(const struct users *u, unsigned long long *ops,
+                       size_t *mem)
+{
+    unsigned long m, t;
+    *ops = crypto_pwhash_OPSLIMIT_INTERACTIVE;
+    *mem = crypto_pwhash_MEMLIMIT_INTERACTIVE;
+    if (u->n &&
+        sscanf(u->v[0].hash, "$argon2id$v=%*u$m=%lu,t=%lu", &m, &t) == 2 &&
+        m >= 8 && m <= (1ul << 22) && t >= 1 && t <= 16) {
+        *ops = t;
+        *mem = (size_t)m * 1024;
+    }
+}
+
+static int start_workers(const struct users *u, char *err, size_t errlen)
 {
     if (nworkers > 0)
         return 0;
@@ -251,10 +268,11 @@ static int start_workers(char *err, size_t errlen)
     }
     /* Unknown users are checked against this, at the same cost. */
     char pw[32];
+    unsigned long long ops;
+    size_t mem;
+    dummy_cost(u, &ops, &mem);
     randombytes_buf(pw, sizeof pw);
-    if (crypto_pwhash_str(dummy_hash, pw, sizeof pw,
-                          crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                          crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
+    if (crypto_pwhash_str(dummy_hash, pw, sizeof pw, ops, mem) != 0) {
         snprintf(err, errlen, "auth: out of memory hashing");
         return -1;
     }
@@ -300,7 +318,7 @@ int auth_start(const struct config *cfg, char *err, size_t errlen)
     if (!cfg->auth.enabled)
         return 0;
     if (users_load(cfg->auth.users_file, &users, err, errlen) < 0 ||
-        start_workers(err, errlen) < 0)
+        start_workers(&users, err, errlen) < 0)
         return -1;
     enabled = 1;
     return 0;
@@ -333,9 +351,12 @@ int auth_reload(const struct config *cfg, char *err, size_t errlen)
         return 0;
     }
     struct users fresh;
-    if (users_load(cfg->auth.users_file, &fresh, err, errlen) < 0 ||
-        start_workers(err, errlen) < 0)
+    if (users_load(cfg->auth.users_file, &fresh, err, errlen) < 0)
         return -1;
+    if (start_workers(&fresh, err, errlen) < 0) {
+        users_free(&fresh);
+        return -1;
+    }
     users_free(&users);
     users = fresh;
     enabled = 1;

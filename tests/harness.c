@@ -196,6 +196,11 @@ int msgd_listen_port(const struct msgd_proc *p, int i)
 void msgd_start(struct msgd_proc *p, const char *extra)
 {
     msgd_write_conf(p, extra);
+    msgd_start_written(p);
+}
+
+void msgd_start_written(struct msgd_proc *p)
+{
     p->pid = fork();
     ck_assert_int_ge(p->pid, 0);
     if (p->pid == 0) {

@@ -27,6 +27,9 @@ struct msgd_proc {
  * extra.  Waits for the start event and reads the bound port.  $MSGD_WRAPPER
  * (e.g. "valgrind -q --error-exitcode=99") prefixes the command. */
 void msgd_start(struct msgd_proc *p, const char *extra);
+/* As msgd_start, with the config msgd_write_conf wrote (and files the test
+ * put beside it). */
+void msgd_start_written(struct msgd_proc *p);
 /* Writes the temp dir and config only (for tests that start msgd
  * themselves). */
 void msgd_write_conf(struct msgd_proc *p, const char *extra);
