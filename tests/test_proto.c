@@ -172,6 +172,30 @@ END_TEST
 
 /* Replacing any one letter of a verb by any byte other than that letter in
  * either case makes it unknown; only ASCII case folding is done. */
+/* AUTH name secret: the secret is the rest of the line, spaces and all;
+ * no secret, no name, or a control byte is a bad command. */
+START_TEST(test_auth_args)
+{
+    struct proto_cmd cmd;
+    const char *in = "AUTH alice pass word\r\n";
+    ck_assert_int_eq(proto_parse(in, strlen(in), MAX, &cmd), PROTO_COMMAND);
+    ck_assert_int_eq(cmd.verb, PROTO_AUTH);
+    ck_assert_uint_eq(cmd.arg_len, 5);
+    ck_assert(memcmp(cmd.arg, "alice", 5) == 0);
+    ck_assert_uint_eq(cmd.secret_len, 9);
+    ck_assert(memcmp(cmd.secret, "pass word", 9) == 0);
+    ck_assert_uint_eq(cmd.consumed, strlen(in));
+    const char *bad[] = {"AUTH\n", "AUTH alice\n", "AUTH alice \n", "AUTH  x\n",
+                         "AUTH alice pa\x01ss\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        ck_assert_int_eq(proto_parse(bad[i], strlen(bad[i]), MAX, &cmd),
+                         PROTO_REFUSED);
+        ck_assert_int_eq(cmd.err, PERR_BAD_COMMAND);
+        ck_assert_uint_eq(cmd.consumed, strlen(bad[i]));
+    }
+}
+END_TEST
+
 START_TEST(test_verb_every_byte)
 {
     static const char *const lines[] = {
@@ -949,7 +973,7 @@ static void gen_stream(struct stream *s, uint64_t seed, size_t nframes)
         default: {
             /* Refused frames keep the stream going. */
             static const char *const bad[] = {
-                "FOO bar", "WHO x",     "SEND b",  "",
+                "FOO bar", "WHO x",     "SEND b",   "",
                 "PING ",   "HELLO a b", "QUIT now", "PING a\tb"};
             /* Refused, but with a length last: the payload is read. */
             static const char *const bad_payload[] = {"SEND  ", "SEND a b ",
@@ -1224,6 +1248,7 @@ static Suite *proto_suite(void)
     tcase_add_checked_fixture(tc, NULL, teardown);
     tcase_add_test(tc, test_verbs_any_case);
     tcase_add_test(tc, test_verb_every_byte);
+    tcase_add_test(tc, test_auth_args);
     tcase_add_test(tc, test_hello_args);
     tcase_add_test(tc, test_ping_token);
     tcase_add_test(tc, test_token_counts);
