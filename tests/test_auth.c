@@ -312,7 +312,7 @@ START_TEST(failing_auth_flood)
 {
     struct msgd_proc d;
     start_auth(&d, "anonymous = true; max_failures = 1000;",
-               "hello_timeout = 0;\n");
+               "hello_timeout = 0;\nclient_log_rate = 0;\n");
     struct tc *x = tc_hello(d.port, "x");
     struct tc *y = tc_hello(d.port, "y");
     enum { CONNS = 40, EACH = 5 };
