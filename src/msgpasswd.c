@@ -518,7 +518,8 @@ int main(int argc, char **argv)
         }
     }
     if (argc - optind > 2)
-        return usage_error("unexpected argument: %s", argv[optind + 2]);
+        return usage_error("too many arguments: FILE and NAME only (the "
+                           "password is asked for, or read with --stdin)");
     if (argc - optind < 2)
         return usage_error(argc == optind ? "missing FILE and NAME"
                                           : "missing NAME");
