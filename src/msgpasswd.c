@@ -383,12 +383,13 @@ static int replace_file(const char *path, int dirfd, const struct file *old,
             /* Not a group of ours: the file gets our own. */
         }
     }
-    if (fstat(fd, &now) < 0 || fchmod(fd, mode) < 0) {
+    if (fstat(fd, &now) < 0) {
         warn("%s", tmp);
         goto out;
     }
-    if (old->exists && now.st_gid == old->st.st_gid &&
-        fchmod(fd, mode | (old->st.st_mode & S_IRGRP)) < 0) {
+    if (old->exists && now.st_gid == old->st.st_gid)
+        mode |= old->st.st_mode & S_IRGRP;
+    if (fchmod(fd, mode) < 0) {
         warn("%s", tmp);
         goto out;
     }
@@ -423,19 +424,14 @@ out:
 }
 
 /* Reads the file again (another msgpasswd may have changed it since it
- * was checked), edits it and replaces it: under a lock, which two runs in
- * one directory take in turn, so that neither loses the other's edit;
- * with signals held, so that none leaves the temporary file behind.
- * hash NULL deletes name.  Returns 0, or -1 after saying why. */
+ * was checked), edits it and replaces it.  hash NULL deletes name.
+ * Returns 0, or -1 after saying why. */
 static int edit_locked(const char *path, int dirfd, int create,
                        const char *name, const char *hash)
 {
     struct file f;
     char *text;
     size_t len;
-    /* Where the file system has no flock, runs do not wait: a lost edit
-     * is the worst that can happen. */
-    (void)flock(dirfd, LOCK_EX);
     if (load_file(path, create, hash != NULL, &f) < 0)
         return -1;
     int found =
@@ -458,21 +454,26 @@ static int edit_locked(const char *path, int dirfd, int create,
     return rc;
 }
 
-/* Main's exit status for the edit. */
+/* The edit, under a lock on the directory, which two runs in it take in
+ * turn so that neither loses the other's edit, and with signals held, so
+ * that none leaves the temporary file behind (but not while waiting for
+ * the lock, which a signal may end).  Returns main's exit status. */
 static int edit_file(const char *path, int create, const char *name,
                      const char *hash)
 {
     sigset_t hold, old_mask;
-    int rc = -1;
+    int dirfd = open_dir(path);
+    if (dirfd < 0)
+        return 1;
+    /* Where the file system has no flock, runs do not wait: a lost edit
+     * is the worst that can happen. */
+    (void)flock(dirfd, LOCK_EX);
     sigemptyset(&hold);
     for (size_t i = 0; i < N_TTY_SIGNALS; i++)
         sigaddset(&hold, tty_signals[i]);
     sigprocmask(SIG_BLOCK, &hold, &old_mask);
-    int dirfd = open_dir(path);
-    if (dirfd >= 0) {
-        rc = edit_locked(path, dirfd, create, name, hash);
-        close(dirfd); /* and the lock with it */
-    }
+    int rc = edit_locked(path, dirfd, create, name, hash);
+    close(dirfd); /* and the lock with it */
     sigprocmask(SIG_SETMASK, &old_mask, NULL);
     return rc == 0 ? 0 : 1;
 }
