@@ -4,8 +4,9 @@
  * the comments and their order, a malformed file refused with FILE:LINE
  * and left byte for byte, modes and owners after a rewrite, no temporary
  * file left, empty passwords and usage errors refused, the password in
- * neither the file nor the output, and the password asked twice at a
- * pseudo-terminal, with and without a match.
+ * neither the file nor the output, overlapping runs that lose no edit,
+ * and the password asked twice at a pseudo-terminal, with and without a
+ * match.
  * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include <check.h>
 #include <dirent.h>
@@ -500,6 +501,50 @@ START_TEST(modes_and_owners_after_a_rewrite)
 }
 END_TEST
 
+/* Runs that overlap take turns: none loses another's edit (each reads
+ * the file again under the lock, after hashing). */
+START_TEST(parallel_runs_lose_no_edit)
+{
+    enum { N = 4 };
+    pid_t pids[N];
+    fresh_dir();
+    write_file("# users\n", 0600);
+    for (int i = 0; i < N; i++) {
+        int in[2];
+        char name[16], pw[16];
+        snprintf(name, sizeof name, "user%d", i);
+        snprintf(pw, sizeof pw, "pw%d\n", i);
+        ck_assert_int_eq(pipe2(in, O_CLOEXEC), 0);
+        pids[i] = fork();
+        ck_assert_int_ge(pids[i], 0);
+        if (pids[i] == 0) {
+            dup2(in[0], 0);
+            int null = open("/dev/null", O_WRONLY);
+            dup2(null, 1);
+            execl(msgpasswd_path(), msgpasswd_path(), "--stdin", path, name,
+                  (char *)NULL);
+            _exit(127);
+        }
+        close(in[0]);
+        ck_assert_int_eq(write(in[1], pw, strlen(pw)), (ssize_t)strlen(pw));
+        close(in[1]);
+    }
+    for (int i = 0; i < N; i++) {
+        int st;
+        ck_assert_int_eq(waitpid(pids[i], &st, 0), pids[i]);
+        ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    for (int i = 0; i < N; i++) {
+        char name[16], pw[16];
+        snprintf(name, sizeof name, "user%d", i);
+        snprintf(pw, sizeof pw, "pw%d", i);
+        ck_assert_msg(verifies(name, pw), "%s", read_users());
+    }
+    ck_assert_str_eq(leftovers(), "");
+    remove_dir();
+}
+END_TEST
+
 /* ---- at a terminal ---- */
 
 struct tty_run {
@@ -621,6 +666,7 @@ int main(void)
         bad_passwords_refused_and_never_shown,
         usage_errors_exit_64,
         modes_and_owners_after_a_rewrite,
+        parallel_runs_lose_no_edit,
         terminal_asks_twice_without_echo,
         terminal_mismatch_refused_file_unchanged,
     };
