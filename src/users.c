@@ -200,3 +200,52 @@ int users_load(const char *path, struct users *out, char *err, size_t errlen)
     }
     return rc;
 }
+
+int users_edit(const char *text, size_t len, const char *name, const char *hash,
+               char **out, size_t *outlen)
+{
+    size_t nl = strlen(name), hl = hash ? strlen(hash) : 0;
+    /* Room for the text, plus one line that grows by the new hash, or a
+     * new line after an LF the text lacked. */
+    char *o = malloc(len + nl + hl + 4), *p = o;
+    int found = 0;
+    if (o == NULL)
+        return -1;
+    for (size_t off = 0; off < len;) {
+        const char *s = text + off, *lf = memchr(s, '\n', len - off);
+        size_t n = lf ? (size_t)(lf - s) : len - off, end = n + (lf != NULL);
+        size_t body = n > 0 && s[n - 1] == '\r' ? n - 1 : n;
+        off += end;
+        /* As users_parse reads it: NAME up to the first ':'; a comment
+         * never matches, as '#' is not in a name. */
+        if (found || body <= nl || s[nl] != ':' || memcmp(s, name, nl) != 0) {
+            memcpy(p, s, end);
+            p += end;
+            continue;
+        }
+        found = 1;
+        if (hash == NULL)
+            continue;
+        memcpy(p, name, nl);
+        p += nl;
+        *p++ = ':';
+        memcpy(p, hash, hl);
+        p += hl;
+        memcpy(p, s + body, end - body);
+        p += end - body;
+    }
+    if (!found && hash) {
+        if (p > o && p[-1] != '\n')
+            *p++ = '\n';
+        memcpy(p, name, nl);
+        p += nl;
+        *p++ = ':';
+        memcpy(p, hash, hl);
+        p += hl;
+        *p++ = '\n';
+    }
+    *p = '\0';
+    *out = o;
+    *outlen = (size_t)(p - o);
+    return found;
+}

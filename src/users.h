@@ -41,6 +41,17 @@ int users_valid_name(const char *s);
 /* Whether s looks like a hash msgd can check: the argon2id prefix, no
  * more than USERS_MAX_HASH printable bytes, no ':' or space. */
 int users_valid_hash(const char *s);
+/* The text of a users file with name's line set to name:hash, or, with
+ * hash NULL, without it: the line is edited in place (its CR, if any,
+ * kept) and a new user goes at the end, after an LF if the text lacks
+ * its last one; comments, blank lines and the other lines stay as they
+ * were, in their order.  Meant for text that users_parse accepted, which
+ * holds name at most once.  Pure.  Returns 1 when name was there, 0 when
+ * not (then with hash NULL the text is unchanged), the new text in *out
+ * (NUL-ended, malloc'd; the caller frees it) and its length in *outlen;
+ * -1 when out of memory. */
+int users_edit(const char *text, size_t len, const char *name, const char *hash,
+               char **out, size_t *outlen);
 /* Frees the table (and wipes the hashes first). */
 void users_free(struct users *u);
 

@@ -1,4 +1,5 @@
-/* test_users.c: Check unit tests of the users file parser (users.c).
+/* test_users.c: Check unit tests of the users file parser and editor
+ * (users.c).
  * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include "users.h"
 
@@ -115,6 +116,71 @@ START_TEST(test_load_says_path)
 }
 END_TEST
 
+/* users_edit's text, checked to parse back with the user in it or not. */
+static char *edit(const char *text, const char *name, const char *hash,
+                  int want_found)
+{
+    char *out, err[256];
+    size_t len;
+    struct users u;
+    ck_assert_int_eq(users_edit(text, strlen(text), name, hash, &out, &len),
+                     want_found);
+    ck_assert_uint_eq(strlen(out), len);
+    ck_assert_msg(users_parse(out, len, &u, err, sizeof err) == 0, "%s", err);
+    const struct users_entry *e = users_find(&u, name);
+    if (hash)
+        ck_assert_str_eq(e->hash, hash);
+    else
+        ck_assert_ptr_null(e);
+    users_free(&u);
+    return out;
+}
+
+START_TEST(test_edit_keeps_the_rest)
+{
+    const char *text = "# users of msgd\n"
+                       "bob:" H2 "\n"
+                       "\n"
+                       "# ops\n"
+                       "alice:" H1 "\r\n"
+                       "carol:" H2 "\n";
+    /* A change edits the line in place, its CRLF kept. */
+    char *out = edit(text, "alice", H2, 1);
+    ck_assert_str_eq(out, "# users of msgd\n"
+                          "bob:" H2 "\n"
+                          "\n"
+                          "# ops\n"
+                          "alice:" H2 "\r\n"
+                          "carol:" H2 "\n");
+    free(out);
+    /* A name that is a prefix of another's, or in a comment, is not it. */
+    out = edit("alice2:" H1 "\n#al:x\n", "al", H2, 0);
+    ck_assert_str_eq(out, "alice2:" H1 "\n#al:x\nal:" H2 "\n");
+    free(out);
+    /* A new user goes at the end, after the LF the text lacked. */
+    out = edit("# only a comment", "dave", H1, 0);
+    ck_assert_str_eq(out, "# only a comment\ndave:" H1 "\n");
+    free(out);
+    out = edit("", "dave", H1, 0);
+    ck_assert_str_eq(out, "dave:" H1 "\n");
+    free(out);
+    /* A delete takes the line and its LF, nothing else. */
+    out = edit(text, "bob", NULL, 1);
+    ck_assert_str_eq(out, "# users of msgd\n"
+                          "\n"
+                          "# ops\n"
+                          "alice:" H1 "\r\n"
+                          "carol:" H2 "\n");
+    free(out);
+    out = edit("bob:" H2 "\ncarol:" H1, "carol", NULL, 1);
+    ck_assert_str_eq(out, "bob:" H2 "\n");
+    free(out);
+    out = edit(text, "erin", NULL, 0);
+    ck_assert_str_eq(out, text);
+    free(out);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("users");
@@ -123,6 +189,7 @@ int main(void)
     tcase_add_test(tc, test_bad_lines_name_their_line);
     tcase_add_test(tc, test_limits);
     tcase_add_test(tc, test_load_says_path);
+    tcase_add_test(tc, test_edit_keeps_the_rest);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
