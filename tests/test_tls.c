@@ -261,7 +261,7 @@ START_TEST(tls_and_plain_nodes_talk)
     for (int i = 0; i < 500; i++)
         tc_sendf(bob, "SEND alice 3\n%03d\n", i);
     for (int i = 0; i < 500; i++) {
-        char want[8];
+        char want[16];
         ttc_expect(alice, "MSG bob alice 3");
         snprintf(want, sizeof want, "%03d", i);
         ttc_expect(alice, want);
