@@ -530,7 +530,8 @@ static int apply_group(struct loader *ld, const config_setting_t *group,
 #ifdef HAVE_NATS
 static int valid_nats(const char *s)
 {
-    return strncmp(s, "nats://", 7) == 0 && s[7];
+    return (strncmp(s, "nats://", 7) == 0 && s[7]) ||
+           (strncmp(s, "tls://", 6) == 0 && s[6]);
 }
 
 /* A subject token and part of a bucket name; short enough for both. */
@@ -542,17 +543,123 @@ static int valid_prefix(const char *s)
                      "0123456789_-") == n;
 }
 
+static int apply_cluster_tls(struct loader *ld, const config_setting_t *s,
+                             const struct key *k);
+
 static const struct key cluster_keys[] = {
     {"cluster.nats", apply_list, OFF(cluster.nats), OFF(cluster.n_nats), 0, 0,
-     valid_nats, "is not a nats:// URL", NULL},
+     valid_nats, "is not a nats:// URL (or tls://)", NULL},
     {"cluster.name", apply_string, OFF(cluster.name), 0, 0, 0, NULL, NULL,
      NULL},
     {"cluster.prefix", apply_string, OFF(cluster.prefix), 0, 0, 0, valid_prefix,
      "must be 1 to 32 of A-Z a-z 0-9 _ -", NULL},
     {"cluster.id_hold", apply_seconds, OFF(cluster.id_hold), 0, 0, MAX_SECONDS,
      NULL, NULL, NULL},
+    {"cluster.creds", apply_string, OFF(cluster.creds), 0, 0, 0, NULL, NULL,
+     NULL},
+    {"cluster.nkey_seed", apply_string, OFF(cluster.nkey_seed), 0, 0, 0, NULL,
+     NULL, NULL},
+    {"cluster.token_file", apply_string, OFF(cluster.token_file), 0, 0, 0, NULL,
+     NULL, NULL},
+    {"cluster.user", apply_string, OFF(cluster.user), 0, 0, 0, NULL, NULL,
+     NULL},
+    {"cluster.password_file", apply_string, OFF(cluster.password_file), 0, 0, 0,
+     NULL, NULL, NULL},
+    {"cluster.tls", apply_cluster_tls, 0, 0, 0, 0, NULL, NULL, NULL},
     {NULL, NULL, 0, 0, 0, 0, NULL, NULL, NULL},
 };
+
+static const struct key cluster_tls_keys[] = {
+    {"cluster.tls.ca", apply_string, OFF(cluster.tls.ca), 0, 0, 0, NULL, NULL,
+     NULL},
+    {"cluster.tls.cert", apply_string, OFF(cluster.tls.cert), 0, 0, 0, NULL,
+     NULL, NULL},
+    {"cluster.tls.key", apply_string, OFF(cluster.tls.key), 0, 0, 0, NULL, NULL,
+     NULL},
+    {NULL, NULL, 0, 0, 0, 0, NULL, NULL, NULL},
+};
+
+static int from_file_dir(struct loader *ld, const config_setting_t *s,
+                         char **path);
+
+/* The client side of TLS to NATS: a certificate needs its key and the
+ * other way round; a ca alone only verifies the server. */
+static int apply_cluster_tls(struct loader *ld, const config_setting_t *s,
+                             const struct key *k)
+{
+    struct config_cluster *c = &ld->cfg->cluster;
+
+    if (!config_setting_is_group(s))
+        return fail(ld, s, "'%s' must be a group { ... }", k->name);
+    if (apply_group(ld, s, cluster_tls_keys) < 0)
+        return -1;
+    c->tls.enabled = 1;
+    if ((c->tls.cert == NULL) != (c->tls.key == NULL))
+        return fail(ld, s, "'cluster.tls' needs both cert and key, or neither");
+    if (from_file_dir(ld, s, &c->tls.ca) < 0 ||
+        from_file_dir(ld, s, &c->tls.cert) < 0 ||
+        from_file_dir(ld, s, &c->tls.key) < 0)
+        return -1;
+    return 0;
+}
+
+/* The kinds of NATS credential, for the rule "at most one". */
+struct cred_kind {
+    const char *name;
+    size_t off; /* char * in struct config */
+};
+
+static const struct cred_kind cred_kinds[] = {
+    {"creds", OFF(cluster.creds)},
+    {"nkey_seed", OFF(cluster.nkey_seed)},
+    {"token_file", OFF(cluster.token_file)},
+    {"user", OFF(cluster.user)},
+};
+
+/* At most one kind of credential, user and password_file together, every
+ * file from the config file's directory.  Complaints point at the
+ * setting in question. */
+static int check_cluster_creds(struct loader *ld, const config_setting_t *s)
+{
+    struct config_cluster *c = &ld->cfg->cluster;
+    const char *first = NULL;
+
+    for (size_t i = 0; i < sizeof cred_kinds / sizeof *cred_kinds; i++) {
+        const char *kind = cred_kinds[i].name;
+        if (*(char **)field(ld, cred_kinds[i].off) == NULL &&
+            !(strcmp(kind, "user") == 0 && c->password_file))
+            continue;
+        if (first == NULL) {
+            first = kind;
+            continue;
+        }
+        /* The later of the two in the file is the one to look at. */
+        const config_setting_t *at = config_setting_get_member(s, kind);
+        if (at == NULL) /* password_file without user */
+            at = config_setting_get_member(s, "password_file");
+        const config_setting_t *was = config_setting_get_member(s, first);
+        if (at == NULL || (was && config_setting_source_line(was) >
+                                      config_setting_source_line(at)))
+            at = was;
+        return fail(ld, at ? at : s,
+                    "'cluster' takes one kind of NATS credential: creds, "
+                    "nkey_seed, token_file, or user with password_file "
+                    "(got %s and %s)",
+                    first, kind);
+    }
+    if (c->user && c->password_file == NULL)
+        return fail(ld, config_setting_get_member(s, "user"),
+                    "'cluster.user' needs 'cluster.password_file'");
+    if (c->password_file && c->user == NULL)
+        return fail(ld, config_setting_get_member(s, "password_file"),
+                    "'cluster.password_file' needs 'cluster.user'");
+    if (from_file_dir(ld, s, &c->creds) < 0 ||
+        from_file_dir(ld, s, &c->nkey_seed) < 0 ||
+        from_file_dir(ld, s, &c->token_file) < 0 ||
+        from_file_dir(ld, s, &c->password_file) < 0)
+        return -1;
+    return 0;
+}
 
 static int apply_cluster(struct loader *ld, const config_setting_t *s,
                          const struct key *k)
@@ -561,7 +668,7 @@ static int apply_cluster(struct loader *ld, const config_setting_t *s,
 
     if (!config_setting_is_group(s))
         return fail(ld, s, "'%s' must be a group { ... }", k->name);
-    if (apply_group(ld, s, cluster_keys) < 0)
+    if (apply_group(ld, s, cluster_keys) < 0 || check_cluster_creds(ld, s) < 0)
         return -1;
     c->enabled = 1;
     if (c->n_nats == 0) {
@@ -1023,6 +1130,14 @@ void config_free(struct config *cfg)
     free(cfg->user);
     free(cfg->group);
     free(cfg->cluster.name);
+    free(cfg->cluster.creds);
+    free(cfg->cluster.nkey_seed);
+    free(cfg->cluster.token_file);
+    free(cfg->cluster.user);
+    free(cfg->cluster.password_file);
+    free(cfg->cluster.tls.ca);
+    free(cfg->cluster.tls.cert);
+    free(cfg->cluster.tls.key);
     free(cfg->tls.cert);
     free(cfg->tls.key);
     free(cfg->tls.ca);

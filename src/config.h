@@ -22,6 +22,20 @@ struct config_cluster {
     char *name;     /* NULL: host name and port */
     char *prefix;   /* default "msgd" */
     double id_hold; /* seconds, default 30 */
+    /* NATS credentials, at most one kind (paths, from the file's
+     * directory when relative): */
+    char *creds;         /* a .creds file: user JWT and NKey seed */
+    char *nkey_seed;     /* a file holding a user NKey seed (SU...) */
+    char *token_file;    /* a file holding a token */
+    char *user;          /* with password_file */
+    char *password_file; /* a file holding user's password */
+    /* cluster.tls: the link to NATS over TLS. */
+    struct {
+        int enabled; /* the group was present */
+        char *ca;    /* CA of the NATS server's certificate; NULL: system's */
+        char *cert;  /* client certificate chain, with key */
+        char *key;
+    } tls;
 };
 
 enum tls_verify {

@@ -220,6 +220,56 @@ START_TEST(test_cluster_defaults)
     config_free(&cfg);
 }
 END_TEST
+
+/* The credential files and cluster.tls's: relative paths are taken from
+ * the config file's directory, absolute ones kept; a ca alone will do. */
+START_TEST(test_cluster_creds)
+{
+    struct config cfg;
+    char want[600];
+
+    config_defaults(&cfg);
+    ck_assert_msg(load(&cfg,
+                       "cluster = {\n"
+                       "  nats = [ \"tls://h:1\", \"nats://h:2\" ];\n"
+                       "  user = \"msgd\";\n"
+                       "  password_file = \"nats.pw\";\n"
+                       "  tls = { ca = \"/etc/ca.crt\"; cert = \"c.crt\";\n"
+                       "          key = \"sub/c.key\"; };\n"
+                       "};\n") == 0,
+                  "%s", err);
+    ck_assert_str_eq(cfg.cluster.nats[0], "tls://h:1");
+    ck_assert_str_eq(cfg.cluster.user, "msgd");
+    snprintf(want, sizeof want, "%s/nats.pw", dir);
+    ck_assert_str_eq(cfg.cluster.password_file, want);
+    ck_assert_int_eq(cfg.cluster.tls.enabled, 1);
+    ck_assert_str_eq(cfg.cluster.tls.ca, "/etc/ca.crt");
+    snprintf(want, sizeof want, "%s/c.crt", dir);
+    ck_assert_str_eq(cfg.cluster.tls.cert, want);
+    snprintf(want, sizeof want, "%s/sub/c.key", dir);
+    ck_assert_str_eq(cfg.cluster.tls.key, want);
+    ck_assert_ptr_null(cfg.cluster.creds);
+    ck_assert_ptr_null(cfg.cluster.token_file);
+
+    ck_assert_msg(load(&cfg, "cluster = { token_file = \"tok\";\n"
+                             "  tls = { ca = \"ca.crt\"; }; };\n") == 0,
+                  "%s", err);
+    snprintf(want, sizeof want, "%s/tok", dir);
+    ck_assert_str_eq(cfg.cluster.token_file, want);
+    ck_assert_ptr_null(cfg.cluster.tls.cert);
+    ck_assert_ptr_null(cfg.cluster.user);
+    ck_assert_msg(load(&cfg, "cluster = { creds = \"/x/msgd.creds\"; };\n") ==
+                      0,
+                  "%s", err);
+    ck_assert_str_eq(cfg.cluster.creds, "/x/msgd.creds");
+    ck_assert_int_eq(cfg.cluster.tls.enabled, 0);
+    ck_assert_msg(load(&cfg, "cluster = { nkey_seed = \"u.nk\"; };\n") == 0,
+                  "%s", err);
+    snprintf(want, sizeof want, "%s/u.nk", dir);
+    ck_assert_str_eq(cfg.cluster.nkey_seed, want);
+    config_free(&cfg);
+}
+END_TEST
 #endif
 
 START_TEST(test_empty_file)
@@ -406,6 +456,30 @@ static const struct bad {
      "unknown setting 'cluster.foo'"},
     {"user = \"a\";\ncluster = {\n  prefx = \"p\";\n};\n", 3,
      "unknown setting 'cluster.prefx' (did you mean 'cluster.prefix'?)"},
+    {"user = \"a\";\ncluster = {\n  creds = \"c\";\n  token_file = "
+     "\"t\";\n};\n",
+     4,
+     "'cluster' takes one kind of NATS credential: creds, nkey_seed, "
+     "token_file, or user with password_file (got creds and token_file)"},
+    {"cluster = {\n  nkey_seed = \"s\";\n  password_file = \"p\";\n};\n", 3,
+     "(got nkey_seed and user)"},
+    {"cluster = {\n  user = \"msgd\";\n  nkey_seed = \"s\";\n};\n", 3,
+     "(got nkey_seed and user)"},
+    {"cluster = {\n  nats = \"nats://x:1\";\n  user = \"msgd\";\n};\n", 3,
+     "'cluster.user' needs 'cluster.password_file'"},
+    {"cluster = {\n\n  password_file = \"p\";\n};\n", 3,
+     "'cluster.password_file' needs 'cluster.user'"},
+    {"cluster = {\n  token_file = \"\";\n};\n", 2,
+     "'cluster.token_file' must not be empty"},
+    {"cluster = {\n  tls = {\n    cert = \"c.crt\";\n  };\n};\n", 2,
+     "'cluster.tls' needs both cert and key, or neither"},
+    {"cluster = {\n  tls = {\n    ca = \"ca.crt\";\n    key = \"k\";\n  "
+     "};\n};\n",
+     2, "'cluster.tls' needs both cert and key, or neither"},
+    {"cluster = {\n  tls = \"yes\";\n};\n", 2, "'cluster.tls' must be a group"},
+    {"cluster = {\n  tls = {\n    verify = true;\n  };\n};\n", 3,
+     "unknown setting 'tls.verify'"},
+    {"cluster = {\n  nats = \"tls://\";\n};\n", 2, "nats:// URL (or tls://)"},
 #else
     {"user = \"a\";\n\ncluster = {\n  nats = \"nats://x:1\";\n};\n", 3,
      "cluster support is not built into this msgd (configure found no "
@@ -672,6 +746,7 @@ int main(void)
     tcase_add_test(tc, test_full_no_cluster);
 #ifdef HAVE_NATS
     tcase_add_test(tc, test_cluster_defaults);
+    tcase_add_test(tc, test_cluster_creds);
 #endif
     tcase_add_test(tc, test_empty_file);
     tcase_add_test(tc, test_listen_forms);
