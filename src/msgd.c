@@ -24,6 +24,9 @@
 #ifdef HAVE_OPENSSL
 #include "tls.h"
 #endif
+#ifdef HAVE_NATS
+#include <nats/nats.h>
+#endif
 
 #ifndef MSGD_CONF_PATH
 #define MSGD_CONF_PATH "/etc/msgd/msgd.conf"
@@ -41,7 +44,10 @@ static void version(void)
     printf("tls: not built in (configure --without-openssl)\n");
 #endif
 #ifdef HAVE_NATS
-    printf("cluster: NATS\n");
+    /* libnats comes with OpenSSL: the link to NATS can always use TLS,
+     * whether or not msgd's own listeners can. */
+    printf("cluster: NATS (libnats %s; TLS and credentials to NATS)\n",
+           nats_GetVersion());
 #else
     printf("cluster: not built in (configure --without-nats)\n");
 #endif
@@ -382,6 +388,8 @@ int main(int argc, char **argv)
             rc = tls_start(&cfg, 1, err, sizeof err);
         if (rc == 0)
             rc = auth_check(&cfg, err, sizeof err);
+        if (rc == 0)
+            rc = preflight_cluster_files(&cfg, err, sizeof err);
         if (rc == 0)
             rc = preflight_paths(&cfg, err, sizeof err);
         /* An unknown user is an error of the start, not of the file. */

@@ -29,6 +29,17 @@ static const struct file_setting files[] = {
 
 #define NFILES (sizeof files / sizeof files[0])
 
+/* Files msgd only reads, for the link to NATS. */
+static const struct file_setting cluster_files[] = {
+    {"cluster.creds", offsetof(struct config, cluster.creds)},
+    {"cluster.nkey_seed", offsetof(struct config, cluster.nkey_seed)},
+    {"cluster.token_file", offsetof(struct config, cluster.token_file)},
+    {"cluster.password_file", offsetof(struct config, cluster.password_file)},
+    {"cluster.tls.ca", offsetof(struct config, cluster.tls.ca)},
+    {"cluster.tls.cert", offsetof(struct config, cluster.tls.cert)},
+    {"cluster.tls.key", offsetof(struct config, cluster.tls.key)},
+};
+
 static const char *path_of(const struct config *cfg, size_t i)
 {
     return *(char *const *)((const char *)cfg + files[i].off);
@@ -224,4 +235,32 @@ int preflight_service_dirs(const struct config *cfg, uid_t uid, gid_t gid,
              where, logs[i], paths[i], user, p.own ? "write to" : "reach",
              p.dir, strerror(p.err), fix, user);
     return -1;
+}
+
+int preflight_cluster_files(const struct config *cfg, char *err, size_t errlen)
+{
+    if (!cfg->cluster.enabled)
+        return 0;
+    for (size_t i = 0; i < sizeof cluster_files / sizeof *cluster_files; i++) {
+        const char *path =
+            *(char *const *)((const char *)cfg + cluster_files[i].off);
+        if (path == NULL)
+            continue;
+        /* Opened, not access()ed: what counts is what a read will meet. */
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        int why = fd < 0 ? errno : 0;
+        struct stat st;
+        if (fd >= 0 && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
+            why = EISDIR;
+        if (fd >= 0)
+            close(fd);
+        if (why == 0)
+            continue;
+        char where[512];
+        config_where(cfg->file, cluster_files[i].name, where, sizeof where);
+        snprintf(err, errlen, "%s: %s %s: %s", where, cluster_files[i].name,
+                 path, strerror(why));
+        return -1;
+    }
+    return 0;
 }

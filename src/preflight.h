@@ -30,4 +30,10 @@ int preflight_paths(const struct config *cfg, char *err, size_t errlen);
 int preflight_service_dirs(const struct config *cfg, uid_t uid, gid_t gid,
                            char *err, size_t errlen);
 
+/* The cluster's credential files and cluster.tls's files can be opened
+ * for reading by this process (msgd -t: whoever runs it; the start: the
+ * service user, as libnats reads them after the drop).  Returns 0, or -1
+ * with "FILE:LINE: cluster.token_file path: why" in err. */
+int preflight_cluster_files(const struct config *cfg, char *err, size_t errlen);
+
 #endif
