@@ -39,6 +39,7 @@
 #include "jsonw.h"
 #include "log.h"
 #include "natslink.h"
+#include "preflight.h"
 #include "router.h"
 #include "server.h"
 
@@ -1170,7 +1171,22 @@ int cluster_start(const char *default_name, char *err, size_t errlen)
         .data_subject = data,
         .hb_subject = cl.hb_subject,
         .name = cl.name,
+        .creds = cc->creds,
+        .nkey_seed = cc->nkey_seed,
+        .token_file = cc->token_file,
+        .user = cc->user,
+        .password_file = cc->password_file,
+        .tls = cc->tls.enabled,
+        .tls_ca = cc->tls.ca,
+        .tls_cert = cc->tls.cert,
+        .tls_key = cc->tls.key,
     };
+    for (int i = 0; i < cc->n_nats; i++)
+        if (strncmp(cc->nats[i], "tls://", 6) == 0)
+            nc.tls = 1;
+    /* As the service user by now, who is the one libnats reads them as. */
+    if (preflight_cluster_files(&srv.cfg, err, errlen) < 0)
+        return -1;
     int fd = nl_start(&nc, err, errlen);
     if (fd < 0)
         return -1;

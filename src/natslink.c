@@ -10,9 +10,11 @@
 #include "natslink.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <nats/nats.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +24,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "nkey.h"
 
 /* Jobs only this module makes. */
 #define NL_SETUP 200
@@ -32,6 +35,8 @@
  * threads wait, and NATS' own per-subscription limits take over. */
 #define INBOUND_LIMIT (64u << 20)
 #define KV_WAIT_MS 2000
+/* A token, password or seed file is one line; past this it is not one. */
+#define SECRET_MAX 4096
 #define SETUP_RETRY_MS 2000
 /* How often the worker looks whether the bucket is still the one watched
  * (one stream info request), and at most that often whatever libnats
@@ -640,6 +645,118 @@ static int fail(char *err, size_t errlen, const char *what, natsStatus s)
     return -1;
 }
 
+/* Reads the one line of a secret file into buf (NUL-terminated, line end
+ * stripped), for the caller to wipe once used.  Returns its length, or -1
+ * with "setting path: why" in err; nothing of the secret goes there. */
+static ssize_t read_secret(const char *setting, const char *path, char *buf,
+                           size_t cap, char *err, size_t errlen)
+{
+    size_t len = 0;
+    ssize_t n = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s %s: %s", setting, path, strerror(errno));
+        return -1;
+    }
+    while (len < cap && ((n = read(fd, buf + len, cap - len)) > 0 ||
+                         (n < 0 && errno == EINTR)))
+        if (n > 0)
+            len += (size_t)n;
+    int why = n < 0 ? errno : 0;
+    close(fd);
+    if (why) {
+        snprintf(err, errlen, "%s %s: %s", setting, path, strerror(why));
+        sodium_memzero(buf, cap);
+        return -1;
+    }
+    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+        len--;
+    const char *bad = len == 0     ? "empty"
+                      : len >= cap ? "longer than a secret should be"
+                      : memchr(buf, '\n', len) ? "more than one line"
+                      : memchr(buf, '\0', len) ? "holds a NUL byte"
+                                               : NULL;
+    if (bad) {
+        snprintf(err, errlen, "%s %s: %s", setting, path, bad);
+        sodium_memzero(buf, cap);
+        return -1;
+    }
+    buf[len] = '\0';
+    return (ssize_t)len;
+}
+
+/* The one kind of credential the configuration gives (config.c allows
+ * no more), through libnats' own options.  Secrets read here are wiped
+ * as soon as libnats holds its copy. */
+static int set_credentials(const struct nl_config *cfg, char *err,
+                           size_t errlen)
+{
+    char secret[SECRET_MAX];
+    natsStatus s = NATS_OK;
+    const char *what = NULL;
+
+    if (cfg->creds) {
+        what = "cluster.creds";
+        s = natsOptions_SetUserCredentialsFromFiles(nl.opts, cfg->creds, NULL);
+    } else if (cfg->nkey_seed) {
+        char pub[NKEY_PUBLIC_LEN + 1];
+        ssize_t n = read_secret("cluster.nkey_seed", cfg->nkey_seed, secret,
+                                sizeof secret, err, errlen);
+        if (n < 0)
+            return -1;
+        int bad = nkey_public_from_seed(secret, (size_t)n, pub) < 0;
+        sodium_memzero(secret, sizeof secret);
+        if (bad) {
+            snprintf(err, errlen,
+                     "cluster.nkey_seed %s: not a NATS user seed (SU...)",
+                     cfg->nkey_seed);
+            return -1;
+        }
+        what = "cluster.nkey_seed";
+        s = natsOptions_SetNKeyFromSeed(nl.opts, pub, cfg->nkey_seed);
+    } else if (cfg->token_file) {
+        if (read_secret("cluster.token_file", cfg->token_file, secret,
+                        sizeof secret, err, errlen) < 0)
+            return -1;
+        what = "cluster.token_file";
+        s = natsOptions_SetToken(nl.opts, secret);
+        sodium_memzero(secret, sizeof secret);
+    } else if (cfg->user) {
+        if (read_secret("cluster.password_file", cfg->password_file, secret,
+                        sizeof secret, err, errlen) < 0)
+            return -1;
+        what = "cluster.user";
+        s = natsOptions_SetUserInfo(nl.opts, cfg->user, secret);
+        sodium_memzero(secret, sizeof secret);
+    }
+    return s == NATS_OK ? 0 : fail(err, errlen, what, s);
+}
+
+/* TLS to NATS: the CA to verify the server with (else OpenSSL's default
+ * store, which libnats loads), and a client certificate when the server
+ * asks for one.  libnats loads the files now, so errors show at start. */
+static int set_tls(const struct nl_config *cfg, char *err, size_t errlen)
+{
+    char what[1200];
+    natsStatus s;
+
+    if (!cfg->tls)
+        return 0;
+    snprintf(what, sizeof what, "cluster.tls");
+    s = natsOptions_SetSecure(nl.opts, true);
+    if (s == NATS_OK && cfg->tls_ca) {
+        snprintf(what, sizeof what, "cluster.tls.ca %s", cfg->tls_ca);
+        s = natsOptions_LoadCATrustedCertificates(nl.opts, cfg->tls_ca);
+    }
+    if (s == NATS_OK && cfg->tls_cert) {
+        snprintf(what, sizeof what, "cluster.tls.cert %s, key %s",
+                 cfg->tls_cert, cfg->tls_key);
+        s = natsOptions_LoadCertificatesChain(nl.opts, cfg->tls_cert,
+                                              cfg->tls_key);
+    }
+    return s == NATS_OK ? 0 : fail(err, errlen, what, s);
+}
+
 int nl_start(const struct nl_config *cfg, char *err, size_t errlen)
 {
     natsStatus s;
@@ -695,6 +812,8 @@ int nl_start(const struct nl_config *cfg, char *err, size_t errlen)
         s = natsOptions_SetErrorHandler(nl.opts, on_error, NULL);
     if (s != NATS_OK)
         return fail(err, errlen, "cluster: NATS options", s);
+    if (set_credentials(cfg, err, errlen) < 0 || set_tls(cfg, err, errlen) < 0)
+        return -1;
 
     s = natsConnection_Connect(&nl.nc, nl.opts);
     if (s == NATS_OK)

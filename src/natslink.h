@@ -60,6 +60,14 @@ struct nl_config {
     const char *data_subject; /* this instance's batches arrive here */
     const char *hb_subject;   /* everyone's heartbeats */
     const char *name;         /* connection name, as NATS shows it */
+    /* Credentials, at most one kind (paths; NULL when unset).  libnats
+     * reads creds and nkey_seed again at every (re)connect; the token and
+     * the password are read once, here. */
+    const char *creds, *nkey_seed, *token_file, *user, *password_file;
+    /* TLS to NATS: on with tls set or any tls:// URL.  ca NULL: the
+     * system's CAs; cert and key: a client certificate. */
+    int tls;
+    const char *tls_ca, *tls_cert, *tls_key;
 };
 
 /* Starts the threads and begins connecting (in the background: NATS being
