@@ -44,13 +44,23 @@ static int same_list(char *const *a, int na, char *const *b, int nb)
 }
 
 /* The cluster group is read once, at start: its NATS connection and
- * instance identity are not swapped under running nodes. */
+ * instance identity are not swapped under running nodes.  So are its
+ * credentials and TLS files (libnats holds the token, password and
+ * certificates from then on). */
 static int same_cluster(const struct config *a, const struct config *b)
 {
     const struct config_cluster *x = &a->cluster, *y = &b->cluster;
     return x->enabled == y->enabled && x->id_hold == y->id_hold &&
            same_str(x->name, y->name) && same_str(x->prefix, y->prefix) &&
-           same_list(x->nats, x->n_nats, y->nats, y->n_nats);
+           same_list(x->nats, x->n_nats, y->nats, y->n_nats) &&
+           same_str(x->creds, y->creds) &&
+           same_str(x->nkey_seed, y->nkey_seed) &&
+           same_str(x->token_file, y->token_file) &&
+           same_str(x->user, y->user) &&
+           same_str(x->password_file, y->password_file) &&
+           x->tls.enabled == y->tls.enabled && same_str(x->tls.ca, y->tls.ca) &&
+           same_str(x->tls.cert, y->tls.cert) &&
+           same_str(x->tls.key, y->tls.key);
 }
 
 static int same_listen(const struct config *a, const struct config *b)
