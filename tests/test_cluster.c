@@ -7,7 +7,9 @@
  * paused with SIGSTOP until its ids were freed, the id bucket deleted
  * under a running cluster, and forged messages, kicks and heartbeats
  * (with the loop's CPU for 100,000 of them) published on the cluster's
- * subjects by a raw NATS client.
+ * subjects by a raw NATS client.  The secured link: mutual TLS, the
+ * account permissions of msgd(8) against an intruder in the same
+ * account, token and NKey credentials, and unreadable credential files.
  * Skipped (exit 77) when msgd was built without NATS or no nats-server is
  * installed.
  * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
@@ -41,6 +43,8 @@ struct nats_proc {
     pid_t pid;
     int port;
     char dir[256];
+    const char *conf; /* NULL: command-line options; else config lines
+                         besides listen and jetstream's store */
 };
 
 static long mono_ms(void)
@@ -95,6 +99,21 @@ static void nats_start(struct nats_proc *n)
         snprintf(port, sizeof port, "%d", n->port);
         snprintf(store, sizeof store, "%s/js", n->dir);
         snprintf(log, sizeof log, "%s/nats.log", n->dir);
+        if (n->conf) {
+            char file[300];
+            snprintf(file, sizeof file, "%s/nats.conf", n->dir);
+            FILE *f = fopen(file, "w");
+            if (f == NULL)
+                _exit(126);
+            fprintf(f,
+                    "listen: \"127.0.0.1:%s\"\n"
+                    "jetstream { store_dir: \"%s\" }\n%s\n",
+                    port, store, n->conf);
+            fclose(f);
+            execlp(nats_server_path(), "nats-server", "-c", file, "-l", log,
+                   (char *)NULL);
+            _exit(127);
+        }
         execlp(nats_server_path(), "nats-server", "-js", "-a", "127.0.0.1",
                "-p", port, "-sd", store, "-l", log, (char *)NULL);
         _exit(127);
@@ -1142,6 +1161,316 @@ START_TEST(fresh_senders_not_refused)
     all_down(&n, m, 2);
 }
 END_TEST
+
+/* ---- the secured link (msgd.conf(5): cluster credentials and tls) ---- */
+
+static char certs[256]; /* made once by mkcerts.sh, before the tests fork */
+
+static int make_certs_once(void)
+{
+    char cmd[768];
+    const char *srcdir = getenv("srcdir");
+    snprintf(certs, sizeof certs, "/tmp/msgd-certs-XXXXXX");
+    if (mkdtemp(certs) == NULL)
+        return -1;
+    snprintf(cmd, sizeof cmd, "sh %s/tests/mkcerts.sh %s >/dev/null",
+             srcdir ? srcdir : ".", certs);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* A secret file of the test's own, mode 0600, in nats-server's dir. */
+static const char *secret_file(const struct nats_proc *n, const char *name,
+                               const char *text)
+{
+    static char paths[4][320];
+    static int next;
+    char *p = paths[next++ % 4];
+    snprintf(p, sizeof paths[0], "%s/%s", n->dir, name);
+    FILE *f = fopen(p, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+    chmod(p, 0600);
+    return p;
+}
+
+/* start_instance with the URL's scheme and lines of its own in the
+ * cluster group. */
+static void start_secured(struct msgd_proc *p, const struct nats_proc *n,
+                          const char *scheme, const char *name,
+                          const char *cluster_extra)
+{
+    char conf[2048];
+    snprintf(conf, sizeof conf,
+             "cluster = { nats = [ \"%s://127.0.0.1:%d\" ]; name = \"%s\"; "
+             "id_hold = 1;\n%s\n};\n",
+             scheme, n->port, name, cluster_extra);
+    msgd_start(p, conf);
+    ck_assert_msg(log_wait(p->server_log, "cluster-up", NULL, NULL, 10000),
+                  "%s never joined", name);
+}
+
+/* nats-server is up (its directory exists) before the secrets go in it. */
+static void nats_make_dir(struct nats_proc *n)
+{
+    n->port = free_port();
+    snprintf(n->dir, sizeof n->dir, "/tmp/msgd-nats-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(n->dir));
+}
+
+/* Two instances that heard each other route a message each way. */
+static void route_both_ways(struct msgd_proc m[2])
+{
+    wait_mesh(m, names3, 2);
+    struct tc *a = hello(m[0].port, "alice");
+    struct tc *b = hello(m[1].port, "bob");
+    wait_visible(a, "bob");
+    wait_visible(b, "alice");
+    tc_sendf(a, "SEND bob 5\nhello\n");
+    tc_expect_msg(b, "alice", "bob", "hello", 5);
+    tc_sendf(b, "SEND alice 2\nhi\n");
+    tc_expect_msg(a, "bob", "alice", "hi", 2);
+}
+
+/* Mutual TLS: nats-server wants a client certificate from its CA, msgd
+ * verifies the server's (IP SAN 127.0.0.1) against that CA. */
+START_TEST(tls_mesh)
+{
+    struct nats_proc n = {0};
+    struct msgd_proc m[2];
+    char conf[2048], cl[1200];
+    ck_assert_msg(certs[0], "no certificates");
+    snprintf(conf, sizeof conf,
+             "tls {\n  cert_file: \"%s/server.crt\"\n"
+             "  key_file: \"%s/server.key\"\n  ca_file: \"%s/ca.crt\"\n"
+             "  verify: true\n  timeout: 2\n}\n",
+             certs, certs, certs);
+    n.conf = conf;
+    nats_start(&n);
+    snprintf(cl, sizeof cl,
+             "tls = { ca = \"%s/ca.crt\"; cert = \"%s/client.crt\"; "
+             "key = \"%s/client.key\"; };",
+             certs, certs, certs);
+    start_secured(&m[0], &n, "tls", "m1", cl);
+    start_secured(&m[1], &n, "tls", "m2", cl);
+    route_both_ways(m);
+
+    /* Without a client certificate the server refuses the link. */
+    struct msgd_proc x;
+    snprintf(cl, sizeof cl,
+             "cluster = { nats = \"tls://127.0.0.1:%d\"; name = \"x\"; "
+             "tls = { ca = \"%s/ca.crt\"; }; };\n",
+             n.port, certs);
+    msgd_start(&x, cl);
+    usleep(1500000);
+    ck_assert_int_eq(log_count(x.server_log, "cluster-up", NULL, NULL), 0);
+    ck_assert_int_eq(msgd_stop(&x), 0);
+    all_down(&n, m, 2);
+}
+END_TEST
+
+/* The permissions of msgd(8), SECURING THE CLUSTER LINK: msgd's user may
+ * publish and subscribe only what msgd needs; "intruder", in the same
+ * account, only under app.>. */
+#define PERMS_CONF                                                             \
+    "accounts {\n"                                                             \
+    "  MSGD {\n"                                                               \
+    "    jetstream: enabled\n"                                                 \
+    "    users: [\n"                                                           \
+    "      { user: msgd, password: \"pw-of-msgd\",\n"                          \
+    "        permissions: {\n"                                                 \
+    "          publish: [ \"msgd.>\", \"$KV.msgd-ids.>\", \"$JS.API.>\",\n"    \
+    "                     \"$JS.FC.>\" ]\n"                                    \
+    "          subscribe: [ \"msgd.>\", \"_INBOX.>\" ]\n"                      \
+    "        } }\n"                                                            \
+    "      { user: intruder, password: \"pw-of-intruder\",\n"                  \
+    "        permissions: { publish: [ \"app.>\" ], "                          \
+    "subscribe: [ \"app.>\" ] } }\n"                                           \
+    "    ]\n"                                                                  \
+    "  }\n"                                                                    \
+    "}\n"
+
+static natsConnection *intruder(const struct nats_proc *n)
+{
+    char url[64];
+    natsOptions *o = NULL;
+    natsConnection *nc = NULL;
+    snprintf(url, sizeof url, "nats://127.0.0.1:%d", n->port);
+    ck_assert_int_eq(natsOptions_Create(&o), NATS_OK);
+    natsOptions_SetURL(o, url);
+    natsOptions_SetUserInfo(o, "intruder", "pw-of-intruder");
+    ck_assert_int_eq(natsConnection_Connect(&nc, o), NATS_OK);
+    natsOptions_Destroy(o);
+    return nc;
+}
+
+START_TEST(permissions_keep_intruder_out)
+{
+    struct nats_proc n = {0};
+    struct msgd_proc m[2];
+    nats_make_dir(&n);
+    n.conf = PERMS_CONF;
+    nats_start(&n);
+    const char *pw = secret_file(&n, "msgd.pw", "pw-of-msgd\n");
+    char cl[600];
+    snprintf(cl, sizeof cl, "user = \"msgd\"; password_file = \"%s\";", pw);
+    start_secured(&m[0], &n, "nats", "m1", cl);
+    start_secured(&m[1], &n, "nats", "m2", cl);
+    route_both_ways(m);
+    struct tc *a = opened[0], *b = opened[1];
+
+    char inc1[17], inc2[17], subject[64], batch[256];
+    incarnation(&m[0], NULL, inc1);
+    incarnation(&m[0], "m2", inc2);
+    snprintf(subject, sizeof subject, "msgd.i.%s", inc1);
+    natsConnection *nc = intruder(&n);
+    /* A message in m2's name, a kick of alice, and the id bucket: alice's
+     * key deleted, mallory's put, the bucket's stream deleted. */
+    int len = snprintf(batch, sizeof batch,
+                       "FROM %s\nMSG bob alice 6\nforged\n", inc2);
+    natsConnection_Publish(nc, subject, batch, len);
+    len = snprintf(batch, sizeof batch, "FROM %s\nKICK alice evil\n", inc2);
+    natsConnection_Publish(nc, subject, batch, len);
+    natsMsg *del = NULL;
+    natsMsg_Create(&del, "$KV.msgd-ids.alice", NULL, NULL, 0);
+    natsMsgHeader_Set(del, "KV-Operation", "DEL");
+    natsConnection_PublishMsg(nc, del);
+    natsMsg_Destroy(del);
+    natsConnection_PublishString(nc, "$KV.msgd-ids.mallory", "x");
+    natsMsg *reply = NULL;
+    ck_assert_int_ne(
+        natsConnection_RequestString(
+            &reply, nc, "$JS.API.STREAM.DELETE.KV_msgd-ids", "", 1000),
+        NATS_OK);
+    natsMsg_Destroy(reply);
+    natsConnection_Flush(nc);
+
+    /* alice is still there, and the next thing she gets is bob's. */
+    tc_sendf(b, "SEND alice 5\nlegit\n");
+    tc_expect_msg(a, "bob", "alice", "legit", 5);
+    tc_sync(a);
+    ck_assert_int_eq(
+        log_count(m[0].client_log, "disconnect", "reason", "kicked"), 0);
+    /* Nothing forged even reached m1 (a refusal would count it). */
+    ck_assert_int_eq(stat_of(&m[0], "cluster_msgs_refused"), 0);
+    ck_assert_int_eq(stat_of(&m[0], "cluster_input_refused"), 0);
+    /* alice's id is still hers, mallory's still free. */
+    struct tc *c = topen(m[1].port);
+    tc_sendf(c, "HELLO alice\n");
+    tc_expect(c, "ERR id-taken alice");
+    tc_sendf(c, "HELLO mallory\n");
+    const char *l = tc_line(c, 3000);
+    ck_assert_ptr_nonnull(l);
+    ck_assert_msg(strncmp(l, "OK mallory ", 11) == 0, "got %s", l);
+    /* NATS told the intruder no, and msgd never met a limit of its
+     * permissions: they are enough for all it does. */
+    char nlog[300];
+    snprintf(nlog, sizeof nlog, "%s/nats.log", n.dir);
+    FILE *f = fopen(nlog, "r");
+    ck_assert_ptr_nonnull(f);
+    int refused = 0, refused_msgd = 0;
+    char line[1024];
+    while (fgets(line, sizeof line, f)) {
+        refused +=
+            strstr(line, "Publish Violation - User \"intruder\"") != NULL;
+        refused_msgd += strstr(line, "Violation - User \"msgd\"") != NULL;
+    }
+    fclose(f);
+    ck_assert_int_ge(refused, 5);
+    ck_assert_int_eq(refused_msgd, 0);
+    natsConnection_Destroy(nc);
+    nats_Close();
+    all_down(&n, m, 2);
+}
+END_TEST
+
+/* A token from token_file (its newline not part of it), and an NKey user
+ * whose public key msgd derives from the seed file (the NATS
+ * documentation's pair). */
+START_TEST(token_and_nkey_mesh)
+{
+    struct nats_proc n = {0};
+    struct msgd_proc m[2];
+    nats_make_dir(&n);
+    n.conf = "authorization { token: \"t0ken-of-the-cluster\" }\n";
+    nats_start(&n);
+    const char *tok = secret_file(&n, "token", "t0ken-of-the-cluster\n");
+    char cl[600];
+    snprintf(cl, sizeof cl, "token_file = \"%s\";", tok);
+    start_secured(&m[0], &n, "nats", "m1", cl);
+    start_secured(&m[1], &n, "nats", "m2", cl);
+    route_both_ways(m);
+    all_down(&n, m, 2);
+    close_all();
+
+    struct nats_proc k = {0};
+    nats_make_dir(&k);
+    k.conf = "authorization { users: [ { nkey: "
+             "UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4 } ] }\n";
+    nats_start(&k);
+    const char *seed = secret_file(
+        &k, "user.nk",
+        "SUACSSL3UAHUDXKFSNVUZRF5UHPMWZ6BFDTJ7M6USDXIEDNPPQYYYCU3VY\n");
+    snprintf(cl, sizeof cl, "nkey_seed = \"%s\";", seed);
+    start_secured(&m[0], &k, "nats", "m1", cl);
+    start_secured(&m[1], &k, "nats", "m2", cl);
+    route_both_ways(m);
+    all_down(&k, m, 2);
+}
+END_TEST
+
+/* msgd -t and the start name a credential file that cannot be read, with
+ * its path and setting; nothing of a secret is printed. */
+START_TEST(unreadable_credentials)
+{
+    struct msgd_proc p;
+    char conf[1024];
+    msgd_write_conf(&p, "cluster = { token_file = \"nope/token\"; };\n");
+    const char *t[] = {"msgd", "-t", "-c", p.conf, NULL};
+    ck_assert_int_eq(msgd_run(t, out, sizeof out), 1);
+    ck_assert_msg(strstr(out, "cluster.token_file ") &&
+                      strstr(out, "/nope/token: No such file or directory") &&
+                      strstr(out, ".conf:"),
+                  "got %s", out);
+    const char *f[] = {"msgd", "-f", "-c", p.conf, NULL};
+    ck_assert_int_eq(msgd_run(f, out, sizeof out), 1);
+    ck_assert_msg(strstr(out, "/nope/token: No such file or directory"),
+                  "got %s", out);
+
+    /* A password file of mode 0000 (root reads it anyway). */
+    char pw[400];
+    snprintf(pw, sizeof pw, "%s/pw", p.dir);
+    FILE *fp = fopen(pw, "w");
+    ck_assert_ptr_nonnull(fp);
+    fputs("sesame-0123\n", fp);
+    fclose(fp);
+    chmod(pw, 0);
+    snprintf(conf, sizeof conf,
+             "cluster = { user = \"msgd\"; password_file = \"%s\"; };\n", pw);
+    msgd_write_conf(&p, conf);
+    int rc = msgd_run(t, out, sizeof out);
+    if (geteuid() != 0) {
+        ck_assert_int_eq(rc, 1);
+        ck_assert_msg(strstr(out, "cluster.password_file ") &&
+                          strstr(out, "/pw: Permission denied"),
+                      "got %s", out);
+    }
+    ck_assert_ptr_null(strstr(out, "sesame"));
+    /* An empty token file is refused at start, not sent. */
+    chmod(pw, 0600);
+    fp = fopen(pw, "w");
+    ck_assert_ptr_nonnull(fp);
+    fclose(fp);
+    snprintf(conf, sizeof conf,
+             "cluster = { token_file = \"%s\"; "
+             "nats = \"nats://127.0.0.1:9\"; };\n",
+             pw);
+    msgd_write_conf(&p, conf);
+    ck_assert_int_eq(msgd_run(f, out, sizeof out), 1);
+    ck_assert_msg(strstr(out, "cluster.token_file ") && strstr(out, ": empty"),
+                  "got %s", out);
+}
+END_TEST
 #endif
 
 int main(void)
@@ -1158,6 +1487,12 @@ int main(void)
                         "skipped\n");
         return 77;
     }
+#ifdef HAVE_NATS
+    if (make_certs_once() < 0) {
+        fprintf(stderr, "test_cluster: tests/mkcerts.sh failed\n");
+        return 1;
+    }
+#endif
     const TTest *const tests[] = {
         send_who_across_two,
         bcast_who_across_three,
@@ -1175,6 +1510,10 @@ int main(void)
         split_brain_after_pause,
         bucket_deleted_recreated,
         fresh_senders_not_refused,
+        tls_mesh,
+        permissions_keep_intruder_out,
+        token_and_nkey_mesh,
+        unreadable_credentials,
 #endif
     };
     return run_suite("cluster", tests, sizeof tests / sizeof *tests);
