@@ -2171,7 +2171,8 @@ static int add_connect(const char *arg)
             hp += 6;
         }
         if (split_hostport(hp, &ad->host, &ad->port) < 0)
-            return usage_error("--connect: '%s' is not [tls://]HOST:PORT",
+            return usage_error("--connect: '%s' is not HOST:PORT (or "
+                               "tls://HOST:PORT)",
                                text);
         if (p[len] == '\0')
             return 0;
