@@ -32,12 +32,13 @@ enum mc_event_type {
     MC_EV_PONG, /* reply to PING: data/len = the token (len 0 if none) */
     MC_EV_NODES, /* reply to WHO: nodes[0..nnodes) */
     MC_EV_BYE,   /* the server is closing: code = reason, detail = text */
-    MC_EV_CLOSED /* the connection is gone (after BYE, or EOF/error) */
+    MC_EV_CLOSED, /* the connection is gone (after BYE, or EOF/error) */
+    MC_EV_AUTH    /* AUTH accepted ("OK auth NAME"): id = the user name */
 };
 
 struct mc_event {
     enum mc_event_type type;
-    const char *id;   /* OK */
+    const char *id;   /* OK; AUTH: the user */
     const char *from; /* MSG */
     const char *to;   /* MSG */
     int broadcast;    /* MSG: to is "*" */
@@ -52,6 +53,7 @@ struct mc_event {
 /* Pointers in an event stay valid until the next call on the same client. */
 
 struct mc_client;
+struct mc_tls;
 
 /* A new, unconnected client.  max_message: the largest payload it will
  * accept from the server, and send (0: 65536, the server's default). */
@@ -66,6 +68,41 @@ int mc_connect(struct mc_client *c, const char *host, const char *port,
  * Connecting again also forgets everything queued or received before. */
 void mc_close(struct mc_client *c);
 int mc_fd(const struct mc_client *c);
+
+/* ---- TLS ---- */
+
+/* 1 if this libmsgclient was built with TLS (OpenSSL); without it,
+ * mc_tls_new fails with "TLS not built in". */
+int mc_tls_available(void);
+
+struct mc_tls_options {
+    const char *ca_file;   /* PEM CAs to trust; NULL: the system's store */
+    const char *cert_file; /* client certificate (PEM chain), or NULL */
+    const char *key_file;  /* its private key; NULL: in cert_file */
+    /* The name to verify and send as SNI; NULL: the host given to
+     * mc_connect_tls (an IP address is checked against IP SANs). */
+    const char *server_name;
+    /* 1: accept any server certificate.  Anyone on the path can then read
+     * and change the traffic, passwords included: for tests only. */
+    int no_verify;
+};
+
+/* A TLS client context: the files are loaded once, here, and the result
+ * serves any number of clients (and may be freed while they live).  NULL
+ * on failure, with err filled ("cannot load CA file PATH: ..."). */
+struct mc_tls *mc_tls_new(const struct mc_tls_options *o, char *err,
+                          size_t errlen);
+void mc_tls_free(struct mc_tls *t);
+/* As mc_connect, then the TLS handshake, all within timeout_ms.  The
+ * server's certificate and name are verified unless t says no_verify;
+ * the error then reads "TLS handshake with HOST:PORT failed: certificate
+ * verify failed (...)".  Everything else works as over TCP. */
+int mc_connect_tls(struct mc_client *c, const char *host, const char *port,
+                   struct mc_tls *t, int timeout_ms);
+/* Bytes already received and decrypted but not yet taken by mc_read,
+ * which poll(2) does not see: while it is not 0, call mc_read without
+ * waiting for the descriptor.  Always 0 over plain TCP. */
+int mc_pending(const struct mc_client *c);
 /* Text of the last error, with its context (e.g. "cannot connect to
  * HOST:PORT: Connection refused", "protocol error from the server: ..."). */
 const char *mc_error(const struct mc_client *c);
@@ -81,15 +118,26 @@ int mc_who(struct mc_client *c);
  * bytes */
 int mc_ping(struct mc_client *c, const char *token);
 int mc_quit(struct mc_client *c);
+/* AUTH user secret (before HELLO).  user: 1 to 64 of A-Z a-z 0-9 . _ -;
+ * secret: 1 byte or more, no CR, LF or NUL.  The reply is an MC_EV_AUTH
+ * event, or MC_EV_ERR auth-failed.  The library wipes its copy of the
+ * secret from its output buffer once written to the socket (or when the
+ * connection closes); the caller's copy, the kernel's socket buffer and
+ * the server are outside its reach. */
+int mc_auth(struct mc_client *c, const char *user, const char *secret);
 
 /* ---- non-blocking use ---- */
 
-/* 1 while queued output is waiting to be written. */
+/* 1 while queued output is waiting to be written (or, over TLS, while a
+ * read waits for the socket to be writable). */
 int mc_want_write(const struct mc_client *c);
-/* Writes what the socket takes: 0 all written, 1 some left, -1 error. */
+/* Writes what the socket takes: 0 all written, 1 some left, -1 error.
+ * Over TLS, a write may wait for the socket to be readable (mc_read then
+ * lets it go on); mc_want_write is 0 meanwhile. */
 int mc_flush(struct mc_client *c);
 /* Reads what is available with one read(2) (edge-triggered users call it
- * until it returns 0): >0 bytes read, 0 nothing now (EAGAIN, or
+ * until it returns 0; over TLS, one record and what else is decrypted
+ * already, and see mc_pending): >0 bytes read, 0 nothing now (EAGAIN, or
  * max_message + 64 MiB of events are waiting to be taken), -1 closed or
  * failed (an MC_EV_CLOSED event follows from mc_next_event). */
 int mc_read(struct mc_client *c);
@@ -108,6 +156,12 @@ int mc_wait_event(struct mc_client *c, struct mc_event *ev, int timeout_ms);
  * mc_next_event. */
 int mc_register(struct mc_client *c, const char *id, const char **code,
                 int timeout_ms);
+/* AUTH and wait for its answer: 0 accepted, 1 refused (*code:
+ * "auth-failed", or another ERR code), -1 error/timeout or BYE (*code is
+ * its reason, e.g. "auth-failed" after too many failures).  As
+ * mc_register: no other command awaiting a reply, earlier events kept. */
+int mc_login(struct mc_client *c, const char *user, const char *secret,
+             const char **code, int timeout_ms);
 /* PING as a barrier: returns once every earlier command has been handled.
  * 0, or -1 on error/timeout.  Events before the PONG are kept for
  * mc_next_event, in order; *errors (if not NULL) counts the ERR among

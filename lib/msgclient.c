@@ -5,8 +5,13 @@
  * with all its NODE lines) is there.  The blocking calls are built on the
  * same two functions; events they are not waiting for are copied aside
  * and handed out first by mc_next_event, so nothing is lost or reordered.
+ * Over TLS the same buffers sit on tls.c's transport instead of the
+ * socket.  An AUTH secret is tracked in the output buffer and wiped as
+ * soon as it is written.
  * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include "msgclient.h"
+#include "msgclient-internal.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,6 +47,10 @@ struct mc_client {
     int eof;             /* read saw EOF or an error */
     int broken;          /* the server broke the protocol */
     int closed_reported; /* MC_EV_CLOSED was handed out */
+    struct mct_conn *tls; /* NULL: plain TCP */
+    int read_wants_write; /* TLS: the last read needs the socket writable */
+    int write_wants_read; /* TLS: the last write needs it readable */
+    unsigned auth_pending; /* AUTHs sent, not answered yet */
     size_t max_message;
     double idle;
     long long server_max; /* max= of the OK line; 0 unknown */
@@ -51,6 +60,9 @@ struct mc_client {
 
     char *out;
     size_t out_off, out_len, out_cap;
+    /* out[sec_lo, sec_hi) holds AUTH secrets not yet written (sec_hi 0:
+     * none); wiped once out_off passes sec_hi. */
+    size_t sec_lo, sec_hi;
     char *in;
     size_t in_off, in_len, in_cap;
 
@@ -127,12 +139,30 @@ static void free_stash(struct stash *s)
     }
 }
 
+/* Wipes the unsent secrets, if any (closing, or written at last). */
+static void wipe_secret(struct mc_client *c)
+{
+    if (c->sec_hi > c->sec_lo)
+        explicit_bzero(c->out + c->sec_lo, c->sec_hi - c->sec_lo);
+    c->sec_lo = c->sec_hi = 0;
+}
+
+static void drop_connection(struct mc_client *c)
+{
+    mct_free(c->tls);
+    c->tls = NULL;
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    c->read_wants_write = c->write_wants_read = 0;
+    wipe_secret(c);
+}
+
 void mc_free(struct mc_client *c)
 {
     if (c == NULL)
         return;
-    if (c->fd >= 0)
-        close(c->fd);
+    drop_connection(c);
     while (c->stash) {
         struct stash *s = c->stash;
         c->stash = s->next;
@@ -157,8 +187,10 @@ static void reset(struct mc_client *c)
     c->stash_tail = NULL;
     free_stash(c->handed);
     c->handed = NULL;
+    wipe_secret(c);
     c->out_off = c->out_len = c->in_off = c->in_len = 0;
     c->eof = c->broken = c->closed_reported = 0;
+    c->auth_pending = 0;
     c->idle = -1;
     c->server_max = 0;
     c->err[0] = '\0';
@@ -166,9 +198,7 @@ static void reset(struct mc_client *c)
 
 void mc_close(struct mc_client *c)
 {
-    if (c->fd >= 0)
-        close(c->fd);
-    c->fd = -1;
+    drop_connection(c);
     c->eof = 1;
 }
 
@@ -203,11 +233,11 @@ static int left_ms(long deadline)
     return left > 0 ? (int)left : 0;
 }
 
-int mc_connect(struct mc_client *c, const char *host, const char *port,
-               int timeout_ms)
+/* A connected non-blocking TCP socket to host:port, or -1 (c->err). */
+static int tcp_connect(struct mc_client *c, const char *host, const char *port,
+                       long deadline)
 {
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res, *ai;
-    long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
     int rc = getaddrinfo(host, port, &hints, &res), e = 0;
 
     if (rc != 0)
@@ -241,15 +271,58 @@ int mc_connect(struct mc_client *c, const char *host, const char *port,
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         freeaddrinfo(res);
-        if (c->fd >= 0)
-            close(c->fd);
-        reset(c);
-        c->fd = fd;
-        return 0;
+        return fd;
     }
     freeaddrinfo(res);
     return fail(c, "cannot connect to %s:%s: %s", host, port,
                 strerror(e ? e : ECONNREFUSED));
+}
+
+int mc_connect(struct mc_client *c, const char *host, const char *port,
+               int timeout_ms)
+{
+    long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+    int fd = tcp_connect(c, host, port, deadline);
+    if (fd < 0)
+        return -1;
+    drop_connection(c);
+    reset(c);
+    c->fd = fd;
+    return 0;
+}
+
+int mc_connect_tls(struct mc_client *c, const char *host, const char *port,
+                   struct mc_tls *t, int timeout_ms)
+{
+    char hostport[300];
+    if (t == NULL || !mc_tls_available())
+        return fail(c, "TLS not built in (msgd was configured without "
+                       "OpenSSL)");
+    long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+    int fd = tcp_connect(c, host, port, deadline);
+    if (fd < 0)
+        return -1;
+    snprintf(hostport, sizeof hostport, "%s%s%s:%s",
+             strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
+             port);
+    struct mct_conn *tc = mct_connect(t, fd, host, hostport,
+                                      deadline < 0 ? -1 : left_ms(deadline),
+                                      c->err, sizeof c->err);
+    if (tc == NULL) {
+        close(fd);
+        return -1;
+    }
+    drop_connection(c);
+    reset(c);
+    c->fd = fd;
+    c->tls = tc;
+    return 0;
+}
+
+int mc_pending(const struct mc_client *c)
+{
+    size_t n = c->tls ? mct_pending(c->tls) : 0;
+    return n > 0x7fffffff ? 0x7fffffff : (int)n;
 }
 
 /* ---- output ---- */
@@ -261,8 +334,14 @@ static int reserve_out(struct mc_client *c, size_t n)
     if (c->out_len + n <= c->out_cap)
         return 0;
     if (c->out_off > 0) { /* make room at the front first */
+        size_t old_len = c->out_len;
         memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
         c->out_len -= c->out_off;
+        if (c->sec_hi) { /* the moved secret leaves no copy behind */
+            c->sec_lo -= c->out_off;
+            c->sec_hi -= c->out_off;
+            explicit_bzero(c->out + c->out_len, old_len - c->out_len);
+        }
         c->out_off = 0;
         if (c->out_len + n <= c->out_cap)
             return 0;
@@ -270,9 +349,20 @@ static int reserve_out(struct mc_client *c, size_t n)
     size_t cap = c->out_cap ? c->out_cap : 4096;
     while (cap < c->out_len + n)
         cap *= 2;
-    char *p = realloc(c->out, cap);
-    if (p == NULL)
+    char *p;
+    if (c->sec_hi) { /* realloc would free a copy of the secret unwiped */
+        if ((p = malloc(cap)) == NULL)
+            return fail(c, "out of memory");
+        memcpy(p, c->out, c->out_len);
+        explicit_bzero(c->out, c->out_cap);
+        free(c->out);
+        memset(p + c->out_len, 0, cap - c->out_len);
+    } else if ((p = realloc(c->out, cap)) != NULL) {
+        /* Defined bytes throughout: the tests search it for secrets. */
+        memset(p + c->out_cap, 0, cap - c->out_cap);
+    } else {
         return fail(c, "out of memory");
+    }
     c->out = p;
     c->out_cap = cap;
     return 0;
@@ -384,31 +474,117 @@ int mc_quit(struct mc_client *c)
     return queue(c, "QUIT\n");
 }
 
+/* "AUTH user secret" LF, put straight into the output buffer (no copy on
+ * the stack), with the secret's place noted for wipe_secret. */
+int mc_auth(struct mc_client *c, const char *user, const char *secret)
+{
+    if (user == NULL || !valid_id(user))
+        return fail(c, "invalid user name");
+    size_t ulen = strlen(user), slen = secret ? strcspn(secret, "\r\n") : 0;
+    if (slen == 0 || secret[slen] != '\0')
+        return fail(c, "a secret is one line, not empty");
+    if (5 + ulen + 1 + slen + 1 > 1024)
+        return fail(c, "secret too long");
+    if (c->fd < 0 || c->eof)
+        return fail(c, "not connected");
+    if (reserve_out(c, 5 + ulen + 1 + slen + 1) < 0)
+        return -1;
+    char *p = c->out + c->out_len;
+    memcpy(p, "AUTH ", 5);
+    memcpy(p + 5, user, ulen);
+    p[5 + ulen] = ' ';
+    size_t at = c->out_len + 5 + ulen + 1;
+    memcpy(c->out + at, secret, slen);
+    c->out[at + slen] = '\n';
+    c->out_len = at + slen + 1;
+    if (c->sec_hi == 0)
+        c->sec_lo = at;
+    c->sec_hi = at + slen;
+    c->auth_pending++;
+    return 0;
+}
+
 int mc_want_write(const struct mc_client *c)
 {
-    return c->out_len > c->out_off;
+    if (c->read_wants_write)
+        return 1;
+    return c->out_len > c->out_off && !c->write_wants_read;
+}
+
+/* One write of what is queued: >0 bytes, 0 not now, -1 failed. */
+static long write_some(struct mc_client *c)
+{
+    size_t len = c->out_len - c->out_off;
+    if (c->tls) {
+        c->write_wants_read = 0;
+        long n =
+            mct_write(c->tls, c->out + c->out_off, len, c->err, sizeof c->err);
+        if (n == MCT_WANT_READ)
+            c->write_wants_read = 1;
+        if (n == MCT_WANT_READ || n == MCT_WANT_WRITE)
+            return 0;
+        return n > 0 ? n : -1;
+    }
+    for (;;) {
+        ssize_t n = send(c->fd, c->out + c->out_off, len, MSG_NOSIGNAL);
+        if (n >= 0)
+            return n;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return 0;
+        return fail(c, "write: %s", strerror(errno));
+    }
 }
 
 int mc_flush(struct mc_client *c)
 {
+    if (c->read_wants_write) /* a TLS read waits for this */
+        mc_read(c);
     while (c->out_len > c->out_off) {
-        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
-                         MSG_NOSIGNAL);
+        long n = write_some(c);
         if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                return 1;
             c->eof = 1;
-            return fail(c, "write: %s", strerror(errno));
+            return -1;
         }
+        if (n == 0)
+            return 1;
         c->out_off += (size_t)n;
+        if (c->sec_hi && c->out_off >= c->sec_hi)
+            wipe_secret(c); /* written: no longer needed */
     }
     c->out_off = c->out_len = 0;
     return 0;
 }
 
 /* ---- input ---- */
+
+/* mc_read over TLS: one record from the socket, then whatever OpenSSL has
+ * decrypted already while there is room (poll would not announce it). */
+static int read_tls(struct mc_client *c)
+{
+    size_t got = 0;
+    c->read_wants_write = c->write_wants_read = 0;
+    for (;;) {
+        long n = mct_read(c->tls, c->in + c->in_len, c->in_cap - c->in_len,
+                          c->err, sizeof c->err);
+        if (n > 0) {
+            c->in_len += (size_t)n;
+            got += (size_t)n;
+            if (c->in_len < c->in_cap && mct_pending(c->tls) > 0)
+                continue;
+            return (int)(got > 0x7fffffff ? 0x7fffffff : got);
+        }
+        if (n == MCT_WANT_READ || n == MCT_WANT_WRITE) {
+            c->read_wants_write = n == MCT_WANT_WRITE;
+            return (int)(got > 0x7fffffff ? 0x7fffffff : got);
+        }
+        if (got > 0) /* the end is seen again at the next call */
+            return (int)(got > 0x7fffffff ? 0x7fffffff : got);
+        c->eof = 1;
+        return -1;
+    }
+}
 
 int mc_read(struct mc_client *c)
 {
@@ -431,6 +607,8 @@ int mc_read(struct mc_client *c)
         c->in = p;
         c->in_cap = cap;
     }
+    if (c->tls)
+        return read_tls(c);
     for (;;) {
         ssize_t n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
         if (n > 0) {
@@ -620,7 +798,7 @@ static int parse_one(struct mc_client *c, struct mc_event *ev)
 {
     const char *start = c->in + c->in_off;
     size_t avail = c->in_len - c->in_off;
-    char *tok[4];
+    char *tok[4] = {NULL};
 
     memset(ev, 0, sizeof *ev);
     ev->detail = "";
@@ -653,7 +831,14 @@ static int parse_one(struct mc_client *c, struct mc_event *ev)
         return 1;
     }
     int n = tokenize(c, start, len, tok, 3);
-    if (strcmp(tok[0], "OK") == 0 && n >= 2) {
+    if (strcmp(tok[0], "OK") == 0 && n == 3 && c->auth_pending > 0 &&
+        strcmp(tok[1], "auth") == 0 && valid_id(tok[2])) {
+        /* "OK auth NAME" answers an AUTH; HELLO's OK for a node called
+         * auth has key=value tokens, which no user name has. */
+        c->auth_pending--;
+        ev->type = MC_EV_AUTH;
+        ev->id = tok[2];
+    } else if (strcmp(tok[0], "OK") == 0 && n >= 2) {
         ev->type = MC_EV_OK;
         ev->id = tok[1];
         /* Extra tokens are key=value; idle= is the one we know. */
@@ -668,6 +853,8 @@ static int parse_one(struct mc_client *c, struct mc_event *ev)
             p = sp ? sp + 1 : NULL;
         }
     } else if (strcmp(tok[0], "ERR") == 0 && n >= 2) {
+        if (c->auth_pending > 0 && strcmp(tok[1], "auth-failed") == 0)
+            c->auth_pending--;
         ev->type = MC_EV_ERR;
         ev->code = tok[1];
         ev->detail = n == 3 ? tok[2] : "";
@@ -878,6 +1065,44 @@ int mc_register(struct mc_client *c, const char *id, const char **code,
     }
     fail(c, "HELLO refused: %s", c->code);
     return 1;
+}
+
+static int want_auth_reply(struct mc_client *c, const struct mc_event *ev,
+                           void *arg)
+{
+    (void)c;
+    (void)arg;
+    return ev->type == MC_EV_AUTH || ev->type == MC_EV_ERR ||
+           ev->type == MC_EV_BYE;
+}
+
+int mc_login(struct mc_client *c, const char *user, const char *secret,
+             const char **code, int timeout_ms)
+{
+    struct mc_event ev;
+    if (mc_auth(c, user, secret) < 0)
+        return -1;
+    if (wait_for(c, want_auth_reply, NULL, &ev, timeout_ms) < 0)
+        return -1;
+    if (ev.type == MC_EV_AUTH)
+        return 0;
+    snprintf(c->code, sizeof c->code, "%s", ev.code);
+    if (code)
+        *code = c->code;
+    if (ev.type == MC_EV_BYE) {
+        stash_event(c, &ev);
+        return fail(c, "disconnected: %s", c->code);
+    }
+    fail(c, "AUTH refused: %s", c->code);
+    return 1;
+}
+
+int mcx_test_out_buffer(const struct mc_client *c, const char **buf,
+                        size_t *len)
+{
+    *buf = c->out;
+    *len = c->out ? c->out_cap : 0;
+    return 0;
 }
 
 struct sync_arg {

@@ -3,7 +3,9 @@
  * (readline's callback interface, so that messages print while the user
  * types), commands read line by line from a pipe or a file, and a single
  * message (-t/-m).  Every protocol exchange goes through libmsgclient;
- * this file only turns lines into commands and events into text.
+ * this file only turns lines into commands and events into text.  Over
+ * TLS and with a user name, each connection authenticates (blocking)
+ * before anything else; the password never comes from argv.
  * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include <err.h>
 #include <errno.h>
@@ -17,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,6 +50,9 @@ struct node {
     enum state state;
     struct mc_client *c;
     const char *host, *port;
+    struct mc_tls *tls; /* NULL: plain TCP */
+    const char *user;   /* AUTH as this user (NULL: none) */
+    char password[1024];
     char id[MC_MAX_ID + 1];
     char prompt[MC_MAX_ID + 3];
     int prompting;  /* a readline line handler is installed */
@@ -332,17 +338,62 @@ static const char *refusal(const char *code)
         return "the server is full";
     if (strcmp(code, "already-registered") == 0)
         return "already registered";
+    if (strcmp(code, "auth-required") == 0)
+        return "the server wants a user name and password first (--user)";
     return code;
 }
 
-/* Connects, or says why not and exits 69 (EX_UNAVAILABLE). */
+static void wipe_password(void)
+{
+    explicit_bzero(g.password, sizeof g.password);
+}
+
+/* AUTH, waiting for the answer; on refusal says why and exits 77
+ * (EX_NOPERM), on a lost connection 69. */
+static void login_or_exit(struct mc_client *c)
+{
+    const char *code = NULL;
+    int rc = mc_login(c, g.user, g.password, &code, REPLY_TIMEOUT_MS);
+    if (rc == 0)
+        return;
+    prompt_drop();
+    if (rc == 1 || (code && strcmp(code, "auth-failed") == 0))
+        warnx("cannot log in as %s: %s", g.user,
+              code && strcmp(code, "auth-failed") == 0
+                  ? "wrong user name or password"
+                  : code ? code : mc_error(c));
+    else
+        warnx("cannot log in as %s: %s", g.user, mc_error(c));
+    int st = rc == 1 || (code && strcmp(code, "auth-failed") == 0)
+                 ? EX_NOPERM
+                 : EX_UNAVAILABLE;
+    mc_free(c);
+    wipe_password();
+    exit(st);
+}
+
+/* Connects (and logs in), or says why not and exits 69 (EX_UNAVAILABLE;
+ * a refused login: 77). */
 static struct mc_client *connect_or_exit(void)
 {
     struct mc_client *c = mc_new(RECV_MAX);
     if (c == NULL)
         die_oom();
-    if (mc_connect(c, g.host, g.port, CONNECT_TIMEOUT_MS) == 0)
+    int rc = g.tls ? mc_connect_tls(c, g.host, g.port, g.tls,
+                                    CONNECT_TIMEOUT_MS)
+                   : mc_connect(c, g.host, g.port, CONNECT_TIMEOUT_MS);
+    if (rc == 0) {
+        if (g.user)
+            login_or_exit(c);
         return c;
+    }
+    if (strncmp(mc_error(c), "TLS", 3) == 0) { /* it names the server */
+        prompt_drop();
+        warnx("%s", mc_error(c));
+        mc_free(c);
+        wipe_password();
+        exit(EX_UNAVAILABLE);
+    }
     /* mc_error may already name the address (it does today); say it
      * once, in our own words. */
     char prefix[512];
@@ -355,6 +406,7 @@ static struct mc_client *connect_or_exit(void)
     warnx("cannot connect to %s%s%s:%s: %s", strchr(g.host, ':') ? "[" : "",
           g.host, strchr(g.host, ':') ? "]" : "", g.port, why);
     mc_free(c);
+    wipe_password();
     exit(EX_UNAVAILABLE);
 }
 
@@ -406,7 +458,7 @@ static void on_refused(const char *code)
         ask_id();
         return;
     }
-    finish(EXIT_FAILURE);
+    finish(strcmp(code, "auth-required") == 0 ? EX_NOPERM : EXIT_FAILURE);
     say("cannot register: ", refusal(code), "");
 }
 
@@ -549,6 +601,7 @@ static void handle_event(const struct mc_event *ev)
             on_err(ev);
         break;
     case MC_EV_PONG: /* keepalives and barriers: nothing to show */
+    case MC_EV_AUTH: /* answered inside login() */
         break;
     case MC_EV_NODES:
         if (g.mode != MODE_ONE)
@@ -977,7 +1030,7 @@ static int register_now(void)
     snprintf(before, sizeof before, "cannot register as %s: ", g.id);
     if (rc == 1) {
         say(before, refusal(code), "");
-        return -1;
+        return strcmp(code, "auth-required") == 0 ? -2 : -1;
     }
     snprintf(why, sizeof why, "%s", mc_error(g.c));
     drain(); /* a BYE (shutdown, ...) explains it better */
@@ -988,13 +1041,100 @@ static int register_now(void)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: msgnode [-H host] [-p port] [-i id] [-t id] [-m text]\n"
-               "       msgnode -h | --help | -V | --version\n"
-               "In a session, /help lists the commands.\n");
+    fprintf(f,
+            "usage: msgnode [-H host|tls://host[:port]] [-p port] [-i id]\n"
+            "               [-t id -m text] [--tls] [--ca file] [--cert file]\n"
+            "               [--key file] [--no-verify] [--user name]\n"
+            "               [--password-file file]\n"
+            "       msgnode -h | --help | -V | --version\n"
+            "The password comes from --password-file, $MSGNODE_PASSWORD or the\n"
+            "terminal.  In a session, /help lists the commands.\n");
+}
+
+/* The first line of path, without its newline, into g.password; 0, or
+ * -1 after saying why. */
+static int read_password_file(const char *path)
+{
+    FILE *f = fopen(path, "re");
+    if (f == NULL) {
+        warn("cannot read the password file %s", path);
+        return -1;
+    }
+    setvbuf(f, NULL, _IONBF, 0); /* no stdio copy of the password */
+    int ok = fgets(g.password, sizeof g.password, f) != NULL;
+    fclose(f);
+    g.password[strcspn(g.password, "\r\n")] = '\0';
+    if (!ok || g.password[0] == '\0') {
+        warnx("the password file %s is empty", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* Asks at the terminal with echo off.  0, or -1 after saying why. */
+static int ask_password(void)
+{
+    struct termios old, quiet;
+    FILE *tty = fopen("/dev/tty", "r+e");
+    if (tty == NULL) {
+        warn("cannot open the terminal to ask for the password");
+        return -1;
+    }
+    setvbuf(tty, NULL, _IONBF, 0);
+    fprintf(tty, "password for %s: ", g.user);
+    int fd = fileno(tty), restore = tcgetattr(fd, &old) == 0;
+    if (restore) {
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        quiet.c_lflag |= ECHONL;
+        tcsetattr(fd, TCSAFLUSH, &quiet);
+    }
+    int ok = fgets(g.password, sizeof g.password, tty) != NULL;
+    if (restore)
+        tcsetattr(fd, TCSAFLUSH, &old);
+    fclose(tty);
+    g.password[strcspn(g.password, "\r\n")] = '\0';
+    if (!ok || g.password[0] == '\0') {
+        warnx("no password given");
+        return -1;
+    }
+    return 0;
+}
+
+/* Splits tls://HOST[:PORT] ([V6] in brackets) into g.host and g.port. */
+static int parse_tls_url(char *url)
+{
+    char *h = url + 6, *colon;
+    if (*h == '[') {
+        char *close = strchr(h, ']');
+        if (close == NULL || (close[1] != '\0' && close[1] != ':'))
+            return -1;
+        *close = '\0';
+        if (close[1] == ':')
+            g.port = close + 2;
+        g.host = h + 1;
+    } else {
+        if ((colon = strrchr(h, ':')) != NULL) {
+            *colon = '\0';
+            g.port = colon + 1;
+        }
+        g.host = h;
+    }
+    return *g.host ? 0 : -1;
 }
 
 static int usage_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
+
+enum {
+    OPT_TLS = 256,
+    OPT_CA,
+    OPT_CERT,
+    OPT_KEY,
+    OPT_NO_VERIFY,
+    OPT_USER,
+    OPT_PASSWORD_FILE,
+};
 
 static int usage_error(const char *fmt, ...)
 {
@@ -1008,8 +1148,9 @@ static int usage_error(const char *fmt, ...)
 
 int main(int argc, char **argv)
 {
-    const char *id = NULL, *to = NULL, *text = NULL;
-    int opt;
+    const char *id = NULL, *to = NULL, *text = NULL, *pwfile = NULL;
+    struct mc_tls_options topt = {0};
+    int opt, rc, use_tls = 0, tls_opts = 0;
 
     setlocale(LC_CTYPE, ""); /* readline edits multibyte text */
     g.utf8 = strcmp(nl_langinfo(CODESET), "UTF-8") == 0;
@@ -1023,6 +1164,13 @@ int main(int argc, char **argv)
         {"message", required_argument, NULL, 'm'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
+        {"tls", no_argument, NULL, OPT_TLS},
+        {"ca", required_argument, NULL, OPT_CA},
+        {"cert", required_argument, NULL, OPT_CERT},
+        {"key", required_argument, NULL, OPT_KEY},
+        {"no-verify", no_argument, NULL, OPT_NO_VERIFY},
+        {"user", required_argument, NULL, OPT_USER},
+        {"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
         {NULL, 0, NULL, 0},
     };
     opterr = 0; /* our own words, under our own name */
@@ -1031,6 +1179,37 @@ int main(int argc, char **argv)
         switch (opt) {
         case 'H':
             g.host = optarg;
+            if (strncmp(optarg, "tls://", 6) == 0) {
+                use_tls = 1;
+                if (parse_tls_url(optarg) < 0)
+                    return usage_error("-H %s is not tls://HOST[:PORT]",
+                                       optarg);
+            }
+            break;
+        case OPT_TLS:
+            use_tls = 1;
+            break;
+        case OPT_CA:
+            topt.ca_file = optarg;
+            tls_opts = 1;
+            break;
+        case OPT_CERT:
+            topt.cert_file = optarg;
+            tls_opts = 1;
+            break;
+        case OPT_KEY:
+            topt.key_file = optarg;
+            tls_opts = 1;
+            break;
+        case OPT_NO_VERIFY:
+            topt.no_verify = 1;
+            tls_opts = 1;
+            break;
+        case OPT_USER:
+            g.user = optarg;
+            break;
+        case OPT_PASSWORD_FILE:
+            pwfile = optarg;
             break;
         case 'p':
             g.port = optarg;
@@ -1072,6 +1251,45 @@ int main(int argc, char **argv)
         return usage_error("-t %s: " ID_RULE, to);
     if (to && text == NULL)
         return usage_error("-t needs -m TEXT");
+    if (tls_opts && !use_tls)
+        return usage_error("--ca, --cert, --key and --no-verify need --tls "
+                           "or -H tls://HOST");
+    if (topt.key_file && topt.cert_file == NULL)
+        return usage_error("--key needs --cert");
+    if (g.user && !valid_id(g.user))
+        return usage_error("--user %s: a user name is 1-64 of A-Z a-z 0-9 "
+                           ". _ -",
+                           g.user);
+    if (pwfile && g.user == NULL)
+        return usage_error("--password-file needs --user");
+    if (use_tls && !mc_tls_available())
+        return usage_error("--tls: TLS not built in (msgnode was built "
+                           "without OpenSSL)");
+    if (g.user) {
+        const char *env = getenv("MSGNODE_PASSWORD");
+        if (pwfile) {
+            if (read_password_file(pwfile) < 0)
+                return EX_NOINPUT;
+        } else if (env && *env) {
+            if (strlen(env) >= sizeof g.password)
+                return usage_error("MSGNODE_PASSWORD is too long");
+            snprintf(g.password, sizeof g.password, "%s", env);
+        } else if (isatty(STDIN_FILENO)) {
+            if (ask_password() < 0)
+                return EX_NOINPUT;
+        } else {
+            return usage_error("--user needs a password: --password-file, "
+                               "MSGNODE_PASSWORD, or a terminal");
+        }
+    }
+    if (use_tls) {
+        char err[512];
+        if ((g.tls = mc_tls_new(&topt, err, sizeof err)) == NULL) {
+            warnx("%s", err);
+            wipe_password();
+            return EX_NOINPUT;
+        }
+    }
 
     signal(SIGPIPE, SIG_IGN); /* a closed stdout or socket is an error */
     if (text)
@@ -1099,18 +1317,21 @@ int main(int argc, char **argv)
         else
             ask_id();
     } else {
-        if (register_now() < 0) {
+        if ((rc = register_now()) < 0) {
             mc_free(g.c);
-            return EXIT_FAILURE;
+            wipe_password();
+            return rc == -2 ? EX_NOPERM : EXIT_FAILURE;
         }
         if (g.mode == MODE_ONE) {
             send_text(to, text);
             g.in_eof = 1;
         }
     }
-    int rc = run_loop();
+    rc = run_loop();
     prompt_drop();
     mc_free(g.c);
+    mc_tls_free(g.tls);
+    wipe_password();
     free(g.in);
     return rc;
 }

@@ -26,6 +26,11 @@
  * each address lists every node: registration reaches the other instances
  * a little after the OK.  ERR cluster-unavailable (the cluster link down or
  * congested) is counted apart from loss; see "ERR cluster-unavailable".
+ *
+ * Over TLS (tls:// addresses, or --tls for our own msgd, which then gets
+ * a throw-away CA and certificate from simcert.c) all nodes share one
+ * client context.  With --user (or --auth for our own msgd) each node
+ * queues AUTH before HELLO, so logging in overlaps connecting too.
  * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include <err.h>
 #include <errno.h>
@@ -50,7 +55,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "msgclient.h"
+#ifdef HAVE_OPENSSL
+#include "simcert.h"
+#endif
 
 #ifndef MSGD_SBINDIR
 #define MSGD_SBINDIR "/usr/local/sbin"
@@ -103,6 +113,10 @@ static struct {
     double duration_s; /* send for this long (0: until M are sent) */
     int timeout_set, messages_set;
     int json, quiet;
+    int tls, auth;    /* our own msgd: a tls:// listener, an auth group */
+    struct mc_tls_options tls_opt;
+    int tls_opts;     /* --ca, --cert or --key given */
+    const char *user, *password_file;
 } opt = {
     .nodes = 10,
     .messages = 1000,
@@ -119,6 +133,7 @@ struct addr {
     char *text;        /* HOST:PORT as given */
     char *buf;         /* a copy of text, split into host and port */
     char *host, *port; /* in buf */
+    int tls;           /* tls://HOST:PORT */
     uint32_t nodes;    /* nodes connected through it */
     uint32_t seen;     /* our nodes in its last WHO */
     uint64_t who_at;   /* the next WHO goes out then */
@@ -203,6 +218,8 @@ static uint32_t run_tag, batch, barrier_epoch, open_conns;
 static uint64_t rng_state;
 static double server_idle; /* idle_timeout announced at HELLO */
 static int epfd = -1;
+static struct mc_tls *sim_tls; /* shared by every TLS node */
+static char password[1024];    /* --password-file's, or --auth's */
 static int show_progress, progress_shown;
 static volatile sig_atomic_t interrupted;
 
@@ -733,8 +750,13 @@ static void fence_done(struct node *n)
 static void on_err(struct node *n, const struct mc_event *ev)
 {
     if (!n->registered) {
-        /* The first refused HELLO ends the run; the others say no more. */
-        if (!st.aborted)
+        /* The first refused AUTH or HELLO ends the run; the others say no
+         * more (a HELLO after a refused AUTH gets auth-required). */
+        if (!st.aborted && strcmp(ev->code, "auth-failed") == 0)
+            snprintf(st.abort_why, sizeof st.abort_why,
+                     "AUTH %s refused for node %s: auth-failed", opt.user,
+                     id_of(index_of(n)));
+        else if (!st.aborted)
             snprintf(st.abort_why, sizeof st.abort_why,
                      "HELLO %s refused: %s%s%s%s", id_of(index_of(n)), ev->code,
                      *ev->detail ? " " : "", ev->detail,
@@ -781,6 +803,8 @@ static void on_event(struct node *n, const struct mc_event *ev, uint64_t now)
         break;
     case MC_EV_ERR:
         on_err(n, ev);
+        break;
+    case MC_EV_AUTH: /* HELLO, queued behind it, says the rest */
         break;
     case MC_EV_PONG:
         /* Barrier tokens are "b<epoch>"; keep-alives have none.  The
@@ -844,6 +868,11 @@ static void node_input(struct node *n, uint64_t now)
 {
     int rc = mc_read(n->mc);
     drain(n, now);
+    /* TLS: records decrypted already, which epoll does not announce. */
+    while (rc >= 0 && n->mc && mc_pending(n->mc) > 0) {
+        rc = mc_read(n->mc);
+        drain(n, now);
+    }
     if (rc < 0 && n->mc) {
         node_gone(n, "closed", mc_error(n->mc));
         node_close(n);
@@ -1451,7 +1480,11 @@ static int connect_all(void)
             say("out of memory");
             return -1;
         }
-        if (mc_connect(n->mc, ad->host, ad->port, CONNECT_TIMEOUT_MS) < 0) {
+        int rc = ad->tls ? mc_connect_tls(n->mc, ad->host, ad->port, sim_tls,
+                                          CONNECT_TIMEOUT_MS)
+                         : mc_connect(n->mc, ad->host, ad->port,
+                                      CONNECT_TIMEOUT_MS);
+        if (rc < 0) {
             if (i < naddrs)
                 say("%s", mc_error(n->mc));
             else
@@ -1465,6 +1498,10 @@ static int connect_all(void)
         struct epoll_event ev = {.events = EPOLLIN, .data.u32 = i};
         if (epoll_ctl(epfd, EPOLL_CTL_ADD, mc_fd(n->mc), &ev) < 0) {
             say("epoll_ctl: %s", strerror(errno));
+            return -1;
+        }
+        if (opt.user && mc_auth(n->mc, opt.user, password) < 0) {
+            say("node %s: %s", id_of(i), mc_error(n->mc));
             return -1;
         }
         mc_hello(n->mc, id_of(i));
@@ -1621,9 +1658,16 @@ static int write_conf(const struct own_msgd *o, const char *conf)
         out = 8388608;
     if (out > INT32_MAX)
         out = INT32_MAX;
+    if (opt.tls)
+        fprintf(f,
+                "tls = { cert = \"%s/server.crt\"; key = \"%s/server.key\"; "
+                "};\n",
+                o->dir, o->dir);
+    if (opt.auth)
+        fprintf(f, "auth = { users_file = \"%s/users\"; };\n", o->dir);
     fprintf(f,
             "# written by msgsim for one run\n"
-            "listen = [ \"127.0.0.1:0\" ];\n"
+            "listen = [ \"%s127.0.0.1:0\" ];\n"
             "admin_socket = \"%s/admin.sock\";\n"
             "pidfile = \"%s/msgd.pid\";\n"
             "server_log = \"%s/server.log\";\n"
@@ -1632,9 +1676,70 @@ static int write_conf(const struct own_msgd *o, const char *conf)
             "max_nodes = %" PRIu32 ";\n"
             "max_message_size = %" PRIu32 ";\n"
             "max_output_buffer = %" PRIu64 ";\n",
-            o->dir, o->dir, o->dir, o->dir, opt.nodes + 64,
+            opt.tls ? "tls://" : "", o->dir, o->dir, o->dir, o->dir,
+            opt.nodes + 64,
             opt.size > 65536 ? opt.size : 65536, out);
     return fclose(f);
+}
+
+/* --auth: a users file with one user, sim, whose random password every
+ * node gives.  The hash is at libsodium's lowest cost: it guards nothing
+ * but this run, and thousands of nodes log in at once. */
+static int own_users(const struct own_msgd *o)
+{
+    unsigned char raw[18];
+    char hash[crypto_pwhash_STRBYTES], path[256];
+    if (sodium_init() < 0) {
+        say("cannot initialise libsodium");
+        return -1;
+    }
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2base64(password, sizeof password, raw, sizeof raw,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    sodium_memzero(raw, sizeof raw);
+    if (crypto_pwhash_str(hash, password, strlen(password),
+                          crypto_pwhash_OPSLIMIT_MIN,
+                          crypto_pwhash_MEMLIMIT_MIN) != 0) {
+        say("cannot hash the password: out of memory");
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/users", o->dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
+    if (f == NULL || fprintf(f, "sim:%s\n", hash) < 0 || fclose(f) != 0) {
+        say("cannot write %s: %s", path, strerror(errno));
+        return -1;
+    }
+    opt.user = "sim";
+    return 0;
+}
+
+/* --tls and --auth for our own msgd: its certificates (and the context
+ * our nodes verify them with), its users file.  0, or -1 after saying
+ * why. */
+static int own_secure(const struct own_msgd *o)
+{
+    if (opt.auth && own_users(o) < 0)
+        return -1;
+    if (!opt.tls)
+        return 0;
+#ifdef HAVE_OPENSSL
+    char err[512], ca[256];
+    if (simcert_make(o->dir, err, sizeof err) < 0) {
+        say("%s", err);
+        return -1;
+    }
+    snprintf(ca, sizeof ca, "%s/ca.crt", o->dir);
+    struct mc_tls_options t = {.ca_file = ca};
+    if ((sim_tls = mc_tls_new(&t, err, sizeof err)) == NULL) {
+        say("%s", err);
+        return -1;
+    }
+    return 0;
+#else
+    say("--tls: TLS not built in (msgsim was built without OpenSSL)");
+    return -1;
+#endif
 }
 
 /* Starts msgd -f on 127.0.0.1:0 and reads the port it got; 0 or -1 after
@@ -1667,6 +1772,8 @@ static int own_start(struct own_msgd *o)
     snprintf(conf, sizeof conf, "%s/msgd.conf", o->dir);
     snprintf(log, sizeof log, "%s/server.log", o->dir);
     snprintf(errlog, sizeof errlog, "%s/msgd.stderr", o->dir);
+    if (own_secure(o) < 0)
+        return -1;
     if (write_conf(o, conf) < 0) {
         say("cannot write %s: %s", conf, strerror(errno));
         return -1;
@@ -1957,7 +2064,9 @@ static void usage(FILE *f)
         f,
         "usage: msgsim [--nodes N] [--messages M] [--size BYTES]\n"
         "              [--pattern ring|random|broadcast] [--window W]\n"
-        "              [--connect HOST:PORT[,HOST:PORT...] ... | --msgd PATH]\n"
+        "              [--connect [tls://]HOST:PORT[,...] ... | --msgd PATH]\n"
+        "              [--tls] [--ca FILE] [--cert FILE --key FILE] [--auth]\n"
+        "              [--user NAME --password-file FILE]\n"
         "              [--id-prefix P] [--seed S] [--timeout SEC]\n"
         "              [--duration SEC] [--json] [-q] [-h] [-V]\n"
         "  -n, --nodes N        nodes, one connection each (default 10)\n"
@@ -1974,6 +2083,13 @@ static void usage(FILE *f)
         "      --timeout SEC    give up after SEC seconds (default 60, or\n"
         "                       the duration + 60)\n"
         "      --duration SEC   send for SEC seconds (M becomes a limit)\n"
+        "      --tls            own msgd: a tls:// listener with a throw-away\n"
+        "                       CA; --connect: every address is tls://\n"
+        "      --ca FILE        CA for tls:// addresses (default: the system's)\n"
+        "      --cert FILE      client certificate, with --key FILE\n"
+        "      --auth           own msgd: an auth group; every node logs in\n"
+        "      --user NAME      --connect: every node logs in as NAME, with\n"
+        "      --password-file FILE   the password on its first line\n"
         "      --json           print the summary as one JSON object\n"
         "  -q, --quiet          no progress line, no notices\n"
         "  -V, --version        print the version and exit\n"
@@ -2049,8 +2165,15 @@ static int add_connect(const char *arg)
          * usage error ends the program. */
         addrs[naddrs++] = (struct addr){.text = text, .buf = buf};
         struct addr *ad = &addrs[naddrs - 1];
-        if (split_hostport(buf, &ad->host, &ad->port) < 0)
-            return usage_error("--connect: '%s' is not HOST:PORT", text);
+        char *hp = buf;
+        if (strncmp(buf, "tls://", 6) == 0) {
+            ad->tls = 1;
+            hp += 6;
+        }
+        if (split_hostport(hp, &ad->host, &ad->port) < 0)
+            return usage_error("--connect: '%s' is not HOST:PORT (or "
+                               "tls://HOST:PORT)",
+                               text);
         if (p[len] == '\0')
             return 0;
         p += len + 1;
@@ -2064,6 +2187,13 @@ enum {
     OPT_DURATION,
     OPT_JSON,
     OPT_ID_PREFIX,
+    OPT_TLS,
+    OPT_CA,
+    OPT_CERT,
+    OPT_KEY,
+    OPT_USER,
+    OPT_PASSWORD_FILE,
+    OPT_AUTH,
 };
 
 /* 0 to run, or the exit status. */
@@ -2082,6 +2212,13 @@ static int parse_options(int argc, char **argv, int *exit_now)
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"duration", required_argument, NULL, OPT_DURATION},
         {"json", no_argument, NULL, OPT_JSON},
+        {"tls", no_argument, NULL, OPT_TLS},
+        {"ca", required_argument, NULL, OPT_CA},
+        {"cert", required_argument, NULL, OPT_CERT},
+        {"key", required_argument, NULL, OPT_KEY},
+        {"user", required_argument, NULL, OPT_USER},
+        {"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
+        {"auth", no_argument, NULL, OPT_AUTH},
         {"quiet", no_argument, NULL, 'q'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
@@ -2172,6 +2309,30 @@ static int parse_options(int argc, char **argv, int *exit_now)
         case OPT_JSON:
             opt.json = 1;
             break;
+        case OPT_TLS:
+            opt.tls = 1;
+            break;
+        case OPT_CA:
+            opt.tls_opt.ca_file = optarg;
+            opt.tls_opts = 1;
+            break;
+        case OPT_CERT:
+            opt.tls_opt.cert_file = optarg;
+            opt.tls_opts = 1;
+            break;
+        case OPT_KEY:
+            opt.tls_opt.key_file = optarg;
+            opt.tls_opts = 1;
+            break;
+        case OPT_USER:
+            opt.user = optarg;
+            break;
+        case OPT_PASSWORD_FILE:
+            opt.password_file = optarg;
+            break;
+        case OPT_AUTH:
+            opt.auth = 1;
+            break;
         case 'q':
             opt.quiet = 1;
             break;
@@ -2201,6 +2362,38 @@ static int parse_options(int argc, char **argv, int *exit_now)
     }
     if (opt.connect && opt.msgd)
         return usage_error("--connect and --msgd exclude each other");
+    if (opt.connect && opt.tls) /* --tls: every address is tls:// */
+        for (uint32_t i = 0; i < naddrs; i++)
+            addrs[i].tls = 1;
+    int any_tls = opt.tls;
+    for (uint32_t i = 0; i < naddrs; i++)
+        any_tls |= addrs[i].tls;
+    if (opt.tls_opts && !opt.connect)
+        return usage_error("--ca, --cert and --key are for --connect "
+                           "tls://...; with --tls, msgsim makes its own "
+                           "msgd's certificates");
+    if (opt.tls_opts && !any_tls)
+        return usage_error("--ca, --cert and --key need a tls:// address "
+                           "or --tls");
+    if (opt.tls_opt.key_file && opt.tls_opt.cert_file == NULL)
+        return usage_error("--key needs --cert");
+    if (any_tls && !mc_tls_available())
+        return usage_error("TLS not built in (msgsim was built without "
+                           "OpenSSL)");
+    if (opt.auth && opt.connect)
+        return usage_error("--auth is for msgsim's own msgd; with --connect, "
+                           "give --user and --password-file");
+    if ((opt.user || opt.password_file) && !opt.connect)
+        return usage_error("--user and --password-file are for --connect; "
+                           "msgsim's own msgd takes --auth");
+    if (opt.user && opt.password_file == NULL)
+        return usage_error("--user needs --password-file");
+    if (opt.password_file && opt.user == NULL)
+        return usage_error("--password-file needs --user");
+    if (opt.user && !mc_valid_id(opt.user))
+        return usage_error("--user: '%s' is not a user name (1-64 of A-Z a-z "
+                           "0-9 . _ -)",
+                           opt.user);
     if (naddrs > opt.nodes)
         return usage_error("--nodes: %" PRIu32 " nodes for %" PRIu32
                            " --connect addresses; each needs at least one",
@@ -2253,6 +2446,38 @@ static int raise_nofile(void)
     return 0;
 }
 
+/* --connect: the TLS context and the password, loaded once for every
+ * node.  0, or -1 after saying why (the files are the user's input). */
+static int connect_setup(void)
+{
+    char err[512];
+    int any_tls = 0;
+    for (uint32_t i = 0; i < naddrs; i++)
+        any_tls |= addrs[i].tls;
+    if (any_tls && (sim_tls = mc_tls_new(&opt.tls_opt, err, sizeof err)) ==
+                       NULL) {
+        say("%s", err);
+        return -1;
+    }
+    if (opt.password_file) {
+        FILE *f = fopen(opt.password_file, "re");
+        if (f == NULL) {
+            say("cannot read the password file %s: %s", opt.password_file,
+                strerror(errno));
+            return -1;
+        }
+        setvbuf(f, NULL, _IONBF, 0);
+        int ok = fgets(password, sizeof password, f) != NULL;
+        fclose(f);
+        password[strcspn(password, "\r\n")] = '\0';
+        if (!ok || *password == '\0') {
+            say("the password file %s is empty", opt.password_file);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static void on_signal(int sig)
 {
     (void)sig;
@@ -2291,6 +2516,9 @@ int main(int argc, char **argv)
         return EXIT_FAILURE;
     }
 
+    if (opt.connect && connect_setup() < 0)
+        return EX_NOINPUT;
+
     st.t_begin = mono_ns();
     if (!opt.connect) {
         if (own_start(&own) < 0) {
@@ -2302,6 +2530,7 @@ int main(int argc, char **argv)
         snprintf(portbuf, sizeof portbuf, "%d", own.port);
         snprintf(text, sizeof text, "127.0.0.1:%d", own.port);
         own_addr.text = text;
+        own_addr.tls = opt.tls;
         addrs = &own_addr;
         naddrs = 1;
     }
@@ -2325,6 +2554,8 @@ int main(int argc, char **argv)
             say("msgd exited with status %d; its files are in %s",
                 res.msgd_status, own.dir);
     }
+    sodium_memzero(password, sizeof password);
+    mc_tls_free(sim_tls);
     judge(&res);
     if (opt.json)
         report_json(&res);

@@ -60,7 +60,10 @@ int main(void)
     return !ok;
 }
 EOF
-PKG_CONFIG_SYSROOT_DIR=$tmp PKG_CONFIG_LIBDIR=$libdir/pkgconfig
+# The staged msgclient.pc first; then the system's .pc files, for what it
+# names in Requires.private (openssl, when TLS is built).
+syspc=$(${PKG_CONFIG:-pkg-config} --variable pc_path pkg-config) || syspc=
+PKG_CONFIG_SYSROOT_DIR=$tmp PKG_CONFIG_LIBDIR=$libdir/pkgconfig${syspc:+:$syspc}
 export PKG_CONFIG_SYSROOT_DIR PKG_CONFIG_LIBDIR
 flags=$(${PKG_CONFIG:-pkg-config} --cflags --libs msgclient) ||
     fail "pkg-config msgclient failed"
