@@ -198,6 +198,10 @@ static void hello(struct conn *c, const struct proto_cmd *cmd)
         conn_err(c, PERR_ALREADY_REGISTERED, NULL, 0);
         return;
     }
+    if (cmd->session != PROTO_SESS_NONE) {
+        conn_err(c, PERR_BAD_COMMAND, NULL, 0); /* not served yet */
+        return;
+    }
     if (!auth_may_hello(c)) {
         refuse_hello(c, PERR_AUTH_REQUIRED, id, len, 0);
         return;
@@ -426,6 +430,10 @@ int router_command(struct conn *c, const struct proto_cmd *cmd)
         return 0;
     case PROTO_AUTH:
         auth(c, cmd);
+        return 0;
+    case PROTO_ACK:
+        /* Sessions are parsed but not served yet: refused as before. */
+        conn_err(c, PERR_BAD_COMMAND, NULL, 0);
         return 0;
     case PROTO_SEND:
     case PROTO_BCAST:
