@@ -31,6 +31,8 @@ struct session {
     uint32_t cap, head, count;
     size_t bytes;         /* bytes of kept frames */
     struct shared *block; /* where this session's small frames are packed */
+    uint64_t lost; /* messages an earlier session of the node lost, told in
+                      this one's OK */
 };
 
 /* A new session with the given token: nothing kept, next_seq 1. */
