@@ -341,7 +341,8 @@ static void drop_removed(void)
     for (c = LIST_FIRST(&srv.all); c; c = next) {
         next = LIST_NEXT(c, all_link);
         const char *u = conn_user(c);
-        if (c->state == CONN_OPEN && u && !c->sec->by_cert &&
+        if ((c->state == CONN_OPEN || c->state == CONN_HELD) && u &&
+            !c->sec->by_cert &&
             (!enabled || users_find(&users, u) == NULL))
             conn_close(c, CR_KICKED, "user removed");
     }

@@ -18,6 +18,10 @@ static const char *const event_names[] = {
     [CL_CONNECT] = "connect", [CL_REGISTER] = "register",
     [CL_REJECT] = "reject",   [CL_DISCONNECT] = "disconnect",
     [CL_AUTH] = "auth",       [CL_FORBIDDEN] = "forbidden",
+    [CL_SESSION_HELD] = "session-held",
+    [CL_SESSION_RESUMED] = "session-resumed",
+    [CL_SESSION_EXPIRED] = "session-expired",
+    [CL_SESSION_OVERFLOW] = "session-overflow",
 };
 
 static struct lograte *lr;

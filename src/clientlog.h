@@ -17,6 +17,10 @@ enum clientlog_event {
     CL_DISCONNECT,
     CL_AUTH,
     CL_FORBIDDEN,
+    CL_SESSION_HELD,
+    CL_SESSION_RESUMED,
+    CL_SESSION_EXPIRED,
+    CL_SESSION_OVERFLOW,
 };
 
 void clientlog_init(uint32_t rate);

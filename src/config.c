@@ -444,6 +444,10 @@ static const struct key top_keys[] = {
     {"max_connections_per_ip", apply_int, OFF(max_connections_per_ip), 0, 0,
      1000000, NULL, NULL, NULL},
     {"rate_limit", apply_rate, 0, 0, 0, 0, NULL, NULL, NULL},
+    {"session_hold", apply_timeout, OFF(session_hold), 0, 0, MAX_SECONDS, NULL,
+     NULL, NULL},
+    {"session_buffer", apply_int, OFF(session_buffer), 0, 1024, 1099511627776,
+     NULL, NULL, NULL},
     {NULL, NULL, 0, 0, 0, 0, NULL, NULL, NULL},
 };
 
@@ -1066,6 +1070,8 @@ static int fill_defaults(struct config *cfg)
     cfg->auth.max_failures = 3;
     cfg->hello_timeout = 10;
     cfg->rate_limit.burst = 2;
+    cfg->session_hold = 60;
+    cfg->session_buffer = 1048576;
     return cfg->listen[0] && cfg->admin_socket && cfg->pidfile &&
                    cfg->server_log && cfg->client_log && cfg->cluster.prefix
                ? 0

@@ -103,6 +103,8 @@ struct config {
     double hello_timeout; /* seconds to register; 0 = only idle_timeout */
     int64_t max_connections_per_ip; /* 0 = no limit */
     struct config_rate rate_limit;
+    double session_hold;    /* seconds a dropped session is held; 0 = off */
+    int64_t session_buffer; /* bytes a session keeps unacknowledged */
 };
 
 /* The files' defaults when msgd runs as root. */

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "peers.h"
 #include "router.h"
+#include "sessions.h"
 #include "users.h"
 
 #define FLUSH_MS 5000  /* how long a closing connection may take to drain */
@@ -483,6 +484,8 @@ int conn_send(struct conn *c, const void *data, size_t n)
 int conn_deliver(struct conn *c, const char *hdr, size_t hlen,
                  const char *payload, size_t plen)
 {
+    if (c->sess)
+        return sessions_deliver(c, hdr, hlen, payload, plen);
     if (make_room(c, hlen + plen + 1) < 0)
         return -1;
     if (append(c, hdr, hlen, 1) < 0 || append(c, payload, plen, 0) < 0 ||
@@ -523,20 +526,89 @@ int conn_deliver_from(struct conn *from, struct conn *to, const char *hdr,
     return 0;
 }
 
-int conn_deliver_shared(struct conn *c, struct shared *sh, uint32_t off,
-                        size_t len, size_t plen)
+static int append_shared(struct conn *c, struct shared *sh, uint32_t off,
+                         size_t len)
 {
-    if (make_room(c, len) < 0)
-        return -1;
     if (outq_append_shared(&c->out, &srv.pool, sh, off, (uint32_t)len) < 0) {
         log_oom(c->addr);
         conn_close(c, CR_ERROR, NULL);
         return -1;
     }
     mark_dirty(c);
+    return 0;
+}
+
+int conn_deliver_shared_nocount(struct conn *c, struct shared *sh,
+                                uint32_t off, size_t len)
+{
+    if (make_room(c, len) < 0)
+        return -1;
+    return append_shared(c, sh, off, len);
+}
+
+int conn_queue_shared(struct conn *c, struct shared *sh, uint32_t off,
+                      size_t len)
+{
+    if (c->state != CONN_OPEN)
+        return -1;
+    return append_shared(c, sh, off, len);
+}
+
+int conn_deliver_shared(struct conn *c, struct shared *sh, uint32_t off,
+                        size_t len, size_t plen)
+{
+    if (c->sess) {
+        /* Its own copy with its own sequence number. */
+        size_t hlen = len - plen - 1;
+        return sessions_deliver(c, sh->data + off, hlen,
+                                sh->data + off + hlen, plen);
+    }
+    if (conn_deliver_shared_nocount(c, sh, off, len) < 0)
+        return -1;
     c->msgs_out++;
     c->bytes_out += plen;
     return 0;
+}
+
+struct conn *conn_new_held(const struct conn *c)
+{
+    struct conn *h = calloc(1, sizeof *h);
+    if (h == NULL)
+        return NULL;
+    h->ev.fd = -1;
+    h->state = CONN_HELD;
+    h->tp = c->tp; /* what it came over, for msgctl list */
+    h->timer.fn = on_timer;
+    if (conn_user(c)) {
+        h->sec = calloc(1, sizeof *h->sec);
+        if (h->sec == NULL || (h->sec->user = strdup(conn_user(c))) == NULL) {
+            free(h->sec);
+            free(h);
+            return NULL;
+        }
+        h->sec->c = h;
+        h->sec->by_cert = c->sec->by_cert;
+        h->sec->rate_timer.fn = on_rate_timer;
+    }
+    memcpy(h->id, c->id, sizeof h->id);
+    h->idlen = c->idlen;
+    memcpy(h->addr, c->addr, sizeof h->addr);
+    h->connected_ms = c->connected_ms;
+    h->active_ms = c->active_ms;
+    h->msgs_in = c->msgs_in;
+    h->msgs_out = c->msgs_out;
+    h->bytes_in = c->bytes_in;
+    h->bytes_out = c->bytes_out;
+    h->idle_told = c->idle_told;
+    h->hold_until_ms = srv.now_ms + (int64_t)(srv.cfg.session_hold * 1000.0);
+    server_arm(&h->timer, h->hold_until_ms);
+    LIST_INSERT_HEAD(&srv.all, h, all_link);
+    return h;
+}
+
+void conn_drop_held(struct conn *c)
+{
+    mark_dead(c);
 }
 
 void conn_err(struct conn *c, enum proto_err err, const char *detail,
@@ -644,11 +716,22 @@ void conn_close_why(struct conn *c, enum conn_reason why, const char *text,
         mark_dead(c);
         return;
     }
+    if (c->state == CONN_HELD) {
+        /* A held session kicked, replaced or shut down: it ends. */
+        count(why);
+        sessions_expire(c, reason_names[why]);
+        return;
+    }
     if (c->state != CONN_OPEN)
         return;
     log_disconnect(c, why, text, error, origin);
     remember(c, why);
     count(why);
+    /* A session outlives a connection that drops; QUIT, a kick, a
+     * replace or a shutdown end it with the connection. */
+    if (c->sess && (why == CR_QUIT || why == CR_KICKED || why == CR_REPLACED ||
+                    why == CR_SHUTDOWN || !sessions_hold(c)))
+        sessions_end(c);
     router_forget(c);
     if (c->sec) {
         auth_forget(c); /* an AUTH being checked is not answered */
@@ -1055,6 +1138,8 @@ static void on_event(struct ev *ev, uint32_t events)
     case CONN_HANDSHAKE:
         handshake(c);
         break;
+    case CONN_HELD: /* has no descriptor */
+        break;
     }
 }
 
@@ -1081,6 +1166,9 @@ static void on_timer(struct timer *t)
         break;
     case CONN_HANDSHAKE:
         handshake_failed(c, "not done within handshake_timeout");
+        break;
+    case CONN_HELD:
+        sessions_expire(c, NULL);
         break;
     }
 }
@@ -1110,9 +1198,12 @@ void conn_reap(void)
     struct conn *c;
     while ((c = SLIST_FIRST(&dead)) != NULL) {
         SLIST_REMOVE_HEAD(&dead, dirty_link);
-        if (c->tp->close)
-            c->tp->close(c->tp_st);
-        close(c->ev.fd); /* also leaves the epoll set */
+        if (c->ev.fd >= 0) { /* not a held session's stand-in */
+            if (c->tp->close)
+                c->tp->close(c->tp_st);
+            close(c->ev.fd); /* also leaves the epoll set */
+            srv.nconns--;
+        }
         LIST_REMOVE(c, all_link);
         if (c->peer) {
             c->peer->conns--;
@@ -1124,7 +1215,11 @@ void conn_reap(void)
             free(c->sec->user);
             free(c->sec);
         }
-        srv.nconns--;
+        if (c->sess) {
+            if (c->state == CONN_HELD) /* freed at exit while held */
+                srv.nheld--;
+            sessions_end(c);
+        }
         outq_clear(&c->out, &srv.pool);
         unwait(c);
         drop_carry(c);

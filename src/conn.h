@@ -21,6 +21,7 @@ enum conn_state {
     CONN_LINGER,    /* flushed and half-closed: discarding input until EOF */
     CONN_DEAD,      /* to be freed at the end of the pass */
     CONN_HANDSHAKE, /* the transport's opening exchange (TLS), not read */
+    CONN_HELD, /* no connection: a session's stand-in, holding its id */
 };
 
 /* Why a connection ended; the names are client_log's disconnect reasons. */
@@ -47,6 +48,7 @@ enum conn_block {
 
 struct auth_job;
 struct peer;
+struct session;
 
 /* What a connection has to do with security: its user, an AUTH being
  * checked, its rate bucket.  Made when first needed, so that a node of a
@@ -77,6 +79,7 @@ struct conn {
     void *tp_st;                /* the transport's state; NULL for TCP */
     struct peer *peer;          /* its address's entry (peers.h) */
     struct conn_sec *sec;       /* NULL until needed */
+    struct session *sess;       /* its session (sessions.h), or NULL */
     uint32_t in_len, in_cap, in_need;
     char *in; /* a partial frame carried between reads; NULL when none */
     LIST_ENTRY(conn) all_link;    /* srv.all */
@@ -99,6 +102,7 @@ struct conn {
      * reload lowers the setting: 10 ms units rounded up (a year fits; in
      * what was the tail padding), 0 before OK, CONN_IDLE_NEVER for idle=0. */
     uint32_t idle_told;
+    int64_t hold_until_ms; /* CONN_HELD: when the hold runs out */
 };
 
 #define CONN_IDLE_NEVER UINT32_MAX
@@ -132,6 +136,19 @@ int conn_deliver_from(struct conn *from, struct conn *to, const char *hdr,
  * bytes of payload). */
 int conn_deliver_shared(struct conn *c, struct shared *sh, uint32_t off,
                         size_t len, size_t plen);
+/* The same for a message already counted (a session's kept frame). */
+int conn_deliver_shared_nocount(struct conn *c, struct shared *sh,
+                                uint32_t off, size_t len);
+/* Queues whole frames of sh past every output bound: a resumed session's
+ * kept frames, whose memory is already held.  0, or -1 (c closed). */
+int conn_queue_shared(struct conn *c, struct shared *sh, uint32_t off,
+                      size_t len);
+/* A stand-in for c's session while it is held: c's id, address, user and
+ * counters, no socket, its timer set to session_hold.  Not registered yet
+ * (router_swap does that).  NULL without memory. */
+struct conn *conn_new_held(const struct conn *c);
+/* Frees a stand-in at the end of the pass. */
+void conn_drop_held(struct conn *c);
 /* Logs that memory ran out for output. */
 void conn_out_of_memory(void);
 /* Queues "ERR code[ detail]". */

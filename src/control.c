@@ -240,7 +240,7 @@ static int kick(const struct admin_req *req, struct jsonw *jw)
     /* conn_close leaves c in srv.all until the reap: the walk may go on. */
     for (c = LIST_FIRST(&srv.all); c; c = next) {
         next = LIST_NEXT(c, all_link);
-        if (c->state != CONN_OPEN)
+        if (c->state != CONN_OPEN && c->state != CONN_HELD)
             continue;
         if (req->id[0] ? !(c->registered && strcmp(c->id, req->id) == 0)
                        : !ctl_list_addr_matches(c->addr, req->addr))
@@ -270,6 +270,9 @@ static void stats(struct jsonw *jw)
     jw_uint(jw, "rejects", s->rejects);
     jw_uint(jw, "protocol_errors", s->protocol_errors);
     jw_uint(jw, "slow_consumers", s->slow_consumers);
+    jw_uint(jw, "sessions_held", srv.nheld);
+    jw_uint(jw, "sessions_resumed", s->sessions_resumed);
+    jw_uint(jw, "sessions_expired", s->sessions_expired);
     jw_uint(jw, "log_lines_lost", log_lost());
     jw_uint(jw, "log_lines_suppressed", clientlog_suppressed());
     cluster_stats(jw); /* the cluster_* keys, in a cluster only */

@@ -16,6 +16,7 @@
 #include "jsonw.h"
 #include "router.h"
 #include "server.h"
+#include "sessions.h"
 
 struct ctl_row {
     char id[PROTO_MAX_ID + 1];
@@ -25,6 +26,9 @@ struct ctl_row {
     char user[PROTO_MAX_ID + 1]; /* its user, "" when none */
     uint32_t inst;               /* index into the list's instance names */
     const char *reason;          /* closed rows */
+    const char *state;           /* live rows: "open", "session", "held" */
+    uint64_t kept;               /* a session's unacknowledged messages */
+    double hold_left_s;          /* held: seconds before it expires */
     int64_t connected_ms, idle_ms, closed_real_ms;
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
 };
@@ -186,6 +190,12 @@ static void snapshot(struct ctl_list *l, const struct admin_req *req)
             memcpy(r->id, c->id, (size_t)c->idlen + 1);
             memcpy(r->addr, c->addr, ADDR_STR_MAX);
             r->tls = strcmp(conn_transport(c), "tls") == 0;
+            r->state = c->state == CONN_HELD ? "held"
+                       : c->sess             ? "session"
+                                             : "open";
+            r->kept = c->sess ? c->sess->count : 0;
+            if (c->state == CONN_HELD)
+                r->hold_left_s = sessions_seconds_left(c);
             snprintf(r->user, sizeof r->user, "%s",
                      conn_user(c) ? conn_user(c) : "");
             r->connected_ms = srv.now_ms - c->connected_ms;
@@ -266,6 +276,15 @@ static void render_row(const struct ctl_list *l, const struct ctl_row *r,
         jw_bool(&jw, "tls", r->tls);
         jw_str(&jw, "user", r->user[0] ? r->user : NULL);
         jw_double(&jw, "idle_s", (double)r->idle_ms / 1000.0);
+        jw_str(&jw, "state", r->state);
+        if (strcmp(r->state, "open") != 0)
+            jw_uint(&jw, "kept", r->kept);
+        else
+            jw_null(&jw, "kept");
+        if (strcmp(r->state, "held") == 0)
+            jw_double(&jw, "hold_left_s", r->hold_left_s);
+        else
+            jw_null(&jw, "hold_left_s");
     }
     jw_uint(&jw, "msgs_in", r->msgs_in);
     jw_uint(&jw, "msgs_out", r->msgs_out);

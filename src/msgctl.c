@@ -284,7 +284,7 @@ static void fmt_duration(char *out, size_t n, double s)
         snprintf(out, n, "%ldd%02ldh", t / 86400, t % 86400 / 3600);
 }
 
-#define NCOLS 9
+#define NCOLS 10
 #define CELL 32 /* a count or a duration */
 
 /* An aligned table: widths from the data, numbers right-aligned.  Text
@@ -387,10 +387,10 @@ static void table_print(struct table *t)
 static void print_list(json_t *rows, const struct request *rq)
 {
     const int closed = rq->closed, cluster = rq->cluster;
-    static const char *const live_head[] = {"ID",       "ADDR",     "CONNECTED",
-                                            "IDLE",     "MSGS_IN",  "MSGS_OUT",
-                                            "BYTES_IN", "BYTES_OUT"};
-    static const int live_right[] = {0, 0, 1, 1, 1, 1, 1, 1};
+    static const char *const live_head[] = {
+        "ID",       "ADDR",     "CONNECTED", "IDLE",     "MSGS_IN",
+        "MSGS_OUT", "BYTES_IN", "BYTES_OUT", "STATE",    "KEPT"};
+    static const int live_right[] = {0, 0, 1, 1, 1, 1, 1, 1, 0, 1};
     static const char *const closed_head[] = {
         "ID",      "ADDR",     "CLOSED_AT", "REASON",   "CONNECTED",
         "MSGS_IN", "MSGS_OUT", "BYTES_IN",  "BYTES_OUT"};
@@ -407,7 +407,7 @@ static void print_list(json_t *rows, const struct request *rq)
     else if (cluster)
         table_init(&t, nrows, 9, cluster_head, cluster_right);
     else
-        table_init(&t, nrows, 8, live_head, live_right);
+        table_init(&t, nrows, 10, live_head, live_right);
     for (size_t r = 0; r < nrows; r++) {
         json_t *o = json_array_get(rows, r);
         cell_text(&t, str(o, "id"));
@@ -426,6 +426,18 @@ static void print_list(json_t *rows, const struct request *rq)
         cell_count(&t, o, "msgs_out");
         cell_count(&t, o, "bytes_in");
         cell_count(&t, o, "bytes_out");
+        if (!closed && !cluster) {
+            /* A held session shows how long it is still held. */
+            json_t *left = json_object_get(o, "hold_left_s");
+            if (json_is_number(left)) {
+                char d[CELL];
+                fmt_duration(d, sizeof d, json_number_value(left));
+                snprintf(cell_buf(&t), CELL, "held %.26s", d);
+            } else {
+                cell_text(&t, str(o, "state"));
+            }
+            cell_count(&t, o, "kept");
+        }
     }
     table_print(&t);
 }

@@ -41,10 +41,7 @@ void chunk_pool_drain(struct chunk_pool *p)
         free(c);
     }
     p->nfree = p->nfree_refs = 0;
-    if (p->block) {
-        shared_unref(p, p->block);
-        p->block = NULL;
-    }
+    outq_share_end(p, &p->block);
 }
 
 static struct shared *shared_alloc(struct chunk_pool *p, size_t cap)
@@ -59,11 +56,36 @@ static struct shared *shared_alloc(struct chunk_pool *p, size_t cap)
     return sh;
 }
 
+void outq_shared_ref(struct shared *sh)
+{
+    sh->refs++;
+}
+
+void outq_shared_unref(struct chunk_pool *p, struct shared *sh)
+{
+    shared_unref(p, sh);
+}
+
+void outq_share_end(struct chunk_pool *p, struct shared **cur)
+{
+    if (*cur) {
+        shared_unref(p, *cur);
+        *cur = NULL;
+    }
+}
+
 struct shared *outq_share(struct chunk_pool *p, const void *hdr, size_t hlen,
                           const void *payload, size_t plen, uint32_t *off)
 {
+    return outq_share_in(p, &p->block, hdr, hlen, payload, plen, off);
+}
+
+struct shared *outq_share_in(struct chunk_pool *p, struct shared **cur,
+                             const void *hdr, size_t hlen, const void *payload,
+                             size_t plen, uint32_t *off)
+{
     size_t n = hlen + plen + 1;
-    struct shared *sh = p->block;
+    struct shared *sh = *cur;
 
     if (n > OUTQ_BLOCK_BYTES / 4) {
         /* Large: a block of its own, so that packing wastes little. */
@@ -71,10 +93,10 @@ struct shared *outq_share(struct chunk_pool *p, const void *hdr, size_t hlen,
     } else if (sh == NULL || sh->cap - sh->len < n) {
         sh = shared_alloc(p, OUTQ_BLOCK_BYTES);
         if (sh) {
-            if (p->block)
-                shared_unref(p, p->block);
-            sh->refs = 1; /* the pool's, while current */
-            p->block = sh;
+            if (*cur)
+                shared_unref(p, *cur);
+            sh->refs = 1; /* the pool's (or cur's owner's), while current */
+            *cur = sh;
         }
     }
     if (sh == NULL)

@@ -84,6 +84,17 @@ ssize_t outq_send(struct outq *q, struct chunk_pool *p, outq_sendv_fn sendv,
  * frame at *off, or NULL without memory.  outq_share_done ends its use. */
 struct shared *outq_share(struct chunk_pool *p, const void *hdr, size_t hlen,
                           const void *payload, size_t plen, uint32_t *off);
+/* The same, packing small frames into *cur (a block its owner keeps
+ * current, as a session does for its own frames) instead of the pool's;
+ * outq_share_end lets go of *cur. */
+struct shared *outq_share_in(struct chunk_pool *p, struct shared **cur,
+                             const void *hdr, size_t hlen, const void *payload,
+                             size_t plen, uint32_t *off);
+void outq_share_end(struct chunk_pool *p, struct shared **cur);
+/* A reference to sh held outside any queue (a session's kept frame), and
+ * its release (sh is freed with its last reference). */
+void outq_shared_ref(struct shared *sh);
+void outq_shared_unref(struct chunk_pool *p, struct shared *sh);
 /* Frees sh if no queue took a reference and the pool does not hold it. */
 void outq_share_done(struct chunk_pool *p, struct shared *sh);
 /* Appends the len bytes of sh at off (whole frames): extends the tail when

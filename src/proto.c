@@ -16,7 +16,7 @@ static const struct verb_name verbs[] = {
     {"SEND", 4, PROTO_SEND},   {"HELLO", 5, PROTO_HELLO},
     {"BCAST", 5, PROTO_BCAST}, {"WHO", 3, PROTO_WHO},
     {"PING", 4, PROTO_PING},   {"QUIT", 4, PROTO_QUIT},
-    {"AUTH", 4, PROTO_AUTH},
+    {"AUTH", 4, PROTO_AUTH},   {"ACK", 3, PROTO_ACK},
 };
 
 static const char *const err_names[] = {
@@ -226,6 +226,55 @@ static enum proto_status parse_payload_cmd(const char *buf, size_t len,
     return PROTO_COMMAND;
 }
 
+/* Whether s[0..n) is word followed by '=' (the value then starts at
+ * s + wlen + 1). */
+static int is_option(const char *s, size_t n, const char *word, size_t wlen)
+{
+    return n > wlen && memcmp(s, word, wlen) == 0 && s[wlen] == '=';
+}
+
+/* HELLO id session | HELLO id session=TOKEN [ack=SEQ]: the id is the
+ * second token as for a plain HELLO; the token is checked by the router
+ * (a wrong one is "id-taken", whatever it looks like). */
+static enum proto_status parse_hello_session(const char *buf, size_t line_len,
+                                             size_t hdr_len,
+                                             const struct line_shape *sh,
+                                             struct proto_cmd *cmd)
+{
+    if (sh->ntok > 4)
+        return refuse(cmd, PERR_BAD_COMMAND, hdr_len);
+    const char *id = buf + sh->first_sp + 1;
+    const char *opt = memchr(id, ' ', line_len - sh->first_sp - 1);
+    size_t id_len = (size_t)(opt - id);
+    opt++;
+    size_t rest = line_len - (size_t)(opt - buf);
+    const char *sp = memchr(opt, ' ', rest);
+    size_t olen = sp ? (size_t)(sp - opt) : rest;
+    uint64_t seq = 0;
+
+    if (sh->ntok == 3 && olen == 7 && memcmp(opt, "session", 7) == 0) {
+        cmd->session = PROTO_SESS_NEW;
+    } else if (is_option(opt, olen, "session", 7)) {
+        if (sp != NULL) {
+            const char *ack = sp + 1;
+            size_t alen = line_len - (size_t)(ack - buf);
+            if (!is_option(ack, alen, "ack", 3) ||
+                parse_length(ack + 4, alen - 4, &seq) < 0)
+                return refuse(cmd, PERR_BAD_COMMAND, hdr_len);
+        }
+        cmd->session = PROTO_SESS_RESUME;
+        cmd->token = opt + 8;
+        cmd->token_len = olen - 8;
+        cmd->seq = seq;
+    } else {
+        return refuse(cmd, PERR_BAD_COMMAND, hdr_len);
+    }
+    cmd->arg = id;
+    cmd->arg_len = id_len;
+    cmd->consumed = hdr_len;
+    return PROTO_COMMAND;
+}
+
 enum proto_status proto_parse(const char *buf, size_t len, uint64_t max_payload,
                               struct proto_cmd *cmd)
 {
@@ -275,10 +324,15 @@ enum proto_status proto_parse(const char *buf, size_t len, uint64_t max_payload,
         cmd->consumed = hdr_len;
         return PROTO_COMMAND;
     }
+    if (cmd->verb == PROTO_HELLO && sh.ntok > 2)
+        return parse_hello_session(buf, line_len, hdr_len, &sh, cmd);
     size_t arg_len = sh.ntok == 2 ? line_len - sh.first_sp - 1 : 0;
     switch (cmd->verb) {
     case PROTO_HELLO:
-        if (sh.ntok > 2)
+        break;
+    case PROTO_ACK:
+        if (sh.ntok != 2 || parse_length(buf + sh.first_sp + 1, arg_len,
+                                         &cmd->seq) < 0)
             return refuse(cmd, PERR_BAD_COMMAND, hdr_len);
         break;
     case PROTO_PING:
@@ -311,10 +365,21 @@ int proto_out_piece(const char *buf, size_t avail, uint64_t *len,
     int nodes = line > 6 && memcmp(buf, "NODES ", 6) == 0;
     if (!msg && !nodes)
         return 0;
-    /* The number is the last token of either. */
-    size_t end = line - 1, start = end;
-    while (start > 0 && buf[start - 1] != ' ')
-        start--;
+    /* The number is NODES' last token, MSG's fourth (a session's MSG has
+     * its sequence number after it). */
+    size_t end = line - 1, start;
+    if (msg) {
+        size_t sp = 0;
+        for (start = 0; start < end && sp < 3; start++)
+            sp += buf[start] == ' ';
+        const char *next = memchr(buf + start, ' ', end - start);
+        if (next != NULL)
+            end = (size_t)(next - buf);
+    } else {
+        start = end;
+        while (start > 0 && buf[start - 1] != ' ')
+            start--;
+    }
     uint64_t n;
     if (parse_length(buf + start, end - start, &n) < 0)
         return -1;
@@ -353,4 +418,28 @@ size_t proto_msg_header(char *out, const char *from, size_t from_len,
     p += put_u64(p, n);
     *p++ = '\n';
     return (size_t)(p - out);
+}
+
+size_t proto_msg_header_seq(char *out, const char *from, size_t from_len,
+                            const char *to, size_t to_len, uint64_t n,
+                            uint64_t seq)
+{
+    size_t len = proto_msg_header(out, from, from_len, to, to_len, n);
+    char *p = out + len - 1; /* over the LF */
+    *p++ = ' ';
+    p += put_u64(p, seq);
+    *p++ = '\n';
+    return (size_t)(p - out);
+}
+
+uint64_t proto_msg_seq(const char *buf, size_t len)
+{
+    const char *lf = memchr(buf, '\n', len);
+    size_t end = lf ? (size_t)(lf - buf) : len, sp = 0, i;
+    for (i = 0; i < end && sp < 4; i++)
+        sp += buf[i] == ' ';
+    uint64_t seq;
+    if (sp < 4 || parse_length(buf + i, end - i, &seq) < 0)
+        return 0;
+    return seq;
 }

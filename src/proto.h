@@ -14,8 +14,12 @@
  * size, the widest any of them had, so no filter accepted before is
  * refused now. */
 #define ADDR_STR_MAX 64
-/* Longest MSG header the server writes: "MSG " id " " id " " 20 digits LF. */
-#define PROTO_MAX_MSG_HEADER (4 + PROTO_MAX_ID + 1 + PROTO_MAX_ID + 1 + 20 + 1)
+/* Longest MSG header the server writes: "MSG " id " " id " " 20 digits,
+ * in a session " " 20 digits more, LF. */
+#define PROTO_MAX_MSG_HEADER                                                   \
+    (4 + PROTO_MAX_ID + 1 + PROTO_MAX_ID + 1 + 20 + 1 + 20 + 1)
+/* A session token: 128 random bits as 32 lower-case hex digits. */
+#define PROTO_TOKEN_LEN 32
 
 enum proto_verb {
     PROTO_HELLO,
@@ -25,6 +29,14 @@ enum proto_verb {
     PROTO_PING,
     PROTO_QUIT,
     PROTO_AUTH,
+    PROTO_ACK,
+};
+
+/* What a HELLO asks of sessions (msgd-protocol(7), SESSIONS). */
+enum proto_session {
+    PROTO_SESS_NONE,   /* HELLO id */
+    PROTO_SESS_NEW,    /* HELLO id session */
+    PROTO_SESS_RESUME, /* HELLO id session=TOKEN [ack=SEQ] */
 };
 
 enum proto_status {
@@ -70,6 +82,10 @@ struct proto_cmd {
     size_t arg_len;
     const char *secret; /* AUTH: the rest of the line after the name */
     size_t secret_len;
+    enum proto_session session; /* HELLO */
+    const char *token;          /* HELLO session=TOKEN (not checked here) */
+    size_t token_len;
+    uint64_t seq; /* ACK's sequence number; HELLO's ack= (0 if none) */
     const char *payload; /* SEND/BCAST */
     size_t payload_len;
     size_t consumed; /* bytes of the whole frame (COMMAND/REFUSED) */
@@ -106,5 +122,12 @@ int proto_out_piece(const char *buf, size_t avail, uint64_t *len,
  * returns its length. */
 size_t proto_msg_header(char *out, const char *from, size_t from_len,
                         const char *to, size_t to_len, uint64_t n);
+/* The same with a session's sequence number: "MSG from to n seq\n". */
+size_t proto_msg_header_seq(char *out, const char *from, size_t from_len,
+                            const char *to, size_t to_len, uint64_t n,
+                            uint64_t seq);
+/* The sequence number of a session's MSG header line (buf[0..len), LF
+ * included or not): 0 when the line has none. */
+uint64_t proto_msg_seq(const char *buf, size_t len);
 
 #endif

@@ -17,6 +17,7 @@
 #include "idtable.h"
 #include "log.h"
 #include "server.h"
+#include "sessions.h"
 
 static struct idtable table;
 /* Registered nodes in registration order (for WHO and broadcasts).  A
@@ -88,6 +89,23 @@ void router_unregister(struct conn *c)
     c->registered = 0;
 }
 
+void router_swap(struct conn *old, struct conn *c)
+{
+    /* The key is c's id from now on: the table keeps a pointer to it. */
+    idt_del(&table, old->id, old->idlen);
+    memcpy(c->id, old->id, (size_t)old->idlen + 1);
+    c->idlen = old->idlen;
+    (void)idt_put(&table, c->id, c->idlen, c); /* a slot was just freed */
+    TAILQ_INSERT_AFTER(&order, old, c, reg_link);
+    if (walk_next == old)
+        walk_next = c;
+    TAILQ_REMOVE(&order, old, reg_link);
+    c->registered = 1;
+    old->registered = 0;
+    c->kv_rev = old->kv_rev;
+    old->kv_rev = 0;
+}
+
 static void log_reject(struct conn *c, enum proto_err err, const char *id,
                        size_t len)
 {
@@ -104,6 +122,7 @@ static void log_reject(struct conn *c, enum proto_err err, const char *id,
 static void refuse_hello(struct conn *c, enum proto_err err, const char *id,
                          size_t len, int echo)
 {
+    sessions_end(c); /* one opened for this HELLO */
     log_reject(c, err, id, len);
     conn_err(c, err, echo ? id : NULL, echo ? len : 0);
 }
@@ -121,11 +140,12 @@ static void do_register(struct conn *c)
     if (table.count > srv.stats.nodes_peak)
         srv.stats.nodes_peak = table.count;
 
-    char line[32 + PROTO_MAX_ID + 32];
-    char idle[400];
+    char line[160 + PROTO_MAX_ID];
+    char idle[400], sess[80];
     jw_fmt_double(idle, sizeof idle, srv.cfg.idle_timeout);
-    int n = snprintf(line, sizeof line, "OK %s idle=%.20s max=%lld\n", c->id,
-                     idle, (long long)srv.cfg.max_message_size);
+    sessions_ok_suffix(c, sess, sizeof sess);
+    int n = snprintf(line, sizeof line, "OK %s idle=%.20s max=%lld%s\n", c->id,
+                     idle, (long long)srv.cfg.max_message_size, sess);
     conn_send(c, line, (size_t)n);
     conn_idle_announced(c);
 
@@ -189,6 +209,27 @@ static void auth(struct conn *c, const struct proto_cmd *cmd)
     auth_request(c, cmd->arg, cmd->arg_len, secret, cmd->secret_len);
 }
 
+/* HELLO id session=TOKEN ack=SEQ with the right token: c takes over the
+ * session (held, or still open on another connection) and gets what its
+ * node has not acknowledged. */
+static void resume(struct conn *c, struct conn *old, uint64_t ack)
+{
+    if (ack >= old->sess->next_seq) {
+        conn_err(c, PERR_BAD_COMMAND, NULL, 0); /* never sent: a bug */
+        return;
+    }
+    sessions_take_over(c, old, ack);
+    char line[160 + PROTO_MAX_ID];
+    char idle[400], sess[80];
+    jw_fmt_double(idle, sizeof idle, srv.cfg.idle_timeout);
+    sessions_ok_suffix(c, sess, sizeof sess);
+    int n = snprintf(line, sizeof line, "OK %s idle=%.20s max=%lld%s\n", c->id,
+                     idle, (long long)srv.cfg.max_message_size, sess);
+    conn_send(c, line, (size_t)n);
+    conn_idle_announced(c);
+    sessions_replay(c);
+}
+
 static void hello(struct conn *c, const struct proto_cmd *cmd)
 {
     const char *id = cmd->arg;
@@ -198,6 +239,7 @@ static void hello(struct conn *c, const struct proto_cmd *cmd)
         conn_err(c, PERR_ALREADY_REGISTERED, NULL, 0);
         return;
     }
+
     if (!auth_may_hello(c)) {
         refuse_hello(c, PERR_AUTH_REQUIRED, id, len, 0);
         return;
@@ -209,10 +251,33 @@ static void hello(struct conn *c, const struct proto_cmd *cmd)
     if (!allowed(c, "HELLO", id, len))
         return;
     struct conn *old = router_find(id, len);
+    if (cmd->session == PROTO_SESS_RESUME && sessions_enabled()) {
+        if (old && old->sess && same_user(old, c) &&
+            session_token_matches(old->sess->token, cmd->token,
+                                  cmd->token_len)) {
+            resume(c, old, cmd->seq);
+            return;
+        }
+        if (old) {
+            refuse_hello(c, PERR_ID_TAKEN, id, len, 1);
+            return;
+        }
+    }
     /* Replacing a live id is for its own user only. */
     if (old && (srv.cfg.duplicate_id == DUP_REJECT || !same_user(old, c))) {
         refuse_hello(c, PERR_ID_TAKEN, id, len, 1);
         return;
+    }
+    if (cmd->session != PROTO_SESS_NONE && sessions_enabled()) {
+        /* A new session; a resume of one that ended hears what it lost. */
+        uint64_t lost = cmd->session == PROTO_SESS_RESUME
+                            ? sessions_tombstone_take(cmd->token,
+                                                      cmd->token_len, id, len)
+                            : 0;
+        if (sessions_open(c, lost) < 0) {
+            refuse_hello(c, PERR_SERVER_FULL, id, len, 0);
+            return;
+        }
     }
     uint64_t kv_rev = 0;
     if (old) {
@@ -426,6 +491,12 @@ int router_command(struct conn *c, const struct proto_cmd *cmd)
         return 0;
     case PROTO_AUTH:
         auth(c, cmd);
+        return 0;
+    case PROTO_ACK:
+        if (!c->registered)
+            conn_err(c, PERR_NOT_REGISTERED, NULL, 0);
+        else if (c->sess == NULL || sessions_ack(c, cmd->seq) < 0)
+            conn_err(c, PERR_BAD_COMMAND, NULL, 0);
         return 0;
     case PROTO_SEND:
     case PROTO_BCAST:

@@ -39,5 +39,8 @@ void router_key_lost(struct conn *c);
 void router_forget(struct conn *c);
 /* Removes c from the table (on close). */
 void router_unregister(struct conn *c);
+/* c takes old's place: its id, its place in the registration order, its
+ * cluster key; old is left unregistered. */
+void router_swap(struct conn *old, struct conn *c);
 
 #endif

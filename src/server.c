@@ -175,6 +175,8 @@ void server_apply(const struct config *cfg)
     srv.cfg.hello_timeout = cfg->hello_timeout;
     srv.cfg.max_connections_per_ip = cfg->max_connections_per_ip;
     srv.cfg.rate_limit = cfg->rate_limit;
+    srv.cfg.session_hold = cfg->session_hold;
+    srv.cfg.session_buffer = cfg->session_buffer;
     srv.cfg.auth.anonymous = cfg->auth.anonymous;
     srv.cfg.auth.max_failures = cfg->auth.max_failures;
     log_set_level(cfg->log_level);

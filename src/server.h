@@ -41,6 +41,8 @@ struct stats {
     uint64_t rejects;
     uint64_t protocol_errors;
     uint64_t slow_consumers;
+    uint64_t sessions_resumed;
+    uint64_t sessions_expired;
 };
 
 struct server {
@@ -58,6 +60,7 @@ struct server {
 
     struct conn_list all; /* every connection (walked by several modules) */
     size_t nconns;
+    size_t nheld; /* sessions held without a connection (in all too) */
 
     /* Memory bounds (msgd.conf(5), MEMORY BOUNDS), in force: */
     size_t out_budget;         /* max_output_total, or its automatic value */

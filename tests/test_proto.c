@@ -265,6 +265,66 @@ START_TEST(test_hello_args)
 }
 END_TEST
 
+START_TEST(test_hello_session)
+{
+    want_status(L("HELLO a session\n"), MAX, PROTO_COMMAND);
+    ck_assert_int_eq(pcmd.verb, PROTO_HELLO);
+    ck_assert_int_eq(pcmd.session, PROTO_SESS_NEW);
+    ck_assert_ptr_eq(pcmd.arg, pbuf + 6);
+    ck_assert_uint_eq(pcmd.arg_len, 1);
+    ck_assert_uint_eq(pcmd.consumed, 16);
+    want_status(L("HELLO a\n"), MAX, PROTO_COMMAND);
+    ck_assert_int_eq(pcmd.session, PROTO_SESS_NONE);
+
+    want_status(L("HELLO node-1 session=0123abcd ack=42\r\n"), MAX,
+                PROTO_COMMAND);
+    ck_assert_int_eq(pcmd.session, PROTO_SESS_RESUME);
+    ck_assert_uint_eq(pcmd.arg_len, 6);
+    ck_assert(memcmp(pcmd.arg, "node-1", 6) == 0);
+    ck_assert_uint_eq(pcmd.token_len, 8);
+    ck_assert(memcmp(pcmd.token, "0123abcd", 8) == 0);
+    ck_assert_uint_eq(pcmd.seq, 42);
+    /* ack= may be left out: nothing more is acknowledged. */
+    want_status(L("HELLO a session=t\n"), MAX, PROTO_COMMAND);
+    ck_assert_int_eq(pcmd.session, PROTO_SESS_RESUME);
+    ck_assert_uint_eq(pcmd.token_len, 1);
+    ck_assert_uint_eq(pcmd.seq, 0);
+    /* An empty token parses (the router answers id-taken). */
+    want_status(L("HELLO a session= ack=0\n"), MAX, PROTO_COMMAND);
+    ck_assert_uint_eq(pcmd.token_len, 0);
+
+    REFUSED("HELLO a sessions\n", PERR_BAD_COMMAND, 17);
+    REFUSED("HELLO a Session\n", PERR_BAD_COMMAND, 16);
+    REFUSED("HELLO a session ack=1\n", PERR_BAD_COMMAND, 22);
+    REFUSED("HELLO a session=t ack=\n", PERR_BAD_COMMAND, 23);
+    REFUSED("HELLO a session=t ack=-1\n", PERR_BAD_COMMAND, 25);
+    REFUSED("HELLO a session=t nack=1\n", PERR_BAD_COMMAND, 25);
+    REFUSED("HELLO a session=t ack=1 x\n", PERR_BAD_COMMAND, 26);
+    REFUSED("HELLO a ack=1 session=t\n", PERR_BAD_COMMAND, 24);
+    REFUSED("HELLO a  session\n", PERR_BAD_COMMAND, 17);
+    REFUSED("HELLO a session \n", PERR_BAD_COMMAND, 17);
+}
+END_TEST
+
+START_TEST(test_ack)
+{
+    want_status(L("ACK 17\n"), MAX, PROTO_COMMAND);
+    ck_assert_int_eq(pcmd.verb, PROTO_ACK);
+    ck_assert_uint_eq(pcmd.seq, 17);
+    ck_assert_uint_eq(pcmd.consumed, 7);
+    want_status(L("ack 0\r\n"), MAX, PROTO_COMMAND);
+    ck_assert_uint_eq(pcmd.seq, 0);
+    /* Past 2^64 saturates: the router refuses it as never sent. */
+    want_status(L("ACK 99999999999999999999999\n"), MAX, PROTO_COMMAND);
+    ck_assert_uint_eq(pcmd.seq, UINT64_MAX);
+    REFUSED("ACK\n", PERR_BAD_COMMAND, 4);
+    REFUSED("ACK \n", PERR_BAD_COMMAND, 5);
+    REFUSED("ACK x\n", PERR_BAD_COMMAND, 6);
+    REFUSED("ACK 1 2\n", PERR_BAD_COMMAND, 8);
+    REFUSED("ACK +1\n", PERR_BAD_COMMAND, 7);
+}
+END_TEST
+
 START_TEST(test_ping_token)
 {
     CMD("PING\n", PROTO_PING, NULL);
@@ -753,8 +813,9 @@ START_TEST(test_msg_header)
     n = proto_msg_header(out, "a", 1, "b", 1, 10);
     ck_assert(memcmp(out, "MSG a b 10\n", n) == 0 && n == 11);
 
-    /* The longest: two 64-byte ids and a 20-digit length fill exactly
-     * PROTO_MAX_MSG_HEADER, and nothing is written past it. */
+    /* The longest: two 64-byte ids, a 20-digit length and a 20-digit
+     * sequence number fill exactly PROTO_MAX_MSG_HEADER (without the
+     * sequence number, 21 bytes less), and nothing is written past it. */
     char from[64], to[64], want[PROTO_MAX_MSG_HEADER + 1];
     memset(from, 'f', 64);
     memset(to, 'T', 64);
@@ -764,14 +825,32 @@ START_TEST(test_msg_header)
     for (int i = 0; i < 2; i++) {
         memset(out, 0xa5, sizeof out);
         n = proto_msg_header(out, from, 64, to, 64, lens[i]);
-        ck_assert_uint_eq(n, PROTO_MAX_MSG_HEADER);
+        ck_assert_uint_eq(n, PROTO_MAX_MSG_HEADER - 21);
         snprintf(want, sizeof want, "MSG %.64s %.64s %s\n", from, to,
                  digits[i]);
+        ck_assert(memcmp(out, want, n) == 0);
+        for (size_t j = n; j < sizeof out; j++)
+            ck_assert_int_eq((unsigned char)out[j], 0xa5);
+        memset(out, 0xa5, sizeof out);
+        n = proto_msg_header_seq(out, from, 64, to, 64, lens[i], lens[i]);
+        ck_assert_uint_eq(n, PROTO_MAX_MSG_HEADER);
+        snprintf(want, sizeof want, "MSG %.64s %.64s %s %s\n", from, to,
+                 digits[i], digits[i]);
         ck_assert_uint_eq(strlen(want), PROTO_MAX_MSG_HEADER);
         ck_assert(memcmp(out, want, n) == 0);
         for (size_t j = n; j < sizeof out; j++)
             ck_assert_int_eq((unsigned char)out[j], 0xa5);
+        ck_assert_uint_eq(proto_msg_seq(out, n), lens[i]);
     }
+    n = proto_msg_header_seq(out, "a", 1, "#g", 2, 5, 1);
+    ck_assert(memcmp(out, "MSG a #g 5 1\n", n) == 0 && n == 13);
+    ck_assert_uint_eq(proto_msg_seq(out, n), 1);
+    ck_assert_uint_eq(proto_msg_seq(out, n - 1), 1); /* without its LF */
+    /* No sequence number, or not a number. */
+    ck_assert_uint_eq(proto_msg_seq(L("MSG a b 5\n")), 0);
+    ck_assert_uint_eq(proto_msg_seq(L("MSG a b 5 x\n")), 0);
+    ck_assert_uint_eq(proto_msg_seq(L("MSG a b 5 \n")), 0);
+    ck_assert_uint_eq(proto_msg_seq(L("MSG a b 5 7 8\n")), 0);
     /* 19 digits. */
     n = proto_msg_header(out, "x", 1, "y", 1, 9999999999999999999u);
     ck_assert(memcmp(out, "MSG x y 9999999999999999999\n", n) == 0 && n == 28);
@@ -1132,6 +1211,10 @@ START_TEST(test_out_piece)
     check_piece(L("MSG a * 0\n"), 0, 11, 0);
     check_piece(L("MSG a b 007\n"), 0, 12 + 7 + 1, 0);
     check_piece(L("MSG a b 18446744073709551615\n"), 0, UINT64_MAX, 0);
+    /* A session's MSG: the length is the fourth token, not the last. */
+    check_piece(L("MSG a b 5 17\nhel"), 0, 13 + 5 + 1, 0);
+    check_piece(L("MSG a #g 0 1\n"), 0, 14, 0);
+    check_piece(L("MSG a b x 5\n"), -1, 0, 0);
     /* NODES: the NODE lines that follow belong to it. */
     check_piece(L("NODES 3\nNODE a\n"), 0, 8, 3);
     check_piece(L("NODES 0\n"), 0, 8, 0);
@@ -1250,6 +1333,8 @@ static Suite *proto_suite(void)
     tcase_add_test(tc, test_verb_every_byte);
     tcase_add_test(tc, test_auth_args);
     tcase_add_test(tc, test_hello_args);
+    tcase_add_test(tc, test_hello_session);
+    tcase_add_test(tc, test_ack);
     tcase_add_test(tc, test_ping_token);
     tcase_add_test(tc, test_token_counts);
     tcase_add_test(tc, test_refused_payload);
