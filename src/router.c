@@ -127,6 +127,22 @@ static void refuse_hello(struct conn *c, enum proto_err err, const char *id,
     conn_err(c, err, echo ? id : NULL, echo ? len : 0);
 }
 
+/* "OK id idle=S max=N", and a session's token (and what it lost, and at
+ * a resume how many of its messages came in). */
+static void send_ok(struct conn *c)
+{
+    char line[256 + PROTO_MAX_ID];
+    char idle[400], sess[128];
+    jw_fmt_double(idle, sizeof idle, srv.cfg.idle_timeout);
+    sessions_ok_suffix(c, sess, sizeof sess);
+    if (c->sess)
+        c->sess->resumed = 0;
+    int n = snprintf(line, sizeof line, "OK %s idle=%.20s max=%lld%s\n", c->id,
+                     idle, (long long)srv.cfg.max_message_size, sess);
+    conn_send(c, line, (size_t)n);
+    conn_idle_announced(c);
+}
+
 /* Puts c (its id in c->id) in the table and answers OK. */
 static void do_register(struct conn *c)
 {
@@ -140,14 +156,7 @@ static void do_register(struct conn *c)
     if (table.count > srv.stats.nodes_peak)
         srv.stats.nodes_peak = table.count;
 
-    char line[160 + PROTO_MAX_ID];
-    char idle[400], sess[80];
-    jw_fmt_double(idle, sizeof idle, srv.cfg.idle_timeout);
-    sessions_ok_suffix(c, sess, sizeof sess);
-    int n = snprintf(line, sizeof line, "OK %s idle=%.20s max=%lld%s\n", c->id,
-                     idle, (long long)srv.cfg.max_message_size, sess);
-    conn_send(c, line, (size_t)n);
-    conn_idle_announced(c);
+    send_ok(c);
 
     struct jsonw *jw = clientlog_begin(c->addr, LOG_LVL_INFO, CL_REGISTER);
     if (jw) {
@@ -219,14 +228,7 @@ static void resume(struct conn *c, struct conn *old, uint64_t ack)
         return;
     }
     sessions_take_over(c, old, ack);
-    char line[160 + PROTO_MAX_ID];
-    char idle[400], sess[80];
-    jw_fmt_double(idle, sizeof idle, srv.cfg.idle_timeout);
-    sessions_ok_suffix(c, sess, sizeof sess);
-    int n = snprintf(line, sizeof line, "OK %s idle=%.20s max=%lld%s\n", c->id,
-                     idle, (long long)srv.cfg.max_message_size, sess);
-    conn_send(c, line, (size_t)n);
-    conn_idle_announced(c);
+    send_ok(c);
     sessions_replay(c);
 }
 
@@ -507,11 +509,17 @@ int router_command(struct conn *c, const struct proto_cmd *cmd)
         conn_err(c, PERR_NOT_REGISTERED, NULL, 0);
         return 0;
     }
-    if (cmd->verb == PROTO_SEND)
-        return send_one(c, cmd);
-    if (cmd->verb == PROTO_BCAST)
-        broadcast(c, cmd);
-    else
+    if (cmd->verb == PROTO_WHO) {
         who(c);
+        return 0;
+    }
+    if (cmd->verb == PROTO_SEND) {
+        if (send_one(c, cmd) > 0)
+            return 1; /* not read yet: counted when it is */
+    } else {
+        broadcast(c, cmd);
+    }
+    if (c->sess)
+        c->sess->in++;
     return 0;
 }

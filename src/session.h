@@ -33,6 +33,9 @@ struct session {
     struct shared *block; /* where this session's small frames are packed */
     uint64_t lost; /* messages an earlier session of the node lost, told in
                       this one's OK */
+    uint64_t in;   /* SEND and BCAST commands read from the node: told at a
+                      resume, so that it sends again only what never came */
+    uint8_t resumed; /* the next OK is a resume's (it tells in=) */
 };
 
 /* A new session with the given token: nothing kept, next_seq 1. */

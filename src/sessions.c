@@ -87,11 +87,13 @@ void sessions_ok_suffix(const struct conn *c, char *out, size_t outlen)
         return;
     char hex[PROTO_TOKEN_LEN + 1];
     session_token_hex(c->sess->token, hex);
-    if (c->sess->lost)
-        snprintf(out, outlen, " session=%s lost=%llu", hex,
-                 (unsigned long long)c->sess->lost);
-    else
-        snprintf(out, outlen, " session=%s", hex);
+    int n = snprintf(out, outlen, " session=%s", hex);
+    if (c->sess->lost && n > 0 && (size_t)n < outlen)
+        n += snprintf(out + n, outlen - (size_t)n, " lost=%llu",
+                      (unsigned long long)c->sess->lost);
+    if (c->sess->resumed && n > 0 && (size_t)n < outlen)
+        snprintf(out + n, outlen - (size_t)n, " in=%llu",
+                 (unsigned long long)c->sess->in);
 }
 
 static void log_event(const struct conn *c, enum clientlog_event ev,
@@ -127,6 +129,7 @@ void sessions_take_over(struct conn *c, struct conn *old, uint64_t ack)
     old->sess = NULL;
     session_ack(s, &srv.pool, ack);
     s->lost = 0;
+    s->resumed = 1;
     c->sess = s;
     router_swap(old, c);
     if (old->state == CONN_HELD) {

@@ -145,7 +145,11 @@ START_TEST(dropped_held_and_resumed)
     expect_seq(a, "b", "a", "m1", 1);
     expect_seq(a, "b", "a", "m2", 2);
     tc_sendf(a, "ACK 1\n");
+    send_to(a, "b", "from-a-1");
+    send_to(a, "nobody", "refused");
+    tc_expect(a, "ERR unknown-node nobody");
     tc_sync(a);
+    tc_expect_msg(b, "a", "b", "from-a-1", 8);
     tc_close(a); /* the connection drops: no QUIT */
     ck_assert(log_wait(d.client_log, "session-held", "node", "a", 5000));
 
@@ -187,6 +191,9 @@ START_TEST(dropped_held_and_resumed)
     ck_assert_msg(strncmp(l, "OK a ", 5) == 0 && strstr(l, want) &&
                       !strstr(l, "lost="),
                   "got '%s'", l);
+    /* Both of a's SENDs were read (one refused): it has nothing to send
+     * again. */
+    ck_assert_msg(strstr(l, " in=2"), "got '%s'", l);
     expect_seq(a2, "b", "a", "m2", 2);
     expect_seq(a2, "b", "a", "m3", 3);
     expect_seq(a2, "b", "a", "m4", 4);
