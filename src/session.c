@@ -129,10 +129,10 @@ int session_token_matches(const uint8_t token[SESSION_TOKEN_BYTES],
         return 0;
     unsigned diff = 0;
     for (int i = 0; i < SESSION_TOKEN_BYTES; i++) {
-        int hi = hex_value((unsigned char)text[2 * i]);
-        int lo = hex_value((unsigned char)text[2 * i + 1]);
-        diff |= (unsigned)(hi | lo) >> 8; /* a non-hex digit: -1 */
-        diff |= (unsigned)((hi << 4 | lo) ^ token[i]) & 0xffu;
+        unsigned hi = (unsigned)hex_value((unsigned char)text[2 * i]);
+        unsigned lo = (unsigned)hex_value((unsigned char)text[2 * i + 1]);
+        diff |= (hi | lo) >> 8; /* a non-hex digit: (unsigned)-1 */
+        diff |= ((hi << 4 | lo) ^ token[i]) & 0xffu;
     }
     return diff == 0;
 }
