@@ -33,7 +33,16 @@ enum mc_event_type {
     MC_EV_NODES, /* reply to WHO: nodes[0..nnodes) */
     MC_EV_BYE,   /* the server is closing: code = reason, detail = text */
     MC_EV_CLOSED, /* the connection is gone (after BYE, or EOF/error) */
-    MC_EV_AUTH    /* AUTH accepted ("OK auth NAME"): id = the user name */
+    MC_EV_AUTH,   /* AUTH accepted ("OK auth NAME"): id = the user name */
+    /* Sessions only (mc_session_enable): */
+    MC_EV_DISCONNECTED, /* the connection dropped; the library reconnects:
+                         * detail = why.  mc_fd is -1 until it is back. */
+    MC_EV_RESUMED,      /* connected again, session resumed: id = our id.
+                         * mc_fd has changed.  Nothing was lost unless an
+                         * MC_EV_LOST came just before. */
+    MC_EV_LOST          /* messages to us were dropped by the server: len =
+                         * how many (0 when a resume had to start a new
+                         * session but the old one kept nothing) */
 };
 
 struct mc_event {
@@ -167,6 +176,58 @@ int mc_login(struct mc_client *c, const char *user, const char *secret,
  * mc_next_event, in order; *errors (if not NULL) counts the ERR among
  * them. */
 int mc_sync(struct mc_client *c, int timeout_ms, int *errors);
+
+/* ---- sessions: nothing lost across a reconnect ---- */
+
+struct mc_session_options {
+    unsigned ack_every;   /* ACK after this many messages (0: 32) */
+    int ack_ms;           /* ... or this long after the first unACKed one
+                           * (0: 200; -1: only by count) */
+    int reconnect_min_ms; /* first retry after 0..this (0: 100) */
+    int reconnect_max_ms; /* the backoff doubles up to this (0: 5000) */
+    int connect_timeout_ms; /* one attempt: connect, TLS, (0: 5000) */
+};
+
+/* Asks for a session (msgd-protocol(7), SESSIONS): call it before mc_auth
+ * or mc_login (whose credentials are then kept for re-login) and before
+ * mc_hello or mc_register (which then send HELLO id session).  o: NULL
+ * for the defaults.  From then on the library, by itself:
+ *  - numbers every SEND and BCAST and keeps it until the server has
+ *    confirmed it;
+ *  - ACKs what it hands out, every ack_every messages or ack_ms;
+ *  - when the connection drops (end of file, error, idle timeout, slow
+ *    consumer), hands out MC_EV_DISCONNECTED and reconnects with
+ *    exponential backoff and jitter (TLS and AUTH as the first time),
+ *    resumes the session, hides messages already handed out, sends again
+ *    the commands the server never read, and hands out MC_EV_RESUMED;
+ *  - hands out MC_EV_LOST when the server reports messages lost (lost= in
+ *    its OK), or when a resume comes too late and a new session starts.
+ * mc_send and friends keep working while it is down: commands wait.
+ * QUIT, a kick or a replace end the session (then MC_EV_BYE and
+ * MC_EV_CLOSED as without one).  A server with sessions off
+ * (session_hold = 0) answers without a token: the client goes on
+ * without a session.  0, or -1 (out of memory). */
+int mc_session_enable(struct mc_client *c, const struct mc_session_options *o);
+/* For the non-blocking use: does what is due (an ACK by time; a
+ * reconnect attempt, which may block up to connect_timeout_ms) and
+ * returns the milliseconds until it wants to be called again (-1:
+ * nothing planned).  Call it when that time has passed and after each
+ * batch of events.  After a reconnect attempt mc_fd may have changed:
+ * re-read it (and re-register it with epoll) after MC_EV_DISCONNECTED
+ * and MC_EV_RESUMED, and whenever it differs from the one watched. */
+int mc_session_tick(struct mc_client *c);
+/* 1 while a session is live (connected or reconnecting), else 0. */
+int mc_session_active(const struct mc_client *c);
+
+struct mc_session_stats {
+    unsigned long long disconnects; /* connections that dropped */
+    unsigned long long resumes;     /* sessions resumed */
+    unsigned long long new_sessions; /* resumes that got a new session */
+    unsigned long long lost;        /* messages reported lost */
+    unsigned long long duplicates;  /* redelivered messages hidden */
+    unsigned long long resent;      /* commands sent again at a resume */
+};
+void mc_session_stats(const struct mc_client *c, struct mc_session_stats *s);
 
 /* The idle timeout the server announced at HELLO (-1: unknown). */
 double mc_server_idle(const struct mc_client *c);

@@ -8,9 +8,16 @@
  * Over TLS the same buffers sit on tls.c's transport instead of the
  * socket.  An AUTH secret is tracked in the output buffer and wiped as
  * soon as it is written.
+ * A session (mc_session_enable) adds a layer in the same places: SEND,
+ * BCAST, PING and WHO also go into a journal (journal.c) until the server
+ * confirms them; a dropped connection becomes MC_EV_DISCONNECTED instead
+ * of MC_EV_CLOSED, and the next pump or mc_session_tick reconnects,
+ * re-authenticates with the one kept copy of the secret, resumes, and
+ * sends the journal's pending entries again.
  * Copyright (c) 2026 The msgd authors.  ISC license: see COPYING. */
 #include "msgclient.h"
 #include "msgclient-internal.h"
+#include "journal.h"
 #include "tls.h"
 
 #include <errno.h>
@@ -32,6 +39,8 @@
 #define READ_CHUNK 65536
 /* Unhandled input beyond this is not read until events are drained: the
  * largest frame (max_message) plus room for a long WHO reply. */
+#define SESSION_TRIM_EVERY 64 /* counted commands between trim PINGs */
+#define SESSION_PING "mc-session-" /* reserved PING token prefix */
 #define MAX_UNHANDLED(c) ((c)->max_message + (size_t)64 * 1024 * 1024)
 
 /* An event kept aside by a blocking call, with copies of its strings. */
@@ -40,6 +49,43 @@ struct stash {
     struct mc_event ev;
     char *blob;
     const char **nodes;
+};
+
+enum sess_state {
+    SS_OFF,      /* no live session */
+    SS_UP,       /* connected (HELLO sent or answered) */
+    SS_DOWN,     /* the connection dropped; retry at retry_at */
+    SS_RESUMING  /* reconnected, the resuming HELLO's OK not here yet */
+};
+
+/* A session's state across connections. */
+struct sess {
+    int enabled; /* mc_session_enable was called */
+    enum sess_state state;
+    struct mc_session_options o;
+    char id[MC_MAX_ID + 1];
+    char token[48]; /* "" until the OK */
+    char *host, *port;  /* of the last mc_connect */
+    struct mc_tls *tls; /* held (mct_hold), or NULL */
+    /* The one kept copy of the AUTH credentials: secret is wiped
+     * (explicit_bzero) before it is freed. */
+    char *user, *secret;
+    uint64_t delivered; /* highest seq handed on */
+    uint64_t acked;     /* highest seq ACKed */
+    uint64_t sent;      /* SEND and BCAST numbered in this session */
+    uint64_t trim_at;   /* sent at the last trim PING */
+    long ack_due;       /* when an ACK is due by time; -1 none */
+    long retry_at;      /* SS_DOWN: the next attempt */
+    int backoff;        /* ms; doubles per failure */
+    int hide_auth;      /* the re-login's reply is ours, not the app's */
+    int down_told;      /* MC_EV_DISCONNECTED handed out for this outage */
+    struct mcj j;
+    /* Events made up by the library, handed out before the next parse. */
+    int pend_lost, pend_resumed;
+    size_t pend_lost_n;
+    char why[256];
+    uint64_t rng;
+    struct mc_session_stats st;
 };
 
 struct mc_client {
@@ -73,11 +119,32 @@ struct mc_client {
     size_t nodes_buf_cap;
 
     struct stash *stash, *stash_tail, *handed; /* handed: freed next call */
+    struct sess s;
+};
+
+/* What an OK line says about a session. */
+struct ok_info {
+    const char *token; /* session=, or NULL */
+    uint64_t lost;     /* lost= */
+    uint64_t in;       /* in= */
+    int has_in;
 };
 
 static int fail(struct mc_client *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+static int sess_live(const struct mc_client *c);
+static int sess_deliver(struct mc_client *c, uint64_t seq);
+static int sess_pong(struct mc_client *c, const char *token);
+static int sess_ok(struct mc_client *c, const struct ok_info *ok,
+                   struct mc_event *ev);
+static int sess_bye(struct mc_client *c, struct mc_event *ev);
+static int sess_made_up(struct mc_client *c, struct mc_event *ev);
+static int sess_went_down(struct mc_client *c, struct mc_event *ev);
+static int parse_u64(const char *s, uint64_t *out);
 static int valid_id(const char *s);
+static long now_ms(void);
+static int queue(struct mc_client *c, int query, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static int fail(struct mc_client *c, const char *fmt, ...)
 {
@@ -158,11 +225,42 @@ static void drop_connection(struct mc_client *c)
     wipe_secret(c);
 }
 
+/* A live session: the connection may be gone, but it comes back. */
+static int sess_live(const struct mc_client *c)
+{
+    return c->s.state != SS_OFF;
+}
+
+static void sess_forget_secret(struct sess *s)
+{
+    if (s->secret) {
+        explicit_bzero(s->secret, strlen(s->secret));
+        free(s->secret);
+    }
+    free(s->user);
+    s->secret = s->user = NULL;
+}
+
+/* Ends the session (QUIT, kick, replace, refused resume, mc_close):
+ * what the journal holds will never be sent. */
+static void sess_end(struct mc_client *c)
+{
+    c->s.state = SS_OFF;
+    c->s.token[0] = '\0';
+    c->s.pend_lost = c->s.pend_resumed = 0;
+    mcj_free(&c->s.j);
+}
+
 void mc_free(struct mc_client *c)
 {
     if (c == NULL)
         return;
     drop_connection(c);
+    sess_end(c);
+    sess_forget_secret(&c->s);
+    free(c->s.host);
+    free(c->s.port);
+    mc_tls_free(c->s.tls);
     while (c->stash) {
         struct stash *s = c->stash;
         c->stash = s->next;
@@ -198,6 +296,7 @@ static void reset(struct mc_client *c)
 
 void mc_close(struct mc_client *c)
 {
+    sess_end(c);
     drop_connection(c);
     c->eof = 1;
 }
@@ -278,6 +377,26 @@ static int tcp_connect(struct mc_client *c, const char *host, const char *port,
                 strerror(e ? e : ECONNREFUSED));
 }
 
+/* Where the client connected, for a session's reconnects. */
+static int remember(struct mc_client *c, const char *host, const char *port,
+                    struct mc_tls *t)
+{
+    char *h = strdup(host), *p = strdup(port);
+    if (h == NULL || p == NULL) {
+        free(h);
+        free(p);
+        return fail(c, "out of memory");
+    }
+    free(c->s.host);
+    free(c->s.port);
+    c->s.host = h;
+    c->s.port = p;
+    mc_tls_free(c->s.tls);
+    c->s.tls = mct_hold(t);
+    sess_end(c); /* a connection of the caller's own starts afresh */
+    return 0;
+}
+
 int mc_connect(struct mc_client *c, const char *host, const char *port,
                int timeout_ms)
 {
@@ -285,6 +404,10 @@ int mc_connect(struct mc_client *c, const char *host, const char *port,
     int fd = tcp_connect(c, host, port, deadline);
     if (fd < 0)
         return -1;
+    if (remember(c, host, port, NULL) < 0) {
+        close(fd);
+        return -1;
+    }
     drop_connection(c);
     reset(c);
     c->fd = fd;
@@ -308,7 +431,8 @@ int mc_connect_tls(struct mc_client *c, const char *host, const char *port,
     struct mct_conn *tc = mct_connect(t, fd, host, hostport,
                                       deadline < 0 ? -1 : left_ms(deadline),
                                       c->err, sizeof c->err);
-    if (tc == NULL) {
+    if (tc == NULL || remember(c, host, port, t) < 0) {
+        mct_free(tc);
         close(fd);
         return -1;
     }
@@ -369,14 +493,28 @@ static int reserve_out(struct mc_client *c, size_t n)
 }
 
 /* Queues a command line without payload (printf). */
-static int queue(struct mc_client *c, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+/* In a session, a SEND/BCAST (num > 0) or a query (num 0) just put at
+ * out[start, out_len) goes into the journal, and stays only there while
+ * the connection is down or resuming. */
+static int journal(struct mc_client *c, uint64_t num, size_t start)
+{
+    if (mcj_add(&c->s.j, num, c->out + start, c->out_len - start) < 0) {
+        c->out_len = start;
+        return fail(c, "out of memory");
+    }
+    if (c->s.state != SS_UP)
+        c->out_len = start;
+    return 0;
+}
 
-static int queue(struct mc_client *c, const char *fmt, ...)
+/* Queues a command line without payload (printf); query: a PING or WHO,
+ * journaled in a session. */
+static int queue(struct mc_client *c, int query, const char *fmt, ...)
 {
     char hdr[1100]; /* a header line is at most 1024 bytes */
     va_list ap;
-    if (c->fd < 0 || c->eof)
+    int journaled = query && sess_live(c);
+    if ((c->fd < 0 || c->eof) && !journaled)
         return fail(c, "not connected");
     va_start(ap, fmt);
     int h = vsnprintf(hdr, sizeof hdr, fmt, ap);
@@ -385,16 +523,27 @@ static int queue(struct mc_client *c, const char *fmt, ...)
         return fail(c, "command too long");
     if (reserve_out(c, (size_t)h) < 0)
         return -1;
+    size_t start = c->out_len;
     memcpy(c->out + c->out_len, hdr, (size_t)h);
     c->out_len += (size_t)h;
-    return 0;
+    return journaled ? journal(c, 0, start) : 0;
 }
 
 int mc_hello(struct mc_client *c, const char *id)
 {
     if (id == NULL || !valid_id(id))
         return fail(c, "invalid node id");
-    return queue(c, "HELLO %s\n", id);
+    if (c->s.enabled && !sess_live(c)) {
+        if (queue(c, 0, "HELLO %s session\n", id) < 0)
+            return -1;
+        snprintf(c->s.id, sizeof c->s.id, "%s", id);
+        c->s.state = SS_UP;
+        c->s.token[0] = '\0';
+        c->s.delivered = c->s.acked = c->s.sent = c->s.trim_at = 0;
+        c->s.ack_due = -1;
+        return 0;
+    }
+    return queue(c, 0, "HELLO %s\n", id);
 }
 
 /* "VERB[ to] len" LF, payload, LF, straight into the output buffer: the
@@ -405,7 +554,7 @@ static int queue_frame(struct mc_client *c, const char *verb, size_t vlen,
 {
     char digits[24];
     size_t nd = 0;
-    if (c->fd < 0 || c->eof)
+    if ((c->fd < 0 || c->eof) && !sess_live(c))
         return fail(c, "not connected");
     if (len > c->max_message)
         return fail(c, "payload of %zu bytes is larger than %zu", len,
@@ -433,7 +582,21 @@ static int queue_frame(struct mc_client *c, const char *verb, size_t vlen,
         memcpy(p, data, len);
     p += len;
     *p++ = '\n';
+    size_t start = c->out_len;
     c->out_len = (size_t)(p - c->out);
+    if (!sess_live(c))
+        return 0;
+    if (journal(c, ++c->s.sent, start) < 0) {
+        c->s.sent--;
+        return -1;
+    }
+    /* A PING now and then: its PONG confirms what came before, which
+     * the journal can then let go of. */
+    if (c->s.state == SS_UP && c->s.sent - c->s.trim_at >= SESSION_TRIM_EVERY) {
+        c->s.trim_at = c->s.sent;
+        queue(c, 1, "PING " SESSION_PING "%llu\n",
+              (unsigned long long)c->s.sent);
+    }
     return 0;
 }
 
@@ -452,13 +615,13 @@ int mc_bcast(struct mc_client *c, const void *data, size_t len)
 
 int mc_who(struct mc_client *c)
 {
-    return queue(c, "WHO\n");
+    return queue(c, 1, "WHO\n");
 }
 
 int mc_ping(struct mc_client *c, const char *token)
 {
     if (token == NULL || *token == '\0')
-        return queue(c, "PING\n");
+        return queue(c, 1, "PING\n");
     /* What the server would refuse: a space, or a control byte. */
     size_t n = 0;
     while (token[n] && token[n] != ' ' && (unsigned char)token[n] >= 0x20 &&
@@ -466,17 +629,39 @@ int mc_ping(struct mc_client *c, const char *token)
         n++;
     if (n > 1000 || token[n] != '\0')
         return fail(c, "a PING token is one word");
-    return queue(c, "PING %s\n", token);
+    return queue(c, 1, "PING %s\n", token);
 }
 
 int mc_quit(struct mc_client *c)
 {
-    return queue(c, "QUIT\n");
+    if (c->s.state == SS_DOWN)
+        return fail(c, "not connected (reconnecting)");
+    sess_end(c); /* QUIT ends a session at once */
+    return queue(c, 0, "QUIT\n");
 }
 
 /* "AUTH user secret" LF, put straight into the output buffer (no copy on
  * the stack), with the secret's place noted for wipe_secret. */
+static int queue_auth(struct mc_client *c, const char *user,
+                      const char *secret);
+
 int mc_auth(struct mc_client *c, const char *user, const char *secret)
+{
+    if (queue_auth(c, user, secret) < 0)
+        return -1;
+    if (c->s.enabled) { /* kept for the re-login after a reconnect */
+        sess_forget_secret(&c->s);
+        if ((c->s.user = strdup(user)) == NULL ||
+            (c->s.secret = strdup(secret)) == NULL) {
+            sess_forget_secret(&c->s);
+            return fail(c, "out of memory");
+        }
+    }
+    return 0;
+}
+
+static int queue_auth(struct mc_client *c, const char *user,
+                      const char *secret)
 {
     if (user == NULL || !valid_id(user))
         return fail(c, "invalid user name");
@@ -539,6 +724,8 @@ static long write_some(struct mc_client *c)
 
 int mc_flush(struct mc_client *c)
 {
+    if (c->fd < 0)
+        return sess_live(c) ? 0 : -1;
     if (c->read_wants_write) /* a TLS read waits for this */
         mc_read(c);
     while (c->out_len > c->out_off) {
@@ -588,8 +775,8 @@ static int read_tls(struct mc_client *c)
 
 int mc_read(struct mc_client *c)
 {
-    if (c->eof)
-        return -1;
+    if (c->eof || c->fd < 0)
+        return c->fd < 0 && sess_live(c) ? 0 : -1;
     if (c->in_off > 0) { /* drop what was consumed */
         memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
         c->in_len -= c->in_off;
@@ -664,6 +851,21 @@ static int parse_size(const char *s, size_t *out)
     }
     *out = v;
     return 0;
+}
+
+/* A decimal up to a space or the end. */
+static int parse_u64(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (*s < '0' || *s > '9')
+        return -1;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        if (v > (UINT64_MAX - 9) / 10)
+            return -1;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    *out = v;
+    return *s == '\0' || *s == ' ' ? 0 : -1;
 }
 
 static int protocol_error(struct mc_client *c, const char *what)
@@ -757,14 +959,24 @@ static int parse_msg(struct mc_client *c, const char *start, size_t avail,
     size_t flen = sp1 ? (size_t)(sp1 - from) : 0;
     size_t tlen = sp2 ? (size_t)(sp2 - to) : 0;
     size_t n = 0;
+    uint64_t seq = 0;
     const char *d = sp2 ? sp2 + 1 : end;
     if (sp2 == NULL || flen == 0 || flen > MC_MAX_ID || tlen == 0 ||
         tlen > MC_MAX_ID || d == end)
         return protocol_error(c, "malformed MSG");
-    for (; d < end; d++) {
+    for (; d < end && *d != ' '; d++) {
         if (*d < '0' || *d > '9' || n > (SIZE_MAX - 9) / 10)
             return protocol_error(c, "malformed MSG");
         n = n * 10 + (size_t)(*d - '0');
+    }
+    if (d < end) { /* a session's sequence number */
+        if (++d == end)
+            return protocol_error(c, "malformed MSG");
+        for (; d < end; d++) {
+            if (*d < '0' || *d > '9' || seq > (UINT64_MAX - 9) / 10)
+                return protocol_error(c, "malformed MSG");
+            seq = seq * 10 + (uint64_t)(*d - '0');
+        }
     }
     if (n > c->max_message)
         return protocol_error(c, "message larger than max_message");
@@ -778,6 +990,10 @@ static int parse_msg(struct mc_client *c, const char *start, size_t avail,
     }
     if (start[fin] != '\n')
         return protocol_error(c, "payload not followed by LF");
+    if (seq > 0 && sess_live(c) && !sess_deliver(c, seq)) {
+        c->in_off += fin + 1; /* handed out before a reconnect */
+        return 2;
+    }
     memcpy(c->line, from, flen);
     c->line[flen] = '\0';
     memcpy(c->line + flen + 1, to, tlen);
@@ -818,7 +1034,10 @@ static int parse_one(struct mc_client *c, struct mc_event *ev)
         if (tokenize(c, start, len, tok, 2) != 2 ||
             parse_size(tok[1], &count) < 0)
             return protocol_error(c, "malformed NODES");
-        return parse_nodes(c, start, avail, hdr, count, ev);
+        int rc = parse_nodes(c, start, avail, hdr, count, ev);
+        if (rc == 1 && sess_live(c))
+            mcj_answer(&c->s.j);
+        return rc;
     }
     if (len >= 4 && memcmp(start, "PONG", 4) == 0 &&
         (len == 4 || start[4] == ' ' || start[4] == '\r')) {
@@ -828,7 +1047,7 @@ static int parse_one(struct mc_client *c, struct mc_event *ev)
         ev->data = c->line[4] == ' ' ? c->line + 5 : "";
         ev->len = strlen(ev->data);
         c->in_off += hdr;
-        return 1;
+        return sess_live(c) ? sess_pong(c, ev->data) : 1;
     }
     int n = tokenize(c, start, len, tok, 3);
     if (strcmp(tok[0], "OK") == 0 && n == 3 && c->auth_pending > 0 &&
@@ -838,7 +1057,13 @@ static int parse_one(struct mc_client *c, struct mc_event *ev)
         c->auth_pending--;
         ev->type = MC_EV_AUTH;
         ev->id = tok[2];
+        if (c->s.hide_auth) { /* the re-login after a reconnect */
+            c->s.hide_auth = 0;
+            c->in_off += hdr;
+            return 2;
+        }
     } else if (strcmp(tok[0], "OK") == 0 && n >= 2) {
+        struct ok_info ok = {NULL, 0, 0, 0};
         ev->type = MC_EV_OK;
         ev->id = tok[1];
         /* Extra tokens are key=value; idle= is the one we know. */
@@ -850,18 +1075,39 @@ static int parse_one(struct mc_client *c, struct mc_event *ev)
                 ev->idle = c->idle = parse_seconds(p + 5);
             else if (strncmp(p, "max=", 4) == 0)
                 c->server_max = (long long)parse_seconds(p + 4);
+            else if (strncmp(p, "session=", 8) == 0)
+                ok.token = p + 8;
+            else if (strncmp(p, "lost=", 5) == 0)
+                parse_u64(p + 5, &ok.lost);
+            else if (strncmp(p, "in=", 3) == 0)
+                ok.has_in = parse_u64(p + 3, &ok.in) == 0;
             p = sp ? sp + 1 : NULL;
         }
+        c->in_off += hdr;
+        return sess_live(c) ? sess_ok(c, &ok, ev) : 1;
     } else if (strcmp(tok[0], "ERR") == 0 && n >= 2) {
         if (c->auth_pending > 0 && strcmp(tok[1], "auth-failed") == 0)
             c->auth_pending--;
         ev->type = MC_EV_ERR;
         ev->code = tok[1];
         ev->detail = n == 3 ? tok[2] : "";
+        if (c->s.state == SS_RESUMING) {
+            /* The re-login or the resume refused: the session is over,
+             * and so is this connection, which is not registered. */
+            c->s.hide_auth = 0;
+            sess_end(c);
+            drop_connection(c);
+            c->eof = 1;
+            fail(c, "resume refused: %s", ev->code);
+        }
     } else if (strcmp(tok[0], "BYE") == 0 && n >= 2) {
         ev->type = MC_EV_BYE;
         ev->code = tok[1];
         ev->detail = n == 3 ? tok[2] : "";
+        if (sess_live(c)) {
+            c->in_off += hdr;
+            return sess_bye(c, ev);
+        }
     } else {
         /* A verb of a later server: skipped, as msgd-protocol(7) asks. */
         c->in_off += hdr;
@@ -932,9 +1178,13 @@ static int stash_event(struct mc_client *c, const struct mc_event *ev)
 /* The next event from the socket's data, ignoring the stash. */
 static int next_raw(struct mc_client *c, struct mc_event *ev)
 {
+    if (sess_made_up(c, ev))
+        return 1;
     int rc = c->broken ? 0 : parse_event(c, ev);
     if (rc != 0)
         return rc;
+    if (c->eof && sess_live(c))
+        return sess_went_down(c, ev);
     if (c->eof && !c->closed_reported) {
         c->closed_reported = 1;
         memset(ev, 0, sizeof *ev);
@@ -966,13 +1216,25 @@ int mc_next_event(struct mc_client *c, struct mc_event *ev)
  * flushing and reading; 1 progress, 0 timeout, -1 error. */
 static int pump(struct mc_client *c, long deadline)
 {
+    int wait = left_ms(deadline);
+    if (sess_live(c)) { /* an ACK due, or a reconnect */
+        int t = mc_session_tick(c);
+        if (t >= 0 && (wait < 0 || t < wait))
+            wait = t;
+        if (c->fd < 0) { /* down: sleep until the next attempt */
+            if (wait > 0)
+                poll(NULL, 0, wait);
+            mc_session_tick(c);
+            return c->fd < 0 && left_ms(deadline) == 0 ? 0 : 1;
+        }
+    }
     if (mc_want_write(c) && mc_flush(c) < 0) {
         c->eof = 1;
         return -1;
     }
     struct pollfd p = {.fd = c->fd,
                        .events = POLLIN | (mc_want_write(c) ? POLLOUT : 0)};
-    int r = poll(&p, 1, left_ms(deadline));
+    int r = poll(&p, 1, wait);
     if (r < 0 && errno != EINTR)
         return fail(c, "poll: %s", strerror(errno));
     if (r <= 0)
@@ -995,7 +1257,7 @@ int mc_wait_event(struct mc_client *c, struct mc_event *ev, int timeout_ms)
             return rc;
         if (c->closed_reported)
             return fail(c, "connection closed");
-        if (c->fd < 0)
+        if (c->fd < 0 && !sess_live(c))
             return fail(c, "not connected");
         if (pump(c, deadline) == 0 && left_ms(deadline) == 0)
             return 0;
@@ -1133,4 +1395,310 @@ int mc_sync(struct mc_client *c, int timeout_ms, int *errors)
     if (errors)
         *errors = a.errors;
     return rc < 0 ? -1 : 0;
+}
+
+/* ---- sessions ---- */
+
+int mc_session_enable(struct mc_client *c, const struct mc_session_options *o)
+{
+    static const struct mc_session_options none = {0};
+    struct sess *s = &c->s;
+    s->o = o ? *o : none;
+    if (s->o.ack_every == 0)
+        s->o.ack_every = 32;
+    if (s->o.ack_ms == 0)
+        s->o.ack_ms = 200;
+    if (s->o.reconnect_min_ms <= 0)
+        s->o.reconnect_min_ms = 100;
+    if (s->o.reconnect_max_ms <= 0)
+        s->o.reconnect_max_ms = 5000;
+    if (s->o.reconnect_max_ms < s->o.reconnect_min_ms)
+        s->o.reconnect_max_ms = s->o.reconnect_min_ms;
+    if (s->o.connect_timeout_ms <= 0)
+        s->o.connect_timeout_ms = 5000;
+    s->backoff = s->o.reconnect_min_ms;
+    s->rng = (uint64_t)now_ms() ^ ((uint64_t)getpid() << 32) ^
+             (uint64_t)(uintptr_t)c;
+    s->enabled = 1;
+    return 0;
+}
+
+int mc_session_active(const struct mc_client *c)
+{
+    return sess_live(c);
+}
+
+void mc_session_stats(const struct mc_client *c, struct mc_session_stats *st)
+{
+    *st = c->s.st;
+}
+
+/* splitmix64: jitter needs no more than that. */
+static uint64_t sess_rand(struct sess *s)
+{
+    uint64_t z = (s->rng += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* The next attempt in backoff/2 .. backoff ms ("equal jitter": never at
+ * once, never all together), and the backoff doubles up to its cap. */
+static void sess_schedule(struct mc_client *c)
+{
+    struct sess *s = &c->s;
+    int half = s->backoff / 2;
+    s->retry_at = now_ms() + half +
+                  (long)(sess_rand(s) % (uint64_t)(s->backoff - half + 1));
+    s->backoff = s->backoff > s->o.reconnect_max_ms / 2 ? s->o.reconnect_max_ms
+                                                        : s->backoff * 2;
+}
+
+static void sess_ack(struct mc_client *c)
+{
+    struct sess *s = &c->s;
+    s->ack_due = -1;
+    if (s->delivered > s->acked && s->state == SS_UP &&
+        queue(c, 0, "ACK %llu\n", (unsigned long long)s->delivered) == 0)
+        s->acked = s->delivered;
+}
+
+/* A MSG with its seq: 1 hand it out, 0 a duplicate to hide. */
+static int sess_deliver(struct mc_client *c, uint64_t seq)
+{
+    struct sess *s = &c->s;
+    if (seq <= s->delivered) {
+        s->st.duplicates++;
+        return 0;
+    }
+    s->delivered = seq;
+    if (s->delivered - s->acked >= s->o.ack_every)
+        sess_ack(c);
+    else if (s->ack_due < 0 && s->o.ack_ms > 0)
+        s->ack_due = now_ms() + s->o.ack_ms;
+    return 1;
+}
+
+/* A PONG answers the oldest PING (or WHO) in the journal; ours also
+ * confirms the commands before it and is not handed out.  1 or 2. */
+static int sess_pong(struct mc_client *c, const char *token)
+{
+    uint64_t n;
+    mcj_answer(&c->s.j);
+    if (strncmp(token, SESSION_PING, sizeof SESSION_PING - 1) != 0 ||
+        parse_u64(token + sizeof SESSION_PING - 1, &n) < 0)
+        return 1;
+    mcj_confirm(&c->s.j, n);
+    return 2;
+}
+
+static int resend_one(void *arg, const char *bytes, size_t len)
+{
+    struct mc_client *c = arg;
+    if (reserve_out(c, len) < 0)
+        return -1;
+    memcpy(c->out + c->out_len, bytes, len);
+    c->out_len += len;
+    c->s.st.resent++;
+    return 0;
+}
+
+struct renumber {
+    struct mcj *to;
+    uint64_t sent;
+};
+
+/* A SEND/BCAST begins with 'S' or 'B'; the rest are queries. */
+static int renumber_one(void *arg, const char *bytes, size_t len)
+{
+    struct renumber *r = arg;
+    uint64_t num = bytes[0] == 'S' || bytes[0] == 'B' ? ++r->sent : 0;
+    return mcj_add(r->to, num, bytes, len);
+}
+
+/* An OK while a session is live: the first HELLO's, or a resume's.
+ * 1 (ev handed out as is or changed), 2 (hidden). */
+static int sess_ok(struct mc_client *c, const struct ok_info *ok,
+                   struct mc_event *ev)
+{
+    struct sess *s = &c->s;
+    if (s->state == SS_UP) { /* the answer to our first HELLO */
+        if (ok->token == NULL) { /* sessions off at the server */
+            sess_end(c);
+            return 1;
+        }
+        snprintf(s->token, sizeof s->token, "%s", ok->token);
+        if (ok->lost) { /* an earlier session of this id lost some */
+            s->pend_lost = 1;
+            s->pend_lost_n = (size_t)ok->lost;
+            s->st.lost += ok->lost;
+        }
+        return 1;
+    }
+    if (s->state != SS_RESUMING)
+        return 1;
+    s->state = SS_UP;
+    s->backoff = s->o.reconnect_min_ms;
+    s->ack_due = -1;
+    if (ok->token && strcmp(ok->token, s->token) == 0) {
+        s->st.resumes++;
+        if (ok->has_in)
+            mcj_confirm(&s->j, ok->in);
+        s->acked = s->delivered; /* the resume's ack= said so */
+    } else {
+        /* Too late: a new session.  Whatever the old one kept is gone
+         * (lost= counts it); the commands not confirmed may or may not
+         * have been read, and are sent again, renumbered for the new
+         * count. */
+        struct mcj fresh;
+        struct renumber r = {&fresh, 0};
+        mcj_init(&fresh);
+        if (mcj_each(&s->j, renumber_one, &r) < 0) {
+            mcj_free(&fresh);
+            return fail(c, "out of memory");
+        }
+        mcj_free(&s->j);
+        s->j = fresh;
+        s->sent = s->trim_at = r.sent;
+        s->delivered = s->acked = 0;
+        int fresh_start = s->token[0] == '\0'; /* no OK before the drop */
+        snprintf(s->token, sizeof s->token, "%s", ok->token ? ok->token : "");
+        if (ok->token == NULL)
+            sess_end(c); /* the server has turned sessions off since */
+        if (!fresh_start) {
+            s->st.new_sessions++;
+            s->st.lost += ok->lost;
+            s->pend_lost = 1;
+            s->pend_lost_n = (size_t)ok->lost;
+        }
+    }
+    if (mcj_each(&s->j, resend_one, c) < 0)
+        return -1;
+    s->pend_resumed = 1;
+    return sess_made_up(c, ev) ? 1 : 2;
+}
+
+/* A BYE in a session: one that cuts the connection (idle timeout, slow
+ * consumer) is hidden, as the library comes back; any other ends the
+ * session and is handed out.  1 or 2. */
+static int sess_bye(struct mc_client *c, struct mc_event *ev)
+{
+    static const char *const held[] = {"idle-timeout", "slow-consumer"};
+    for (size_t i = 0; i < sizeof held / sizeof held[0]; i++) {
+        if (strcmp(ev->code, held[i]) == 0) {
+            snprintf(c->s.why, sizeof c->s.why, "the server said %s",
+                     ev->code);
+            return 2;
+        }
+    }
+    sess_end(c);
+    return 1;
+}
+
+/* The events the library makes up: LOST, then RESUMED. */
+static int sess_made_up(struct mc_client *c, struct mc_event *ev)
+{
+    struct sess *s = &c->s;
+    if (!s->pend_lost && !s->pend_resumed)
+        return 0;
+    memset(ev, 0, sizeof *ev);
+    ev->detail = "";
+    ev->idle = -1;
+    ev->id = s->id;
+    if (s->pend_lost) {
+        s->pend_lost = 0;
+        ev->type = MC_EV_LOST;
+        ev->len = s->pend_lost_n;
+    } else {
+        s->pend_resumed = 0;
+        ev->type = MC_EV_RESUMED;
+        ev->idle = c->idle;
+    }
+    return 1;
+}
+
+/* The connection of a live session ended: close it, plan the
+ * reconnect, and tell the application once per outage.  1 or 0. */
+static int sess_went_down(struct mc_client *c, struct mc_event *ev)
+{
+    struct sess *s = &c->s;
+    if (s->why[0] == '\0')
+        snprintf(s->why, sizeof s->why, "%s",
+                 c->err[0] ? c->err : "connection lost");
+    drop_connection(c);
+    c->eof = c->broken = 0;
+    c->in_off = c->in_len = c->out_off = c->out_len = 0;
+    c->auth_pending = 0;
+    s->hide_auth = 0;
+    s->state = SS_DOWN;
+    s->ack_due = -1;
+    sess_schedule(c);
+    if (s->down_told)
+        return 0;
+    s->down_told = 1;
+    s->st.disconnects++;
+    memset(ev, 0, sizeof *ev);
+    ev->type = MC_EV_DISCONNECTED;
+    ev->detail = s->why;
+    ev->idle = -1;
+    return 1;
+}
+
+/* One reconnect: connect (and TLS), log in again, and ask to resume. */
+static void sess_attempt(struct mc_client *c)
+{
+    struct sess *s = &c->s;
+    long deadline = now_ms() + s->o.connect_timeout_ms;
+    struct mct_conn *tc = NULL;
+    int fd = tcp_connect(c, s->host, s->port, deadline);
+    if (fd >= 0 && s->tls) {
+        char hostport[300];
+        snprintf(hostport, sizeof hostport, "%s:%s", s->host, s->port);
+        tc = mct_connect(s->tls, fd, s->host, hostport, left_ms(deadline),
+                         c->err, sizeof c->err);
+        if (tc == NULL) {
+            close(fd);
+            fd = -1;
+        }
+    }
+    if (fd < 0) {
+        sess_schedule(c);
+        return;
+    }
+    c->fd = fd;
+    c->tls = tc;
+    s->state = SS_RESUMING;
+    if (s->user && queue_auth(c, s->user, s->secret) == 0)
+        s->hide_auth = 1;
+    if (s->token[0] == '\0') /* dropped before the first OK */
+        queue(c, 0, "HELLO %s session\n", s->id);
+    else
+        queue(c, 0, "HELLO %s session=%s ack=%llu\n", s->id, s->token,
+              (unsigned long long)s->delivered);
+    s->why[0] = '\0';
+    s->down_told = 0;
+    if (mc_flush(c) < 0)
+        c->eof = 1; /* seen as down again by the next event call */
+}
+
+int mc_session_tick(struct mc_client *c)
+{
+    struct sess *s = &c->s;
+    if (!sess_live(c))
+        return -1;
+    long now = now_ms();
+    if (s->state == SS_DOWN && now >= s->retry_at) {
+        sess_attempt(c);
+        now = now_ms();
+    }
+    if (s->ack_due >= 0 && now >= s->ack_due) {
+        sess_ack(c);
+        mc_flush(c);
+    }
+    long next = -1;
+    if (s->state == SS_DOWN)
+        next = s->retry_at - now;
+    if (s->ack_due >= 0 && (next < 0 || s->ack_due - now < next))
+        next = s->ack_due - now;
+    return next < 0 ? -1 : next > 0x7fffffff ? 0x7fffffff : (int)next;
 }

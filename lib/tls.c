@@ -29,6 +29,7 @@ struct mc_tls {
     SSL_CTX *ctx;
     char *server_name; /* NULL: the host given to mc_connect_tls */
     int no_verify;
+    unsigned refs; /* the caller's, plus one per client that reconnects */
 };
 
 struct mct_conn {
@@ -71,6 +72,8 @@ struct mc_tls *mc_tls_new(const struct mc_tls_options *o, char *err,
     if (o == NULL)
         o = &none;
     struct mc_tls *t = calloc(1, sizeof *t);
+    if (t)
+        t->refs = 1;
     ERR_clear_error();
     errno = 0;
     if (t == NULL || (t->ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
@@ -122,11 +125,18 @@ struct mc_tls *mc_tls_new(const struct mc_tls_options *o, char *err,
  * one), so t may go before them. */
 void mc_tls_free(struct mc_tls *t)
 {
-    if (t == NULL)
+    if (t == NULL || --t->refs > 0)
         return;
     SSL_CTX_free(t->ctx);
     free(t->server_name);
     free(t);
+}
+
+struct mc_tls *mct_hold(struct mc_tls *t)
+{
+    if (t)
+        t->refs++;
+    return t;
 }
 
 static long now_ms(void)
@@ -317,6 +327,11 @@ struct mc_tls *mc_tls_new(const struct mc_tls_options *o, char *err,
 void mc_tls_free(struct mc_tls *t)
 {
     (void)t;
+}
+
+struct mc_tls *mct_hold(struct mc_tls *t)
+{
+    return t;
 }
 
 struct mct_conn *mct_connect(struct mc_tls *t, int fd, const char *host,

@@ -24,6 +24,9 @@ struct mct_conn;
 struct mct_conn *mct_connect(struct mc_tls *t, int fd, const char *host,
                              const char *hostport, int timeout_ms, char *err,
                              size_t errlen);
+/* One more reference to t, for a client that must reconnect with it
+ * after the caller's mc_tls_free; mc_tls_free drops one. */
+struct mc_tls *mct_hold(struct mc_tls *t);
 long mct_read(struct mct_conn *tc, void *buf, size_t len, char *err,
               size_t errlen);
 long mct_write(struct mct_conn *tc, const void *buf, size_t len, char *err,

@@ -61,6 +61,8 @@ struct node {
     int exit_code;
     int closed;        /* the connection is gone */
     int reconnect;     /* ... and should be made again, quietly */
+    int session;       /* --session: the library resumes a dropped one */
+    int lost_told;     /* this outage's loss was reported */
     double ping_every; /* seconds of silence before a keepalive PING */
     double last_tx;    /* when we last queued a command */
     double quit_by;    /* QUITTING: give up waiting for BYE then */
@@ -383,6 +385,10 @@ static struct mc_client *connect_or_exit(void)
                                     CONNECT_TIMEOUT_MS)
                    : mc_connect(c, g.host, g.port, CONNECT_TIMEOUT_MS);
     if (rc == 0) {
+        /* Before the login, whose credentials the library then keeps
+         * for logging in again after a reconnect. */
+        if (g.session && mc_session_enable(c, NULL) < 0)
+            die_oom();
         if (g.user)
             login_or_exit(c);
         return c;
@@ -612,6 +618,24 @@ static void handle_event(const struct mc_event *ev)
         break;
     case MC_EV_CLOSED:
         on_closed();
+        break;
+    case MC_EV_DISCONNECTED: /* the library reconnects by itself */
+        g.lost_told = 0;
+        say("connection lost (", ev->detail, "); reconnecting...");
+        break;
+    case MC_EV_LOST: {
+        char n[32];
+        snprintf(n, sizeof n, "%zu", ev->len);
+        g.lost_told = 1;
+        say("", n,
+            ev->len == 1 ? " message was lost (the server could not keep it)"
+                         : " messages were lost (the server could not keep "
+                           "them)");
+        break;
+    }
+    case MC_EV_RESUMED:
+        say("reconnected", g.lost_told ? "" : ", nothing lost", "");
+        g.lost_told = 0;
         break;
     }
 }
@@ -980,9 +1004,16 @@ static int run_loop(void)
             break;
         }
         keepalive(now);
+        int wait = poll_timeout(now);
+        if (g.session) { /* ACKs by time, reconnects */
+            int t = mc_session_tick(g.c);
+            if (t >= 0 && (wait < 0 || t < wait))
+                wait = t;
+        }
         if (mc_want_write(g.c) && mc_flush(g.c) < 0) {
-            lost();
-            continue;
+            if (!mc_session_active(g.c))
+                lost();
+            continue; /* (in a session: MC_EV_DISCONNECTED next) */
         }
 
         struct pollfd p[2] = {
@@ -990,7 +1021,7 @@ static int run_loop(void)
              .events = POLLIN | (mc_want_write(g.c) ? POLLOUT : 0)},
             {.fd = watch_stdin() ? STDIN_FILENO : -1, .events = POLLIN},
         };
-        int r = poll(p, 2, poll_timeout(now));
+        int r = poll(p, 2, wait);
         if (r < 0) {
             if (errno == EINTR)
                 continue;
@@ -999,7 +1030,8 @@ static int run_loop(void)
             break;
         }
         if ((p[0].revents & POLLOUT) && mc_flush(g.c) < 0) {
-            lost();
+            if (!mc_session_active(g.c))
+                lost();
             continue;
         }
         if (p[0].revents & (POLLIN | POLLHUP | POLLERR))
@@ -1045,7 +1077,7 @@ static void usage(FILE *f)
             "usage: msgnode [-H host|tls://host[:port]] [-p port] [-i id]\n"
             "               [-t id -m text] [--tls] [--ca file] [--cert file]\n"
             "               [--key file] [--no-verify] [--user name]\n"
-            "               [--password-file file]\n"
+            "               [--password-file file] [--session]\n"
             "       msgnode -h | --help | -V | --version\n"
             "The password comes from --password-file, $MSGNODE_PASSWORD or the\n"
             "terminal.  In a session, /help lists the commands.\n");
@@ -1133,6 +1165,7 @@ enum {
     OPT_KEY,
     OPT_NO_VERIFY,
     OPT_USER,
+    OPT_SESSION,
     OPT_PASSWORD_FILE,
 };
 
@@ -1170,6 +1203,7 @@ int main(int argc, char **argv)
         {"key", required_argument, NULL, OPT_KEY},
         {"no-verify", no_argument, NULL, OPT_NO_VERIFY},
         {"user", required_argument, NULL, OPT_USER},
+        {"session", no_argument, NULL, OPT_SESSION},
         {"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
         {NULL, 0, NULL, 0},
     };
@@ -1207,6 +1241,9 @@ int main(int argc, char **argv)
             break;
         case OPT_USER:
             g.user = optarg;
+            break;
+        case OPT_SESSION:
+            g.session = 1;
             break;
         case OPT_PASSWORD_FILE:
             pwfile = optarg;

@@ -39,6 +39,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -47,6 +48,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -117,6 +119,8 @@ static struct {
     struct mc_tls_options tls_opt;
     int tls_opts;     /* --ca, --cert or --key given */
     const char *user, *password_file;
+    int sessions;  /* --sessions: every node asks for one */
+    double chaos;  /* --chaos: connections cut per second */
 } opt = {
     .nodes = 10,
     .messages = 1000,
@@ -190,6 +194,7 @@ struct node {
     uint8_t registered; /* got OK */
     uint8_t cu_listed;  /* in culist */
     uint8_t cu_check;   /* its refusals may match now */
+    int fd;             /* the descriptor epoll watches (-1: none) */
     char *gone_code;    /* why it went away before we asked it to */
     char *gone_detail;
 };
@@ -232,6 +237,11 @@ static struct {
     uint64_t refused;      /* ERR cluster-unavailable to SEND or BCAST */
     uint64_t lost_refused; /* copies that will not come because of those */
     uint32_t registered, disconnected, quit_unclean, notices;
+    /* --sessions, --chaos: connections cut (by RST, by FIN, after half a
+     * SEND), dropped as the library saw it, resumed, and what it did. */
+    uint64_t cuts, cuts_rst, cuts_fin, cuts_mid, drops, resumes,
+        new_sessions, reported_lost, resent, dup_hidden;
+    uint64_t chaos_next; /* the next cut (0: not planned yet) */
     uint64_t t_begin, t_start, t_last, t_end, t_progress, t_quit, t_drain;
     uint64_t t_converge, t_converged; /* the wait for every instance */
     double cpu_start, cpu_end;
@@ -435,6 +445,7 @@ static uint32_t get32(const unsigned char *p)
 
 static void barrier(void);
 static void on_nodes(struct addr *ad, const struct mc_event *ev, uint64_t now);
+static void node_input(struct node *n, uint64_t now);
 
 static void mark_dirty(struct node *n)
 {
@@ -442,6 +453,21 @@ static void mark_dirty(struct node *n)
         n->dirty = 1;
         dirtyq[ndirty++] = index_of(n);
     }
+}
+
+/* After a reconnect the library has a new descriptor: watch it. */
+static void watch_fd(struct node *n)
+{
+    int fd = n->mc ? mc_fd(n->mc) : -1;
+    if (fd == n->fd)
+        return;
+    n->fd = fd;
+    n->out_armed = 0;
+    if (fd < 0)
+        return;
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = index_of(n)};
+    epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+    mark_dirty(n);
 }
 
 static void set_out(struct node *n, int on)
@@ -504,10 +530,25 @@ static void live_remove(struct node *n)
     n->in_live = 0;
 }
 
+/* What the library did for n's session, into the totals (before it is
+ * freed). */
+static void session_count(struct node *n)
+{
+    struct mc_session_stats ss;
+    mc_session_stats(n->mc, &ss);
+    st.drops += ss.disconnects;
+    st.resumes += ss.resumes;
+    st.new_sessions += ss.new_sessions;
+    st.resent += ss.resent;
+    st.dup_hidden += ss.duplicates;
+}
+
 static void node_close(struct node *n)
 {
     if (n->mc == NULL)
         return;
+    if (opt.sessions)
+        session_count(n);
     epoll_ctl(epfd, EPOLL_CTL_DEL, mc_fd(n->mc), NULL);
     mc_free(n->mc);
     n->mc = NULL;
@@ -831,6 +872,22 @@ static void on_event(struct node *n, const struct mc_event *ev, uint64_t now)
             n->bye_quit = 1;
         node_gone(n, ev->code, ev->detail);
         break;
+    case MC_EV_DISCONNECTED:
+        /* The library closed the descriptor (so epoll forgot it) and
+         * comes back by itself. */
+        n->fd = -1;
+        n->out_armed = 0;
+        st.t_progress = now;
+        break;
+    case MC_EV_RESUMED:
+        watch_fd(n);
+        st.t_progress = now;
+        break;
+    case MC_EV_LOST:
+        st.reported_lost += ev->len;
+        anomaly("%s: the server reports %zu message%s lost",
+                id_of(index_of(n)), ev->len, ev->len == 1 ? "" : "s");
+        break;
     case MC_EV_CLOSED:
         if (n->state == NS_QUITTING && !n->bye_quit) {
             st.quit_unclean++;
@@ -864,16 +921,26 @@ static void drain(struct node *n, uint64_t now)
     }
 }
 
+/* A session's library ACKs and resends on its own: flush what it
+ * queued. */
+static void drain_all(struct node *n, uint64_t now)
+{
+    drain(n, now);
+    if (n->mc && mc_want_write(n->mc))
+        mark_dirty(n);
+}
+
 static void node_input(struct node *n, uint64_t now)
 {
     int rc = mc_read(n->mc);
-    drain(n, now);
+    drain_all(n, now);
     /* TLS: records decrypted already, which epoll does not announce. */
     while (rc >= 0 && n->mc && mc_pending(n->mc) > 0) {
         rc = mc_read(n->mc);
-        drain(n, now);
+        drain_all(n, now);
     }
-    if (rc < 0 && n->mc) {
+    /* In a session, the library has said MC_EV_DISCONNECTED instead. */
+    if (rc < 0 && n->mc && !mc_session_active(n->mc)) {
         node_gone(n, "closed", mc_error(n->mc));
         node_close(n);
     }
@@ -888,8 +955,8 @@ static void write_failed(struct node *n, uint64_t now)
     while (n->mc && mc_read(n->mc) > 0)
         drain(n, now);
     if (n->mc)
-        drain(n, now);
-    if (n->mc) {
+        drain_all(n, now);
+    if (n->mc && !mc_session_active(n->mc)) {
         node_gone(n, "error", why);
         node_close(n);
     }
@@ -1302,10 +1369,85 @@ static int traffic_done(void)
     if (st.expected != st.delivered || nunsettled || ngone_new)
         return 0;
     for (uint32_t k = 0; k < nlive; k++)
-        if (nodes[live[k]].sending)
-            return 0;
+        if (nodes[live[k]].sending || mc_fd(nodes[live[k]].mc) < 0)
+            return 0; /* (QUIT waits for a reconnecting node) */
     return 1;
 }
+
+/* ---- sessions and chaos ---- */
+
+/* Cuts node n's connection under the library: half by RST (SO_LINGER 0,
+ * and the socket closed by putting an unconnected one in its place, so
+ * the library's descriptor stays valid), half by FIN (shutdown); half of
+ * them after writing half a SEND, when the library's own output is at a
+ * frame boundary (over TCP only: it would break a TLS record). */
+static void chaos_cut(struct node *n, uint64_t now)
+{
+    int fd = mc_fd(n->mc);
+    uint32_t r = xrand_below(4);
+    if (fd < 0)
+        return;
+    if ((r & 2) && !mc_want_write(n->mc) && !addrs[index_of(n) % naddrs].tls) {
+        static const char half[] = "SEND nobody 64\nhalf of the payload";
+        if (write(fd, half, sizeof half - 1) > 0)
+            st.cuts_mid++;
+    }
+    if (r & 1) {
+        struct linger l = {.l_onoff = 1, .l_linger = 0};
+        int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+        if (s < 0 || dup2(s, fd) < 0) {
+            if (s >= 0)
+                close(s);
+            return;
+        }
+        close(s);
+        n->fd = -1; /* the socket epoll watched is gone */
+        st.cuts_rst++;
+    } else {
+        shutdown(fd, SHUT_RDWR);
+        st.cuts_fin++;
+    }
+    st.cuts++;
+    node_input(n, now); /* the library sees it now, not at its next read */
+}
+
+/* Every tick: the library's timers (ACK by time, reconnects), and the
+ * chaos's cuts, spread over random registered nodes. */
+/* Cuts at random moments (exponential gaps, RATE a second on average),
+ * checked on every turn of the loop, which waits no longer than the
+ * next one. */
+static void chaos(uint64_t now)
+{
+    if (opt.chaos <= 0 || phase != PH_TRAFFIC || nlive == 0)
+        return;
+    while (now >= st.chaos_next) {
+        if (st.chaos_next) {
+            struct node *n = &nodes[live[xrand_below(nlive)]];
+            if (n->mc && n->state == NS_READY)
+                chaos_cut(n, now);
+        }
+        double u = ((double)xrand_below(1u << 30) + 1) / (double)(1u << 30);
+        st.chaos_next = now + (uint64_t)(-log(u) / opt.chaos * 1e9);
+    }
+}
+
+static void sessions_tick(uint64_t now, uint64_t dt)
+{
+    if (!opt.sessions)
+        return;
+    (void)dt;
+    for (uint32_t i = 0; i < opt.nodes; i++) {
+        struct node *n = &nodes[i];
+        if (n->mc == NULL || !mc_session_active(n->mc))
+            continue;
+        mc_session_tick(n->mc);
+        watch_fd(n);
+        drain_all(n, now);
+    }
+}
+
+
 
 static void progress(uint64_t now)
 {
@@ -1440,11 +1582,17 @@ static void run_loop(void)
         }
         if (now >= next_tick) {
             timers(now);
+            sessions_tick(now, now + TICK_NS - next_tick);
             next_tick = now + TICK_NS;
         }
+        chaos(now);
         flush_dirty(now);
 
         int timeout = nready ? 0 : (int)((next_tick - now) / 1000000) + 1;
+        if (st.chaos_next && st.chaos_next < next_tick && phase == PH_TRAFFIC)
+            timeout = st.chaos_next > now
+                          ? (int)((st.chaos_next - now) / 1000000) + 1
+                          : 0;
         if (phase == PH_CONVERGE && timeout > (int)(WHO_RETRY_NS / 1000000))
             timeout = (int)(WHO_RETRY_NS / 1000000);
         int n = epoll_wait(epfd, evs, MAX_EVENTS, timeout);
@@ -1498,6 +1646,11 @@ static int connect_all(void)
         struct epoll_event ev = {.events = EPOLLIN, .data.u32 = i};
         if (epoll_ctl(epfd, EPOLL_CTL_ADD, mc_fd(n->mc), &ev) < 0) {
             say("epoll_ctl: %s", strerror(errno));
+            return -1;
+        }
+        n->fd = mc_fd(n->mc);
+        if (opt.sessions && mc_session_enable(n->mc, NULL) < 0) {
+            say("out of memory");
             return -1;
         }
         if (opt.user && mc_auth(n->mc, opt.user, password) < 0) {
@@ -1894,6 +2047,9 @@ static void judge(struct result *r)
 {
     uint64_t refused = 0;
     reconcile_refusals();
+    for (uint32_t i = 0; i < opt.nodes && opt.sessions; i++)
+        if (nodes[i].mc)
+            session_count(&nodes[i]);
     for (uint32_t i = 0; i < opt.nodes; i++)
         if (nodes[i].gone_code == NULL)
             refused += nodes[i].refused;
@@ -1918,6 +2074,9 @@ static void judge(struct result *r)
         add_why(r, "%" PRIu64 " lost", st.lost);
     if (st.duplicated)
         add_why(r, "%" PRIu64 " duplicated", st.duplicated);
+    if (st.reported_lost)
+        add_why(r, "%" PRIu64 " reported lost by the server",
+                st.reported_lost);
     if (st.corrupt)
         add_why(r, "%" PRIu64 " corrupt", st.corrupt);
     if (st.reordered)
@@ -1984,6 +2143,16 @@ static void report_json(const struct result *r)
     printf("],\"quit_unclean\":%" PRIu32 ",\"timed_out\":%s,\"stalled\":%s",
            st.quit_unclean, st.timed_out ? "true" : "false",
            st.stalled ? "true" : "false");
+    if (opt.sessions)
+        printf(",\"sessions\":{\"chaos\":%g,\"cuts\":%" PRIu64
+               ",\"cuts_rst\":%" PRIu64 ",\"cuts_fin\":%" PRIu64
+               ",\"cuts_mid_frame\":%" PRIu64 ",\"drops\":%" PRIu64
+               ",\"resumes\":%" PRIu64 ",\"new_sessions\":%" PRIu64
+               ",\"reported_lost\":%" PRIu64 ",\"resent\":%" PRIu64
+               ",\"duplicates_hidden\":%" PRIu64 "}",
+               opt.chaos, st.cuts, st.cuts_rst, st.cuts_fin, st.cuts_mid,
+               st.drops, st.resumes, st.new_sessions, st.reported_lost,
+               st.resent, st.dup_hidden);
     if (r->msgd_status != -2)
         printf(",\"msgd_status\":%d", r->msgd_status);
     if (opt.connect) {
@@ -2031,6 +2200,16 @@ static void report_text(const struct result *r)
         printf("lost to refusals: %" PRIu64 "\n", st.lost_refused);
     if (st.unsent)
         printf("not sent:      %" PRIu64 "\n", st.unsent);
+    if (opt.sessions) {
+        printf("cuts:          %" PRIu64 " (%" PRIu64 " RST, %" PRIu64
+               " FIN, %" PRIu64 " after half a SEND)\n",
+               st.cuts, st.cuts_rst, st.cuts_fin, st.cuts_mid);
+        printf("sessions:      %" PRIu64 " drops, %" PRIu64 " resumed, %" PRIu64
+               " new, %" PRIu64 " reported lost, %" PRIu64
+               " commands resent, %" PRIu64 " duplicates hidden\n",
+               st.drops, st.resumes, st.new_sessions, st.reported_lost,
+               st.resent, st.dup_hidden);
+    }
     printf("errors:        %" PRIu64 "\n", st.errors);
     printf("disconnected:  %" PRIu32 "\n", st.disconnected);
     uint32_t listed = 0;
@@ -2088,6 +2267,8 @@ static void usage(FILE *f)
         "      --ca FILE        CA for tls:// addresses (default: the system's)\n"
         "      --cert FILE      client certificate, with --key FILE\n"
         "      --auth           own msgd: an auth group; every node logs in\n"
+        "      --sessions       every node asks for a session and resumes it\n"
+        "      --chaos RATE     with --sessions: cut RATE connections a second\n"
         "      --user NAME      --connect: every node logs in as NAME, with\n"
         "      --password-file FILE   the password on its first line\n"
         "      --json           print the summary as one JSON object\n"
@@ -2194,6 +2375,8 @@ enum {
     OPT_USER,
     OPT_PASSWORD_FILE,
     OPT_AUTH,
+    OPT_SESSIONS,
+    OPT_CHAOS,
 };
 
 /* 0 to run, or the exit status. */
@@ -2219,6 +2402,8 @@ static int parse_options(int argc, char **argv, int *exit_now)
         {"user", required_argument, NULL, OPT_USER},
         {"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
         {"auth", no_argument, NULL, OPT_AUTH},
+        {"sessions", no_argument, NULL, OPT_SESSIONS},
+        {"chaos", required_argument, NULL, OPT_CHAOS},
         {"quiet", no_argument, NULL, 'q'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
@@ -2333,6 +2518,18 @@ static int parse_options(int argc, char **argv, int *exit_now)
         case OPT_AUTH:
             opt.auth = 1;
             break;
+        case OPT_SESSIONS:
+            opt.sessions = 1;
+            break;
+        case OPT_CHAOS:
+            errno = 0;
+            opt.chaos = strtod(optarg, &end);
+            if (errno || *end || *optarg == '\0' || !(opt.chaos >= 0) ||
+                opt.chaos > 1e6)
+                return usage_error("--chaos: '%s' is not a number of cuts "
+                                   "per second",
+                                   optarg);
+            break;
         case 'q':
             opt.quiet = 1;
             break;
@@ -2390,6 +2587,9 @@ static int parse_options(int argc, char **argv, int *exit_now)
         return usage_error("--user needs --password-file");
     if (opt.password_file && opt.user == NULL)
         return usage_error("--password-file needs --user");
+    if (opt.chaos > 0 && !opt.sessions)
+        return usage_error("--chaos needs --sessions (without them a cut "
+                           "loses what was in flight)");
     if (opt.user && !mc_valid_id(opt.user))
         return usage_error("--user: '%s' is not a user name (1-64 of A-Z a-z "
                            "0-9 . _ -)",
